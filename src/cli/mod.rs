@@ -1,0 +1,138 @@
+//! Command-line interface: clap types, and one module per command that turns arguments into
+//! options and calls the library.
+
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a primary and disaster-recovery Databricks workspaces in the state described by Git.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config root: the directory holding environments/ (default: the current directory).
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        value_name = "ROOT",
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+    /// Environment to use: loads environments/<ENV>.yaml.
+    #[arg(
+        short = 'e',
+        long = "env",
+        global = true,
+        value_name = "ENV",
+        env = "TANDEM_ENV"
+    )]
+    pub env: Option<String>,
+    /// Read every config file from this Git revision (HEAD~1, origin/main, a SHA) instead of the work tree.
+    #[arg(long = "ref", global = true, value_name = "REVISION")]
+    pub git_ref: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration: every file, reference and variable, without touching any workspace.
+    Validate(validate::ValidateArgs),
+}
+
+/// Output formats shared by commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs (a documented, versioned schema).
+    Json,
+}
+
+/// Errors a command reports before exiting 1.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CliError {
+    /// No environment was given.
+    #[error("no environment given")]
+    #[diagnostic(help("pass -e <env> (loads environments/<env>.yaml) or set TANDEM_ENV"))]
+    NoEnvironment,
+    /// Writing output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Whether coloured output is wanted on stderr/stdout (a terminal, and NO_COLOR unset).
+pub fn colour_enabled(stream_is_tty: bool) -> bool {
+    stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Entry point of the `tandem` binary: parses arguments, runs the command, maps the outcome to an
+/// exit code (0 ok, 1 error, 2 changes present with --detailed-exitcode).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match &cli.command {
+        Command::Validate(args) => validate::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            let colour = colour_enabled(std::io::stderr().is_terminal());
+            eprintln!("{}", render_error(report, colour));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn render_error(report: miette::Report, colour: bool) -> String {
+    // Configuration problems render themselves (each with its own source excerpt).
+    if let Some(crate::config::ConfigError::Invalid(problems)) =
+        report.downcast_ref::<crate::config::ConfigError>()
+    {
+        return problems.render(colour);
+    }
+    let theme = if colour {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let mut out = String::new();
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    if handler.render_report(&mut out, report.as_ref()).is_err() {
+        out = format!("error: {report}");
+    }
+    out
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_enabled(std::io::stderr().is_terminal()))
+        .try_init();
+}
+
+/// The load options for the global arguments.
+fn load_options(global: &GlobalArgs) -> Result<crate::config::LoadOptions, CliError> {
+    Ok(crate::config::LoadOptions {
+        root: global.dir.clone(),
+        env: global.env.clone().ok_or(CliError::NoEnvironment)?,
+        git_ref: global.git_ref.clone(),
+    })
+}

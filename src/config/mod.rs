@@ -1,0 +1,617 @@
+//! Loading a tandem repository: the environment file and every resource file it includes, from
+//! the work tree or a Git revision; YAML and HCL parsed with spans; schema, reference and
+//! semantic checks reporting every problem at once. Pure: no network, no async runtime.
+
+pub mod diagnostic;
+pub mod env;
+pub mod hcl;
+pub mod node;
+pub mod refs;
+pub mod schema;
+mod semantic;
+pub mod source;
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use diagnostic::{Problem, Problems};
+pub use env::{Environment, Host, Role, Variable, WorkspaceSpec};
+use node::{FileId, Key, Node, NodeValue, Span};
+pub use source::{ConfigTree, Provenance, SourceSet};
+
+use crate::model::{Kind, Placement, ResourceId, Resources};
+
+/// Errors that stop a load before any file can be checked.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    /// The config root does not exist.
+    #[error("config root `{root}` is not a directory")]
+    #[diagnostic(
+        code(tandem::config::root),
+        help("pass the repository with -C <dir>, or run tandem from it")
+    )]
+    RootMissing {
+        /// The root given.
+        root: String,
+    },
+    /// `--ref` was given outside a Git repository.
+    #[error("`{root}` is not inside a Git repository: {reason}")]
+    #[diagnostic(
+        code(tandem::config::git),
+        help("--ref reads files from a commit; drop it to read the work tree")
+    )]
+    NotARepository {
+        /// The root given.
+        root: String,
+        /// git2's message.
+        reason: String,
+    },
+    /// `--ref` does not name a commit.
+    #[error("revision `{rev}` does not resolve to a commit: {reason}")]
+    #[diagnostic(
+        code(tandem::config::git_ref),
+        help(
+            "use a branch, tag, SHA or an expression like HEAD~1; run `git fetch` if it is a remote branch"
+        )
+    )]
+    RefNotFound {
+        /// The revision given.
+        rev: String,
+        /// git2's message.
+        reason: String,
+    },
+    /// The environment file is missing.
+    #[error("environment `{env}` not found: {path} does not exist{source_note}")]
+    #[diagnostic(code(tandem::config::env), help("{available}"))]
+    EnvironmentMissing {
+        /// The environment name.
+        env: String,
+        /// The path looked for.
+        path: String,
+        /// " at <rev>" when reading a revision.
+        source_note: String,
+        /// Which environments exist.
+        available: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    #[diagnostic(code(tandem::config::read))]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The configuration has problems; each points at a file, line and column.
+    #[error("the configuration has {} problem{}", .0.items.len(), if .0.items.len() == 1 { "" } else { "s" })]
+    #[diagnostic(code(tandem::config::invalid))]
+    Invalid(Box<Problems>),
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The config root (`-C`).
+    pub root: PathBuf,
+    /// The environment name (`-e`).
+    pub env: String,
+    /// A Git revision to read instead of the work tree (`--ref`).
+    pub git_ref: Option<String>,
+}
+
+/// Where a resource was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// File path relative to the config root.
+    pub file: String,
+    /// 1-based line of the resource's key.
+    pub line: usize,
+    /// 1-based column of the resource's key.
+    pub column: usize,
+}
+
+/// A valid, loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The environment file.
+    pub environment: Environment,
+    /// Every declared resource.
+    pub resources: Resources,
+    /// Where each resource was declared.
+    pub origins: BTreeMap<ResourceId, Origin>,
+    /// The resource files read, relative to the root.
+    pub files: Vec<String>,
+    /// Where the configuration came from.
+    pub provenance: Provenance,
+}
+
+/// One resource's source: its file, key and node, kept until checks are done.
+struct Declared {
+    id: ResourceId,
+    key: Key,
+    node: Node,
+}
+
+/// Loads and checks the configuration; every problem is reported at once.
+pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
+    let tree = ConfigTree::open(&options.root, options.git_ref.as_deref())?;
+    let provenance = tree.provenance();
+    let env_path = format!("environments/{}.yaml", options.env);
+    let env_text = match tree.read(&env_path)? {
+        Some(text) => text,
+        None => return Err(environment_missing(&tree, options, env_path)),
+    };
+
+    let mut sources = SourceSet::default();
+    let mut problems: Vec<Problem> = Vec::new();
+
+    // The environment file.
+    let env_file = sources.add(env_path.clone(), Arc::from(env_text));
+    let env_node = match yaml::parse(env_file, sources.file(env_file)) {
+        Ok(node) => node,
+        Err(problem) => {
+            problems.push(problem);
+            Node::new(NodeValue::Map(Vec::new()), Span::new(env_file, 0, 0))
+        }
+    };
+    redact_env_tokens(&env_node, &mut sources);
+    if problems.is_empty() {
+        problems.extend(schema::check(
+            schema::SchemaKind::Environment,
+            &env_node,
+            &env_node.to_json(),
+            &format!("environment `{}`", options.env),
+        ));
+    }
+    let environment = env::build(&options.env, &env_node, &mut problems);
+
+    // Resource files selected by the include globs.
+    let all_files = tree.list_files()?;
+    let selected = select_files(&environment, &env_node, env_file, &all_files, &mut problems);
+    let mut texts = Vec::with_capacity(selected.len());
+    for path in &selected {
+        if let Some(text) = tree.read(path)? {
+            texts.push((path.clone(), text));
+        }
+    }
+    let ids: Vec<FileId> = texts
+        .into_iter()
+        .map(|(path, text)| sources.add(path, Arc::from(text)))
+        .collect();
+    let parsed = parse_all(&sources, &ids);
+
+    let mut declared: Vec<Declared> = Vec::new();
+    let mut seen: BTreeMap<ResourceId, Span> = BTreeMap::new();
+    for (file, result) in ids.iter().zip(parsed) {
+        match result {
+            Ok(root) => collect_resources(*file, root, &mut declared, &mut seen, &mut problems),
+            Err(file_problems) => problems.extend(file_problems),
+        }
+    }
+
+    // Secret values must never be shown, not even in a diagnostic's source excerpt.
+    for item in &declared {
+        if item.id.kind == Kind::SecretScopes {
+            semantic::redact_literal_secrets(&item.node, &mut sources);
+        }
+    }
+
+    // Per-resource checks, then the model.
+    let mut resources = Resources::default();
+    let mut origins = BTreeMap::new();
+    let declared_ids: BTreeSet<ResourceId> = declared.iter().map(|d| d.id.clone()).collect();
+    for item in &declared {
+        let before = problems.len();
+        let instance =
+            semantic::check_resource(&item.id, &item.key, &item.node, &environment, &mut problems);
+        let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
+        problems.extend(schema::check(
+            schema::SchemaKind::Resource(item.id.kind),
+            &item.node,
+            &instance,
+            &what,
+        ));
+        if problems.len() == before {
+            if let Err(message) = resources.insert_json(item.id.kind, item.id.key.clone(), instance)
+            {
+                problems.push(Problem::new(
+                    item.key.span,
+                    format!("{what}: {message}"),
+                    "invalid resource",
+                ));
+            }
+            let file = sources.file(item.key.span.file);
+            let (line, column) = file.line_col(item.key.span.start);
+            origins.insert(
+                item.id.clone(),
+                Origin {
+                    file: file.path.clone(),
+                    line,
+                    column,
+                },
+            );
+        }
+    }
+    semantic::check_cross_resource(
+        &declared_refs(&declared),
+        &declared_ids,
+        &resources,
+        &environment,
+        &mut problems,
+    );
+    if problems.is_empty() {
+        problems.extend(semantic::check_resolved(
+            &resources,
+            &environment,
+            &declared_refs(&declared),
+        ));
+    }
+
+    if !problems.is_empty() {
+        let mut report = Problems {
+            items: problems,
+            sources,
+        };
+        report.sort();
+        return Err(ConfigError::Invalid(Box::new(report)));
+    }
+    Ok(Config {
+        environment,
+        resources,
+        origins,
+        files: selected,
+        provenance,
+    })
+}
+
+fn declared_refs(declared: &[Declared]) -> Vec<(&ResourceId, &Key, &Node)> {
+    declared.iter().map(|d| (&d.id, &d.key, &d.node)).collect()
+}
+
+/// The singular noun for a kind, as used in messages (`job`).
+pub fn singular(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Jobs => "job",
+        Kind::Clusters => "cluster",
+        Kind::InstancePools => "instance pool",
+        Kind::SecretScopes => "secret scope",
+    }
+}
+
+fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -> ConfigError {
+    let available: Vec<String> = tree
+        .list_files()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| {
+            f.strip_prefix("environments/")
+                .and_then(|n| n.strip_suffix(".yaml"))
+                .filter(|n| !n.contains('/'))
+                .map(str::to_string)
+        })
+        .collect();
+    ConfigError::EnvironmentMissing {
+        env: options.env.clone(),
+        path,
+        source_note: options
+            .git_ref
+            .as_ref()
+            .map(|r| format!(" at {r}"))
+            .unwrap_or_default(),
+        available: if available.is_empty() {
+            "create environments/<name>.yaml (see docs/config.md), and run tandem from the repository root or pass -C".into()
+        } else {
+            format!("environments here: {}", available.join(", "))
+        },
+    }
+}
+
+fn redact_env_tokens(env_node: &Node, sources: &mut SourceSet) {
+    if let Some(workspaces) = env_node.get("workspaces").and_then(Node::as_map) {
+        for (_, spec) in workspaces {
+            if let Some(t) = spec.get("token_env")
+                && let Some(value) = t.as_str()
+                && !env::is_env_var_name(value)
+            {
+                sources.redact(t.span);
+            }
+        }
+    }
+}
+
+/// Files matched by the include globs; a glob that matches nothing is a problem.
+fn select_files(
+    environment: &Environment,
+    env_node: &Node,
+    env_file: FileId,
+    all_files: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let glob_nodes: Vec<&Node> = match env_node.get("include").map(|n| &n.value) {
+        Some(NodeValue::Seq(items)) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    let candidates: Vec<&String> = all_files
+        .iter()
+        .filter(|f| !f.starts_with("environments/") && !f.starts_with("schemas/"))
+        .collect();
+    let mut selected = BTreeSet::new();
+    let mut any = false;
+    for (i, pattern) in environment.include.iter().enumerate() {
+        let span = glob_nodes
+            .get(i)
+            .map(|n| n.span)
+            .unwrap_or(Span::new(env_file, 0, 0));
+        let glob = match Glob::new(pattern) {
+            Ok(g) => g,
+            Err(e) => {
+                problems.push(
+                    Problem::new(
+                        span,
+                        format!("invalid include glob `{pattern}`: {}", e.kind()),
+                        "invalid glob",
+                    )
+                    .help("globs use *, ** and {a,b}; e.g. resources/**/*.yaml"),
+                );
+                continue;
+            }
+        };
+        let set: GlobSet = match GlobSetBuilder::new().add(glob).build() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let mut matched = 0;
+        for file in &candidates {
+            if set.is_match(file.as_str()) {
+                matched += 1;
+                if resource_format(file).is_some() {
+                    selected.insert((*file).clone());
+                } else if environment.include_explicit {
+                    problems.push(
+                        Problem::new(span, format!("include glob `{pattern}` matches `{file}`, which is not a YAML or HCL file"), "matches an unsupported file")
+                            .help("resource files end in .yaml, .yml or .hcl; narrow the glob"),
+                    );
+                }
+            }
+        }
+        any |= matched > 0;
+        if matched == 0 && environment.include_explicit {
+            problems.push(
+                Problem::new(
+                    span,
+                    format!("include glob `{pattern}` matches no file"),
+                    "matches nothing",
+                )
+                .help("fix the pattern (paths are relative to the config root), or remove it"),
+            );
+        }
+    }
+    if !environment.include_explicit && !any {
+        problems.push(
+            Problem::new(Span::new(env_file, 0, 0), format!("no resource files found: the default include globs ({}) match nothing", env::DEFAULT_INCLUDE.join(", ")), "no include")
+                .help("put resource files under resources/, or add `include:` globs to the environment file"),
+        );
+    }
+    selected.into_iter().collect()
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Yaml,
+    Hcl,
+}
+
+fn resource_format(path: &str) -> Option<Format> {
+    if path.ends_with(".yaml") || path.ends_with(".yml") {
+        Some(Format::Yaml)
+    } else if path.ends_with(".hcl") {
+        Some(Format::Hcl)
+    } else {
+        None
+    }
+}
+
+/// Parses every file, on as many threads as there are cores (parsing dominates load time).
+fn parse_all(sources: &SourceSet, ids: &[FileId]) -> Vec<Result<Node, Vec<Problem>>> {
+    let parse_one = |id: FileId| {
+        let file = sources.file(id);
+        match resource_format(&file.path) {
+            Some(Format::Hcl) => hcl::parse(id, file),
+            _ => yaml::parse(id, file).map_err(|p| vec![p]),
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || ids.len() < 16 {
+        return ids.iter().map(|id| parse_one(*id)).collect();
+    }
+    let chunk = ids.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|id| parse_one(*id)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Checks a resource file's outline (`resources:` → kind → key) and collects its resources.
+fn collect_resources(
+    file: FileId,
+    root: Node,
+    declared: &mut Vec<Declared>,
+    seen: &mut BTreeMap<ResourceId, Span>,
+    problems: &mut Vec<Problem>,
+) {
+    let NodeValue::Map(top) = root.value else {
+        problems.push(
+            Problem::new(
+                root.span,
+                format!(
+                    "a resource file must be a mapping with a `resources:` key, found {}",
+                    root.type_name()
+                ),
+                "not a mapping",
+            )
+            .help("start the file with `resources:` and list resources by kind beneath it"),
+        );
+        return;
+    };
+    let _ = file;
+    for (key, value) in top {
+        if key.name != "resources" {
+            let mut problem = Problem::new(
+                key.span,
+                format!("unknown top-level key `{}`", key.name),
+                "unknown key",
+            );
+            problem = match diagnostic::did_you_mean(&key.name, ["resources"]) {
+                Some(s) => problem.help(format!("did you mean `{s}`?")),
+                None => problem.help("a resource file has one top-level key, `resources:`"),
+            };
+            problems.push(problem);
+            continue;
+        }
+        let NodeValue::Map(kinds) = value.value else {
+            if value.value != NodeValue::Null {
+                problems.push(
+                    Problem::new(value.span, format!("`resources` must be a mapping of kinds, found {}", value.type_name()), "not a mapping")
+                        .help("write `jobs:`, `clusters:`, `instance_pools:` or `secret_scopes:` under `resources:`"),
+                );
+            }
+            continue;
+        };
+        for (kind_key, entries) in kinds {
+            let Some(kind) = Kind::parse(&kind_key.name) else {
+                let names = Kind::ALL.map(Kind::as_str);
+                let mut problem = Problem::new(
+                    kind_key.span,
+                    format!("unknown resource kind `{}`", kind_key.name),
+                    "unknown kind",
+                );
+                problem = match diagnostic::did_you_mean(&kind_key.name, names) {
+                    Some(s) => problem.help(format!("did you mean `{s}`?")),
+                    None => problem.help(format!("kinds are {}", names.join(", "))),
+                };
+                problems.push(problem);
+                continue;
+            };
+            let NodeValue::Map(items) = entries.value else {
+                if entries.value != NodeValue::Null {
+                    problems.push(
+                        Problem::new(entries.span, format!("`{kind}` must be a mapping from logical keys to resources, found {}", entries.type_name()), "not a mapping")
+                            .help(format!("write `{kind}:` then `my_key:` and the resource's fields beneath it")),
+                    );
+                }
+                continue;
+            };
+            for (key, node) in items {
+                if !is_logical_key(&key.name) {
+                    problems.push(
+                        Problem::new(key.span, format!("`{}` is not a valid logical key", key.name), "invalid key")
+                            .help("keys are lowercase letters, digits and `_`, starting with a letter (e.g. nightly_etl); the object's display name goes in its name field"),
+                    );
+                    continue;
+                }
+                let id = ResourceId {
+                    kind,
+                    key: key.name.clone(),
+                };
+                if let Some(first) = seen.get(&id) {
+                    problems.push(
+                        Problem::new(key.span, format!("{} `{}` is declared twice", singular(kind), key.name), "declared again here")
+                            .related(*first, "first declared here")
+                            .help("logical keys are unique per kind across all files; rename one or remove the duplicate"),
+                    );
+                    continue;
+                }
+                seen.insert(id.clone(), key.span);
+                if !matches!(node.value, NodeValue::Map(_)) {
+                    problems.push(
+                        Problem::new(
+                            node.span,
+                            format!(
+                                "{} `{}` must be a mapping of fields, found {}",
+                                singular(kind),
+                                key.name,
+                                node.type_name()
+                            ),
+                            "not a mapping",
+                        )
+                        .help("give the resource's fields beneath its key"),
+                    );
+                    continue;
+                }
+                declared.push(Declared { id, key, node });
+            }
+        }
+    }
+}
+
+/// Whether `s` is a valid logical key (`[a-z][a-z0-9_]*`).
+pub fn is_logical_key(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The resources as they apply to one workspace: variables and `${workspace.*}` substituted,
+/// `active_only` resources dropped on passive workspaces. Resource IDs stay as references.
+pub fn resources_for_workspace(config: &Config, workspace: &str) -> Resources {
+    let role = config.environment.role_of(workspace);
+    let scope = WorkspaceScope {
+        environment: &config.environment,
+        workspace,
+        role,
+    };
+    let json = serde_json::to_value(&config.resources).unwrap_or(Value::Null);
+    let substituted = refs::substitute(&json, &scope);
+    let mut resources: Resources = serde_json::from_value(substituted).unwrap_or_default();
+    if role == Role::Passive {
+        resources.jobs.retain(|_, r| r.placement == Placement::Both);
+        resources
+            .clusters
+            .retain(|_, r| r.placement == Placement::Both);
+        resources
+            .instance_pools
+            .retain(|_, r| r.placement == Placement::Both);
+        resources
+            .secret_scopes
+            .retain(|_, r| r.placement == Placement::Both);
+    }
+    resources
+}
+
+/// Variable lookup for one workspace.
+pub struct WorkspaceScope<'a> {
+    /// The environment.
+    pub environment: &'a Environment,
+    /// The workspace's name.
+    pub workspace: &'a str,
+    /// Its role.
+    pub role: Role,
+}
+
+impl refs::Scope for WorkspaceScope<'_> {
+    fn var(&self, name: &str) -> Option<&Value> {
+        self.environment.variable(name, self.workspace)
+    }
+    fn workspace_name(&self) -> &str {
+        self.workspace
+    }
+    fn workspace_role(&self) -> &str {
+        self.role.as_str()
+    }
+}

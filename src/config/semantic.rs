@@ -1,0 +1,676 @@
+//! Checks a JSON Schema cannot express: owners, principals, task graphs, secret sources,
+//! references between resources and their cycles, placement conflicts, and values that become
+//! wrong only once a workspace's variables are substituted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::diagnostic::{Problem, did_you_mean};
+use super::env::{Environment, Role};
+use super::node::{Key, Node, NodeValue, PathSegment, Span, display_path};
+use super::refs::{self, Reference};
+use super::schema;
+use super::source::SourceSet;
+use super::{WorkspaceScope, singular};
+use crate::model::{Kind, Placement, ResourceId, Resources};
+
+const PRINCIPAL_FIELDS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+
+/// Blanks literal secret values in the source text so no diagnostic can show them.
+pub fn redact_literal_secrets(node: &Node, sources: &mut SourceSet) {
+    let Some(secrets) = node.get("secrets").and_then(Node::as_map) else {
+        return;
+    };
+    for (_, value) in secrets {
+        visit_literals(value, &mut |span| sources.redact(span));
+    }
+}
+
+fn visit_literals(node: &Node, f: &mut dyn FnMut(Span)) {
+    match &node.value {
+        NodeValue::Map(entries) => {
+            for (k, v) in entries {
+                // `{env: X}` / `{file: X}` name sources; every other scalar is a value.
+                if !(k.name == "env" || k.name == "file") || !matches!(v.value, NodeValue::Str(_)) {
+                    visit_literals(v, f);
+                }
+            }
+        }
+        NodeValue::Seq(items) => items.iter().for_each(|i| visit_literals(i, f)),
+        NodeValue::Null => {}
+        _ => f(node.span),
+    }
+}
+
+/// Checks one resource and returns the JSON to validate and build the model from.
+pub fn check_resource(
+    id: &ResourceId,
+    key: &Key,
+    node: &Node,
+    environment: &Environment,
+    problems: &mut Vec<Problem>,
+) -> Value {
+    let mut instance = node.to_json();
+    match id.kind {
+        Kind::Jobs => {
+            check_permissions(id.kind, node, problems);
+            check_job(node, problems);
+        }
+        Kind::Clusters => {
+            check_permissions(id.kind, node, problems);
+            check_cluster(node, problems);
+        }
+        Kind::InstancePools => check_permissions(id.kind, node, problems),
+        Kind::SecretScopes => check_secrets(key, node, environment, &mut instance, problems),
+    }
+    instance
+}
+
+fn check_permissions(kind: Kind, node: &Node, problems: &mut Vec<Problem>) {
+    let Some(NodeValue::Seq(entries)) = node.get("permissions").map(|n| &n.value) else {
+        return;
+    };
+    let mut owner: Option<Span> = None;
+    let mut principals: BTreeMap<String, Span> = BTreeMap::new();
+    for entry in entries {
+        if entry.as_map().is_none() {
+            continue; // the schema reports it
+        }
+        let given: Vec<(&Key, &Node)> = PRINCIPAL_FIELDS
+            .iter()
+            .filter_map(|f| entry.entry(f))
+            .collect();
+        match given.as_slice() {
+            [] => problems.push(
+                Problem::new(entry.span, "permission entry names no principal", "who?")
+                    .help("add one of user_name, group_name or service_principal_name"),
+            ),
+            [_] => {}
+            [_, second, ..] => problems.push(
+                Problem::new(
+                    second.0.span,
+                    "permission entry names more than one principal",
+                    "second principal",
+                )
+                .help("split it into one entry per principal"),
+            ),
+        }
+        let Some((principal_key, principal)) = given.first() else {
+            continue;
+        };
+        let name = principal.as_str().unwrap_or_default().to_string();
+        let level = entry.get("level");
+        if let Some((first, _)) = principals.get_key_value(&name) {
+            let first = principals[first];
+            problems.push(
+                Problem::new(
+                    principal.span,
+                    format!("`{name}` is listed twice in permissions"),
+                    "listed again",
+                )
+                .related(first, "first listed here")
+                .help("give each principal one entry with its highest level"),
+            );
+        } else {
+            principals.insert(name.clone(), principal.span);
+        }
+        if kind == Kind::Jobs && level.and_then(Node::as_str) == Some("IS_OWNER") {
+            let level_span = level.map(|l| l.span).unwrap_or(entry.span);
+            if principal_key.name == "group_name" {
+                problems.push(
+                    Problem::new(
+                        level_span,
+                        format!("group `{name}` cannot own a job"),
+                        "group as owner",
+                    )
+                    .help(
+                        "make a user or service principal IS_OWNER and give the group CAN_MANAGE",
+                    ),
+                );
+            }
+            match owner {
+                Some(first) => problems.push(
+                    Problem::new(
+                        level_span,
+                        "a job has exactly one IS_OWNER; this is the second",
+                        "second owner",
+                    )
+                    .related(first, "first owner")
+                    .help("keep one IS_OWNER and give the other principal CAN_MANAGE"),
+                ),
+                None => owner = Some(level_span),
+            }
+        }
+    }
+}
+
+fn check_job(node: &Node, problems: &mut Vec<Problem>) {
+    let scheduling: Vec<(&Key, &Node)> = ["schedule", "continuous", "trigger"]
+        .iter()
+        .filter_map(|f| node.entry(f))
+        .collect();
+    if scheduling.len() > 1 {
+        let names: Vec<&str> = scheduling.iter().map(|(k, _)| k.name.as_str()).collect();
+        problems.push(
+            Problem::new(
+                scheduling[1].0.span,
+                format!(
+                    "a job takes only one of schedule, continuous and trigger; found {}",
+                    names.join(" and ")
+                ),
+                "conflicts",
+            )
+            .related(scheduling[0].0.span, "already given here")
+            .help("keep one way of starting the job"),
+        );
+    }
+    let job_clusters: BTreeSet<&str> = match node.get("job_clusters").map(|n| &n.value) {
+        Some(NodeValue::Seq(items)) => items
+            .iter()
+            .filter_map(|c| c.get("job_cluster_key")?.as_str())
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    let Some(NodeValue::Seq(tasks)) = node.get("tasks").map(|n| &n.value) else {
+        return;
+    };
+    let mut keys: BTreeMap<&str, Span> = BTreeMap::new();
+    for task in tasks {
+        let Some(key) = task.get("task_key") else {
+            continue;
+        };
+        let Some(name) = key.as_str() else { continue };
+        if let Some(first) = keys.get(name) {
+            problems.push(
+                Problem::new(
+                    key.span,
+                    format!("task key `{name}` is used twice"),
+                    "duplicate task key",
+                )
+                .related(*first, "first used here")
+                .help("task keys are unique within a job"),
+            );
+        } else {
+            keys.insert(name, key.span);
+        }
+        let compute: Vec<&Key> = [
+            "existing_cluster_id",
+            "job_cluster_key",
+            "new_cluster",
+            "environment_key",
+            "compute",
+        ]
+        .iter()
+        .filter_map(|f| task.entry(f).map(|(k, _)| k))
+        .collect();
+        if compute.len() > 1 {
+            problems.push(
+                Problem::new(compute[1].span, format!("task `{name}` names more than one compute: {} and {}", compute[0].name, compute[1].name), "second compute")
+                    .help("a task runs on one of existing_cluster_id, job_cluster_key, new_cluster or environment_key"),
+            );
+        }
+        if let Some(cluster_key) = task.get("job_cluster_key")
+            && let Some(wanted) = cluster_key.as_str()
+            && !job_clusters.contains(wanted)
+            && refs::scan(wanted).is_empty()
+        {
+            let mut problem = Problem::new(
+                cluster_key.span,
+                format!("task `{name}` uses job cluster `{wanted}`, which the job does not define"),
+                "unknown job cluster",
+            );
+            problem = match did_you_mean(wanted, job_clusters.iter().copied()) {
+                Some(s) => problem.help(format!("did you mean `{s}`?")),
+                None => problem
+                    .help("add it under job_clusters (job_cluster {} in HCL), or fix the key"),
+            };
+            problems.push(problem);
+        }
+    }
+    // depends_on targets exist and form no cycle.
+    let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for task in tasks {
+        let Some(name) = task.get("task_key").and_then(Node::as_str) else {
+            continue;
+        };
+        let Some(NodeValue::Seq(deps)) = task.get("depends_on").map(|n| &n.value) else {
+            continue;
+        };
+        for dep in deps {
+            let Some(target_node) = dep.get("task_key") else {
+                continue;
+            };
+            let Some(target) = target_node.as_str() else {
+                continue;
+            };
+            if !keys.contains_key(target) {
+                let mut problem = Problem::new(
+                    target_node.span,
+                    format!("task `{name}` depends on `{target}`, which is not a task of this job"),
+                    "unknown task",
+                );
+                problem = match did_you_mean(target, keys.keys().copied()) {
+                    Some(s) => problem.help(format!("did you mean `{s}`?")),
+                    None => problem.help(format!(
+                        "tasks of this job: {}",
+                        keys.keys().copied().collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                problems.push(problem);
+            } else {
+                graph.entry(name).or_default().push(target);
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        let span = keys.get(cycle[0]).copied().unwrap_or(node.span);
+        problems.push(
+            Problem::new(
+                span,
+                format!(
+                    "tasks depend on each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
+                "cycle starts here",
+            )
+            .help("remove one of the depends_on entries so the tasks can run in order"),
+        );
+    }
+}
+
+fn check_cluster(node: &Node, problems: &mut Vec<Problem>) {
+    if let (Some((_, _)), Some((autoscale, _))) =
+        (node.entry("num_workers"), node.entry("autoscale"))
+    {
+        problems.push(
+            Problem::new(autoscale.span, "a cluster takes num_workers or autoscale, not both", "conflicts with num_workers")
+                .help("keep num_workers for a fixed size or autoscale {min_workers, max_workers} for a range"),
+        );
+    }
+    if let (Some(_), Some((node_type, _))) =
+        (node.entry("instance_pool_id"), node.entry("node_type_id"))
+    {
+        problems.push(
+            Problem::new(
+                node_type.span,
+                "a cluster on an instance pool takes its node type from the pool",
+                "remove node_type_id",
+            )
+            .help("drop node_type_id (and driver_node_type_id) when instance_pool_id is set"),
+        );
+    }
+}
+
+fn check_secrets(
+    scope_key: &Key,
+    node: &Node,
+    environment: &Environment,
+    instance: &mut Value,
+    problems: &mut Vec<Problem>,
+) {
+    let _ = scope_key;
+    let Some(NodeValue::Map(secrets)) = node.get("secrets").map(|n| &n.value) else {
+        return;
+    };
+    let workspaces: Vec<&str> = environment
+        .workspaces
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    for (key, value) in secrets {
+        let valid_key = !key.name.is_empty()
+            && key.name.len() <= 128
+            && key
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_key {
+            problems.push(
+                Problem::new(
+                    key.span,
+                    format!("`{}` is not a valid secret key", key.name),
+                    "invalid key",
+                )
+                .help("secret keys are 1-128 letters, digits, `-`, `_` or `.`"),
+            );
+        }
+        let literal = |problems: &mut Vec<Problem>, span: Span| {
+            problems.push(
+                Problem::new(span, format!("secret `{}` has a literal value in the config", key.name), "literal secret (hidden)")
+                    .help("secrets never live in Git: write {env: VAR_NAME} or {file: /path/outside/the/repo}, or one such source per workspace"),
+            );
+        };
+        let Some(entries) = value.as_map() else {
+            if value.value != NodeValue::Null {
+                literal(problems, value.span);
+                if let Some(Value::Object(map)) = instance.get_mut("secrets") {
+                    map.remove(&key.name);
+                }
+            }
+            continue;
+        };
+        let direct: Vec<&(Key, Node)> = entries
+            .iter()
+            .filter(|(k, _)| k.name == "env" || k.name == "file")
+            .collect();
+        let per_workspace: Vec<&(Key, Node)> = entries
+            .iter()
+            .filter(|(k, _)| k.name != "env" && k.name != "file")
+            .collect();
+        match (direct.as_slice(), per_workspace.as_slice()) {
+            ([one], []) => check_leaf(&key.name, &one.0, &one.1, problems, &literal),
+            ([_, second], []) => problems.push(
+                Problem::new(second.0.span, format!("secret `{}` names both env and file", key.name), "choose one")
+                    .help("a secret is read from one place: {env: VAR} or {file: PATH}"),
+            ),
+            ([], per) => {
+                for (ws, leaf) in per {
+                    if !workspaces.is_empty() && !workspaces.contains(&ws.name.as_str()) {
+                        let mut problem = Problem::new(ws.span, format!("secret `{}` has a source for `{}`, which is not a workspace", key.name, ws.name), "no such workspace");
+                        problem = match did_you_mean(&ws.name, workspaces.iter().copied()) {
+                            Some(s) => problem.help(format!("did you mean `{s}`?")),
+                            None => problem.help(format!("workspaces: {}; a single source is {{env: VAR}} or {{file: PATH}}", workspaces.join(", "))),
+                        };
+                        problems.push(problem);
+                    }
+                    match leaf.as_map() {
+                        Some(leaf_entries) => match leaf_entries {
+                            [(k, v)] if k.name == "env" || k.name == "file" => check_leaf(&key.name, k, v, problems, &literal),
+                            [] => problems.push(Problem::new(leaf.span, format!("secret `{}` has an empty source for `{}`", key.name, ws.name), "empty").help("write {env: VAR} or {file: PATH}")),
+                            _ => {} // the schema reports unknown or extra fields
+                        },
+                        None if leaf.value != NodeValue::Null => literal(problems, leaf.span),
+                        None => {}
+                    }
+                }
+                for ws in &workspaces {
+                    if !per.iter().any(|(k, _)| k.name == *ws) {
+                        problems.push(
+                            Problem::new(key.span, format!("secret `{}` has no source for workspace `{ws}`", key.name), format!("missing `{ws}`"))
+                                .help(format!("add `{ws}: {{env: VAR}}`, or use one source for every workspace")),
+                        );
+                    }
+                }
+            }
+            (_, _) => problems.push(
+                Problem::new(key.span, format!("secret `{}` mixes a direct source with per-workspace sources", key.name), "mixed")
+                    .help("write either {env: VAR} / {file: PATH}, or one such source under each workspace name"),
+            ),
+        }
+    }
+}
+
+fn check_leaf(
+    secret: &str,
+    key: &Key,
+    value: &Node,
+    problems: &mut Vec<Problem>,
+    literal: &dyn Fn(&mut Vec<Problem>, Span),
+) {
+    match &value.value {
+        NodeValue::Str(s) if key.name == "env" && !super::env::is_env_var_name(s) => problems.push(
+            Problem::new(
+                value.span,
+                format!("secret `{secret}`: `{s}` is not an environment variable name"),
+                "not a variable name",
+            )
+            .help(
+                "write the name of the variable that holds the value, e.g. {env: ETL_DB_PASSWORD}",
+            ),
+        ),
+        NodeValue::Str(s) if s.is_empty() => problems.push(
+            Problem::new(
+                value.span,
+                format!("secret `{secret}` has an empty {}", key.name),
+                "empty",
+            )
+            .help("give a variable name or a file path"),
+        ),
+        NodeValue::Str(_) => {}
+        _ => literal(problems, value.span),
+    }
+}
+
+/// Reference checks over every resource: forms, targets, variables, cycles and placement.
+pub fn check_cross_resource(
+    declared: &[(&ResourceId, &Key, &Node)],
+    declared_ids: &BTreeSet<ResourceId>,
+    resources: &Resources,
+    environment: &Environment,
+    problems: &mut Vec<Problem>,
+) {
+    let mut graph: BTreeMap<ResourceId, Vec<(ResourceId, Span)>> = BTreeMap::new();
+    let placement_of = |id: &ResourceId| match id.kind {
+        Kind::Jobs => resources.jobs.get(&id.key).map(|r| r.placement),
+        Kind::Clusters => resources.clusters.get(&id.key).map(|r| r.placement),
+        Kind::InstancePools => resources.instance_pools.get(&id.key).map(|r| r.placement),
+        Kind::SecretScopes => resources.secret_scopes.get(&id.key).map(|r| r.placement),
+    };
+    let variables: Vec<&str> = environment.variables.keys().map(String::as_str).collect();
+    for (id, _, node) in declared {
+        let mut path = Vec::new();
+        let mut found: Vec<(Vec<PathSegment>, String, Span)> = Vec::new();
+        node.walk_strings(&mut path, &mut |p, s, span| {
+            if s.contains("${") {
+                found.push((p.to_vec(), s.to_string(), span));
+            }
+        });
+        for (path, text, span) in found {
+            if path.first() == Some(&PathSegment::Key("secrets".into())) {
+                continue; // secret sources are names, not values to substitute
+            }
+            for occurrence in refs::scan(&text) {
+                match occurrence.reference {
+                    Err(error) => problems.push(
+                        Problem::new(span, error.message(&occurrence.text), "invalid reference")
+                            .help("references are ${resources.<kind>.<key>.id}, ${var.<name>}, ${workspace.name} and ${workspace.role}; write $${ for a literal ${"),
+                    ),
+                    Ok(Reference::ResourceId(target)) => {
+                        if !declared_ids.contains(&target) {
+                            let keys = declared_ids.iter().filter(|d| d.kind == target.kind).map(|d| d.key.as_str());
+                            let mut problem = Problem::new(span, format!("`${{{}}}` refers to {} `{}`, which is not declared", occurrence.text.trim(), singular(target.kind), target.key), "dangling reference");
+                            problem = match did_you_mean(&target.key, keys) {
+                                Some(s) => problem.help(format!("did you mean `{s}`?")),
+                                None => problem.help(format!("declare {} `{}` in a resource file, or fix the reference", singular(target.kind), target.key)),
+                            };
+                            problems.push(problem);
+                            continue;
+                        }
+                        if &target == *id {
+                            problems.push(Problem::new(span, format!("{} `{}` refers to itself", singular(id.kind), id.key), "self reference").help("an object cannot use its own ID in its definition"));
+                            continue;
+                        }
+                        if placement_of(id) == Some(Placement::Both) && placement_of(&target) == Some(Placement::ActiveOnly) {
+                            problems.push(
+                                Problem::new(span, format!("{} `{}` is deployed to every workspace but refers to {} `{}`, which exists only on the active one", singular(id.kind), id.key, singular(target.kind), target.key), "active_only target")
+                                    .help(format!("give {} `{}` placement: active_only too, or deploy {} `{}` everywhere", singular(id.kind), id.key, singular(target.kind), target.key)),
+                            );
+                        }
+                        graph.entry((*id).clone()).or_default().push((target, span));
+                    }
+                    Ok(Reference::Var(name)) => {
+                        if !environment.variables.contains_key(&name) {
+                            let mut problem = Problem::new(span, format!("`${{var.{name}}}` names a variable that environment `{}` does not define", environment.name), "unknown variable");
+                            problem = match did_you_mean(&name, variables.iter().copied()) {
+                                Some(s) => problem.help(format!("did you mean `{s}`?")),
+                                None => problem.help(format!("add `{name}` under variables: in environments/{}.yaml", environment.name)),
+                            };
+                            problems.push(problem);
+                        }
+                    }
+                    Ok(Reference::WorkspaceName | Reference::WorkspaceRole) => {}
+                }
+            }
+        }
+    }
+    report_resource_cycles(&graph, problems);
+    check_scope_names(declared, problems);
+}
+
+fn report_resource_cycles(
+    graph: &BTreeMap<ResourceId, Vec<(ResourceId, Span)>>,
+    problems: &mut Vec<Problem>,
+) {
+    let simple: BTreeMap<String, Vec<String>> = graph
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.iter().map(|(t, _)| t.to_string()).collect(),
+            )
+        })
+        .collect();
+    let view: BTreeMap<&str, Vec<&str>> = simple
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
+    if let Some(cycle) = find_cycle(&view) {
+        let first = graph
+            .iter()
+            .find(|(k, _)| k.to_string() == cycle[0])
+            .and_then(|(_, edges)| {
+                edges
+                    .iter()
+                    .find(|(t, _)| t.to_string() == cycle[1])
+                    .map(|(_, s)| *s)
+            });
+        if let Some(span) = first {
+            problems.push(
+                Problem::new(
+                    span,
+                    format!(
+                        "resources refer to each other in a cycle: {}",
+                        cycle.join(" → ")
+                    ),
+                    "cycle",
+                )
+                .help("no creation order exists for a cycle; remove one of the references"),
+            );
+        }
+    }
+}
+
+/// The first cycle found, as a path that ends where it starts.
+fn find_cycle<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Visiting) => {
+                let start = stack.iter().position(|n| *n == node)?;
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(node);
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(node, Mark::Visiting);
+        stack.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, marks, stack) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        marks.insert(node, Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, graph, &mut marks, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+fn check_scope_names(declared: &[(&ResourceId, &Key, &Node)], problems: &mut Vec<Problem>) {
+    let mut names: BTreeMap<String, Span> = BTreeMap::new();
+    for (id, _, node) in declared {
+        if id.kind != Kind::SecretScopes {
+            continue;
+        }
+        let Some(name_node) = node.get("name") else {
+            continue;
+        };
+        let Some(name) = name_node.as_str() else {
+            continue;
+        };
+        let folded = name.to_lowercase();
+        if let Some(first) = names.get(&folded) {
+            problems.push(
+                Problem::new(name_node.span, format!("secret scope name `{name}` is used by two scopes (names are case-insensitive)"), "same scope name")
+                    .related(*first, "first used here")
+                    .help("each secret scope needs its own name"),
+            );
+        } else {
+            names.insert(folded, name_node.span);
+        }
+    }
+}
+
+/// Re-checks resources that use variables, once per workspace, after substitution: a variable
+/// can turn a well-typed `${var.x}` into a wrong value for one workspace only.
+pub fn check_resolved(
+    resources: &Resources,
+    environment: &Environment,
+    declared: &[(&ResourceId, &Key, &Node)],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (id, key, node) in declared {
+        let mut uses_vars = false;
+        node.walk_strings(&mut Vec::new(), &mut |_, s, _| {
+            uses_vars |= s.contains("${var.")
+        });
+        if !uses_vars {
+            continue;
+        }
+        let original = node.to_json();
+        for workspace in &environment.workspaces {
+            let scope = WorkspaceScope {
+                environment,
+                workspace: &workspace.name,
+                role: environment.role_of(&workspace.name),
+            };
+            let resolved = refs::substitute(&original, &scope);
+            let what = format!(
+                "{} `{}` (with workspace `{}`'s variables)",
+                singular(id.kind),
+                id.key,
+                workspace.name
+            );
+            for mut problem in schema::check(
+                schema::SchemaKind::Resource(id.kind),
+                node,
+                &resolved,
+                &what,
+            ) {
+                problem.help = Some(format!(
+                    "{}; check variable values for workspace `{}` in environments/{}.yaml",
+                    problem.help.unwrap_or_default(),
+                    workspace.name,
+                    environment.name
+                ));
+                if !problem.message.contains("(with workspace") {
+                    problem.message = format!(
+                        "{} (with workspace `{}`'s variables)",
+                        problem.message, workspace.name
+                    );
+                }
+                problems.push(problem);
+            }
+        }
+        let _ = (key, resources, Role::Active, display_path(&[]));
+    }
+    problems
+}

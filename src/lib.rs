@@ -1,0 +1,7 @@
+//! tandem keeps a primary and one or more disaster-recovery Databricks workspaces in the state
+//! described by a Git repository: jobs, clusters, instance pools, secret scopes and permissions,
+//! with the passive side held passive until `tandem promote`.
+
+pub mod cli;
+pub mod config;
+pub mod model;

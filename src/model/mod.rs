@@ -1,0 +1,402 @@
+//! Typed desired resources, one struct per kind. Pure data: no I/O, no network.
+//!
+//! API fields are kept as the JSON the Databricks API takes (`settings`, `spec`), already checked
+//! against the kind's JSON Schema; tandem's own fields are typed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A workspace's role: only one is active at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the workloads.
+    Active,
+    /// Holds everything deployed but runs nothing.
+    Passive,
+}
+
+impl Role {
+    /// `active` or `passive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Passive => "passive",
+        }
+    }
+}
+
+/// The four kinds of resource tandem manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Instance pools.
+    InstancePools,
+    /// All-purpose clusters.
+    Clusters,
+    /// Jobs.
+    Jobs,
+    /// Secret scopes with their secrets and ACLs.
+    SecretScopes,
+}
+
+impl Kind {
+    /// Every kind, in apply order (pools before the clusters on them, before the jobs using those).
+    pub const ALL: [Kind; 4] = [
+        Kind::InstancePools,
+        Kind::Clusters,
+        Kind::Jobs,
+        Kind::SecretScopes,
+    ];
+
+    /// The name used in config files and references (`jobs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::InstancePools => "instance_pools",
+            Kind::Clusters => "clusters",
+            Kind::Jobs => "jobs",
+            Kind::SecretScopes => "secret_scopes",
+        }
+    }
+
+    /// The kind named `name` in config files.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Permission levels valid for the kind, lowest first (empty for secret scopes).
+    pub fn permission_levels(self) -> &'static [&'static str] {
+        match self {
+            Kind::Jobs => &["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"],
+            Kind::Clusters => &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
+            Kind::InstancePools => &["CAN_ATTACH_TO", "CAN_MANAGE"],
+            Kind::SecretScopes => &[],
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one resource: its kind and logical key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ResourceId {
+    /// The kind.
+    pub kind: Kind,
+    /// The logical key (`[a-z][a-z0-9_]*`).
+    pub key: String,
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind, self.key)
+    }
+}
+
+/// Where a resource is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Every workspace (the default).
+    #[default]
+    Both,
+    /// Only the active workspace.
+    ActiveOnly,
+}
+
+impl Placement {
+    fn is_default(&self) -> bool {
+        *self == Placement::Both
+    }
+}
+
+/// Who a permission entry grants to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Principal {
+    /// A user, by user name (e-mail).
+    UserName(String),
+    /// A group, by display name.
+    GroupName(String),
+    /// A service principal, by application ID.
+    ServicePrincipalName(String),
+}
+
+impl Principal {
+    /// The principal's name, whatever its type.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::UserName(n)
+            | Principal::GroupName(n)
+            | Principal::ServicePrincipalName(n) => n,
+        }
+    }
+}
+
+/// One object-permission grant, as written in config (`{group_name: x, level: CAN_VIEW}`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Permission {
+    /// Who.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// Which level (valid for the object's kind).
+    pub level: String,
+}
+
+impl Permission {
+    /// Whether this is the owner entry of a job.
+    pub fn is_owner(&self) -> bool {
+        self.level == "IS_OWNER"
+    }
+}
+
+/// How job permissions are treated on a passive workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassivePermissions {
+    /// Only the owner entry (the built-in behaviour).
+    OwnerOnly,
+    /// Every entry, as on the active workspace.
+    All,
+}
+
+/// Pause status of a schedule, trigger or continuous job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PauseStatus {
+    /// Runs are not started.
+    Paused,
+    /// Runs are started.
+    Unpaused,
+}
+
+/// A job's own values for passive workspaces, replacing the built-in overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobPassive {
+    /// `max_concurrent_runs` on passive workspaces (built-in: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<u32>,
+    /// Pause status of schedule/trigger/continuous on passive workspaces (built-in: PAUSED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_status: Option<PauseStatus>,
+    /// Which permissions are applied on passive workspaces (built-in: owner only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PassivePermissions>,
+}
+
+/// Whether a cluster runs on passive workspaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterState {
+    /// Terminated (the built-in passive state).
+    Terminated,
+    /// Running.
+    Running,
+}
+
+/// A cluster's own values for passive workspaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterPassive {
+    /// State on passive workspaces (built-in: terminated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ClusterState>,
+}
+
+/// A pool's own values for passive workspaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolPassive {
+    /// `min_idle_instances` on passive workspaces (built-in: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_idle_instances: Option<u32>,
+}
+
+/// A desired job: JobSettings as `jobs/create` takes them, plus tandem's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// JobSettings fields, as the API takes them (may hold `${...}` references).
+    #[serde(flatten)]
+    pub settings: Map<String, Value>,
+    /// Object permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// Values for passive workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive: Option<JobPassive>,
+    /// Where the job is deployed.
+    #[serde(default, skip_serializing_if = "Placement::is_default")]
+    pub placement: Placement,
+}
+
+/// A desired all-purpose cluster: the `clusters/create` spec plus tandem's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Cluster spec fields, as the API takes them.
+    #[serde(flatten)]
+    pub spec: Map<String, Value>,
+    /// Object permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// Start this cluster on the workspace that becomes active by `promote`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_on_promote: bool,
+    /// Values for passive workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive: Option<ClusterPassive>,
+    /// Where the cluster is deployed.
+    #[serde(default, skip_serializing_if = "Placement::is_default")]
+    pub placement: Placement,
+}
+
+/// A desired instance pool: the `instance-pools/create` spec plus tandem's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstancePool {
+    /// Pool spec fields, as the API takes them.
+    #[serde(flatten)]
+    pub spec: Map<String, Value>,
+    /// Object permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// Values for passive workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive: Option<PoolPassive>,
+    /// Where the pool is deployed.
+    #[serde(default, skip_serializing_if = "Placement::is_default")]
+    pub placement: Placement,
+}
+
+/// Where a secret's value is read from when applying. Values never live in config.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSource {
+    /// An environment variable of the process running tandem.
+    Env(String),
+    /// A file outside the repository.
+    File(String),
+}
+
+/// A secret's source: the same everywhere, or one per workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// The same source for every workspace.
+    Uniform(ValueSource),
+    /// A source per workspace name.
+    PerWorkspace(BTreeMap<String, ValueSource>),
+}
+
+impl SecretSource {
+    /// The source used for `workspace`.
+    pub fn for_workspace(&self, workspace: &str) -> Option<&ValueSource> {
+        match self {
+            SecretSource::Uniform(source) => Some(source),
+            SecretSource::PerWorkspace(map) => map.get(workspace),
+        }
+    }
+}
+
+/// One secret-scope ACL entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SecretAcl {
+    /// User or group name.
+    pub principal: String,
+    /// `READ`, `WRITE` or `MANAGE`.
+    pub permission: String,
+}
+
+/// A desired secret scope with its secrets and ACLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretScope {
+    /// Scope fields the API takes (`name`, `initial_manage_principal`, backend settings).
+    #[serde(flatten)]
+    pub spec: Map<String, Value>,
+    /// Secrets by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// ACL entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<SecretAcl>,
+    /// Where the scope is deployed.
+    #[serde(default, skip_serializing_if = "Placement::is_default")]
+    pub placement: Placement,
+}
+
+impl SecretScope {
+    /// The scope's name in the workspace.
+    pub fn name(&self) -> &str {
+        self.spec
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// Every desired resource of an environment, by kind and key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Jobs by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jobs: BTreeMap<String, Job>,
+    /// Clusters by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Instance pools by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_pools: BTreeMap<String, InstancePool>,
+    /// Secret scopes by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_scopes: BTreeMap<String, SecretScope>,
+}
+
+impl Resources {
+    /// How many resources of `kind` there are.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Jobs => self.jobs.len(),
+            Kind::Clusters => self.clusters.len(),
+            Kind::InstancePools => self.instance_pools.len(),
+            Kind::SecretScopes => self.secret_scopes.len(),
+        }
+    }
+
+    /// Whether the resource exists.
+    pub fn contains(&self, id: &ResourceId) -> bool {
+        match id.kind {
+            Kind::Jobs => self.jobs.contains_key(&id.key),
+            Kind::Clusters => self.clusters.contains_key(&id.key),
+            Kind::InstancePools => self.instance_pools.contains_key(&id.key),
+            Kind::SecretScopes => self.secret_scopes.contains_key(&id.key),
+        }
+    }
+
+    /// Adds one resource from its schema-checked JSON; the error is serde's message.
+    pub fn insert_json(&mut self, kind: Kind, key: String, value: Value) -> Result<(), String> {
+        fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
+            serde_json::from_value(value).map_err(|e| e.to_string())
+        }
+        match kind {
+            Kind::Jobs => {
+                self.jobs.insert(key, parse(value)?);
+            }
+            Kind::Clusters => {
+                self.clusters.insert(key, parse(value)?);
+            }
+            Kind::InstancePools => {
+                self.instance_pools.insert(key, parse(value)?);
+            }
+            Kind::SecretScopes => {
+                self.secret_scopes.insert(key, parse(value)?);
+            }
+        }
+        Ok(())
+    }
+}
