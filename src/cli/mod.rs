@@ -11,7 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Keeps a primary and disaster-recovery Databricks workspaces in the state described by Git.
 #[derive(Debug, Parser)]
-#[command(name = "tandem", version, about, propagate_version = true)]
+#[command(
+    name = "tandem",
+    version,
+    about,
+    propagate_version = true,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]

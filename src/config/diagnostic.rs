@@ -168,10 +168,8 @@ impl ProblemReport {
 
 fn to_source_span(span: Span, text: &str) -> SourceSpan {
     let start = span.start.min(text.len());
-    let len = span.len.max(1).min(text.len().saturating_sub(start)).max(
-        // Point at end of file with a zero-length label rather than out of range.
-        0,
-    );
+    // At the end of the file the label has zero width rather than pointing out of range.
+    let len = span.len.max(1).min(text.len().saturating_sub(start));
     SourceSpan::new(start.into(), len)
 }
 
@@ -233,6 +231,10 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1) + 1;
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(word)) {
+        return Some(same);
+    }
     candidates
         .into_iter()
         .map(|c| (levenshtein(word, c), c))

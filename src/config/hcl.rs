@@ -46,11 +46,14 @@ pub fn parse(file_id: FileId, file: &SourceFile) -> Result<Node, Vec<Problem>> {
     let text: &str = &file.text;
     let body = hcl::edit::parser::parse_body(text).map_err(|e| {
         let location = e.location();
-        let offset = file.offset_of(location.line(), location.column());
+        // An unclosed block is reported past the last line; point at the file's last character.
+        let end = text.trim_end().len().saturating_sub(1);
+        let offset = file.offset_of(location.line(), location.column()).min(end);
+        let message = e.message().replace("found redefined attribute", "found an attribute set twice");
         vec![
             Problem::new(
                 Span::new(file_id, offset, 1),
-                format!("HCL syntax error: {}", e.message()),
+                format!("HCL syntax error: {message}"),
                 "here",
             )
             .help("check braces, quotes and the `name = value` / `block \"label\" { }` forms near this position"),

@@ -3,6 +3,7 @@
 //! semantic checks reporting every problem at once. Pure: no network, no async runtime.
 
 pub mod diagnostic;
+pub mod emit;
 pub mod env;
 pub mod hcl;
 pub mod node;
@@ -140,6 +141,7 @@ struct Declared {
 
 /// Loads and checks the configuration; every problem is reported at once.
 pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
+    let started = std::time::Instant::now();
     let tree = ConfigTree::open(&options.root, options.git_ref.as_deref())?;
     let provenance = tree.provenance();
     let env_path = format!("environments/{}.yaml", options.env);
@@ -167,6 +169,7 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
             &env_node,
             &env_node.to_json(),
             &format!("environment `{}`", options.env),
+            env_node.span,
         ));
     }
     let environment = env::build(&options.env, &env_node, &mut problems);
@@ -184,7 +187,9 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         .into_iter()
         .map(|(path, text)| sources.add(path, Arc::from(text)))
         .collect();
+    tracing::debug!(files = ids.len(), elapsed = ?started.elapsed(), "resource files read");
     let parsed = parse_all(&sources, &ids);
+    tracing::debug!(elapsed = ?started.elapsed(), "resource files parsed");
 
     let mut declared: Vec<Declared> = Vec::new();
     let mut seen: BTreeMap<ResourceId, Span> = BTreeMap::new();
@@ -202,41 +207,48 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         }
     }
 
-    // Per-resource checks, then the model.
-    let mut resources = Resources::default();
-    let mut origins = BTreeMap::new();
-    let declared_ids: BTreeSet<ResourceId> = declared.iter().map(|d| d.id.clone()).collect();
-    for item in &declared {
-        let before = problems.len();
+    // Per-resource checks (in parallel: schema validation dominates), then the model.
+    let checked = in_parallel(&declared, |item| {
+        let mut found = Vec::new();
         let instance =
-            semantic::check_resource(&item.id, &item.key, &item.node, &environment, &mut problems);
+            semantic::check_resource(&item.id, &item.key, &item.node, &environment, &mut found);
         let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
-        problems.extend(schema::check(
+        found.extend(schema::check(
             schema::SchemaKind::Resource(item.id.kind),
             &item.node,
             &instance,
             &what,
+            item.key.span,
         ));
-        if problems.len() == before {
-            if let Err(message) = resources.insert_json(item.id.kind, item.id.key.clone(), instance)
-            {
-                problems.push(Problem::new(
-                    item.key.span,
-                    format!("{what}: {message}"),
-                    "invalid resource",
-                ));
-            }
-            let file = sources.file(item.key.span.file);
-            let (line, column) = file.line_col(item.key.span.start);
-            origins.insert(
-                item.id.clone(),
-                Origin {
-                    file: file.path.clone(),
-                    line,
-                    column,
-                },
-            );
+        (instance, found)
+    });
+    tracing::debug!(resources = declared.len(), elapsed = ?started.elapsed(), "resources checked");
+    let mut resources = Resources::default();
+    let mut origins = BTreeMap::new();
+    let declared_ids: BTreeSet<ResourceId> = declared.iter().map(|d| d.id.clone()).collect();
+    for (item, (instance, found)) in declared.iter().zip(checked) {
+        if !found.is_empty() {
+            problems.extend(found);
+            continue;
         }
+        let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
+        if let Err(message) = resources.insert_json(item.id.kind, item.id.key.clone(), instance) {
+            problems.push(Problem::new(
+                item.key.span,
+                format!("{what}: {message}"),
+                "invalid resource",
+            ));
+        }
+        let file = sources.file(item.key.span.file);
+        let (line, column) = file.line_col(item.key.span.start);
+        origins.insert(
+            item.id.clone(),
+            Origin {
+                file: file.path.clone(),
+                line,
+                column,
+            },
+        );
     }
     semantic::check_cross_resource(
         &declared_refs(&declared),
@@ -247,12 +259,12 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     );
     if problems.is_empty() {
         problems.extend(semantic::check_resolved(
-            &resources,
             &environment,
             &declared_refs(&declared),
         ));
     }
 
+    tracing::debug!(problems = problems.len(), elapsed = ?started.elapsed(), "configuration loaded");
     if !problems.is_empty() {
         let mut report = Problems {
             items: problems,
@@ -417,32 +429,38 @@ fn resource_format(path: &str) -> Option<Format> {
     }
 }
 
-/// Parses every file, on as many threads as there are cores (parsing dominates load time).
+/// Parses every file (parsing dominates load time, so it runs on every core).
 fn parse_all(sources: &SourceSet, ids: &[FileId]) -> Vec<Result<Node, Vec<Problem>>> {
-    let parse_one = |id: FileId| {
-        let file = sources.file(id);
+    in_parallel(ids, |id| {
+        let file = sources.file(*id);
         match resource_format(&file.path) {
-            Some(Format::Hcl) => hcl::parse(id, file),
-            _ => yaml::parse(id, file).map_err(|p| vec![p]),
+            Some(Format::Hcl) => hcl::parse(*id, file),
+            _ => yaml::parse(*id, file).map_err(|p| vec![p]),
         }
-    };
+    })
+}
+
+/// Maps `f` over `items` on up to one thread per core, keeping the order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads < 2 || ids.len() < 16 {
-        return ids.iter().map(|id| parse_one(*id)).collect();
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
     }
-    let chunk = ids.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = ids
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|id| parse_one(*id)).collect::<Vec<_>>())
-            })
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }

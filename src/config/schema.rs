@@ -9,7 +9,7 @@ use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
 use super::diagnostic::{Problem, did_you_mean};
-use super::node::{Node, NodeValue, PathSegment, display_path};
+use super::node::{Node, NodeValue, PathSegment, Span, display_path};
 use crate::model::Kind;
 
 /// Which schema a document is checked against.
@@ -68,14 +68,28 @@ pub fn schema_source(kind: SchemaKind) -> &'static Value {
 
 /// Checks `instance` (the JSON of `node`) against the schema and returns one problem per error.
 /// `what` names the document in messages (`job \`etl\``).
-pub fn check(kind: SchemaKind, node: &Node, instance: &Value, what: &str) -> Vec<Problem> {
+/// `root_span` is where problems with the document as a whole point (a resource's key).
+pub fn check(
+    kind: SchemaKind,
+    node: &Node,
+    instance: &Value,
+    what: &str,
+    root_span: Span,
+) -> Vec<Problem> {
     let compiled = compiled(kind);
     if compiled.validator.is_valid(instance) {
         return Vec::new();
     }
     let mut problems = Vec::new();
     for error in compiled.validator.iter_errors(instance) {
-        translate(&compiled.source, node, &error, what, &mut problems);
+        translate(
+            &compiled.source,
+            node,
+            &error,
+            what,
+            root_span,
+            &mut problems,
+        );
     }
     problems
 }
@@ -104,12 +118,19 @@ fn translate(
     node: &Node,
     error: &ValidationError,
     what: &str,
+    root_span: Span,
     out: &mut Vec<Problem>,
 ) {
     let path = instance_path(error);
     let (target, key) = node.locate(&path);
     let value_span = target.span;
-    let key_span = key.map(|k| k.span).unwrap_or(value_span);
+    let key_span = match key {
+        Some(k) => k.span,
+        None if path.is_empty() => root_span,
+        None => value_span,
+    };
+    // Values under `secrets` are never quoted back, whatever is wrong with them.
+    let sensitive = path.first() == Some(&PathSegment::Key("secrets".into()));
     let field = field_name(&path, what);
     let problem = match error.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
@@ -154,7 +175,10 @@ fn translate(
             let expected = type_words(&format!("{kind:?}"));
             Problem::new(
                 value_span,
-                format!("{field} must be {expected}, found {}", describe(target)),
+                format!(
+                    "{field} must be {expected}, found {}",
+                    describe(error.instance(), sensitive)
+                ),
                 format!("expected {expected}"),
             )
             .help(type_help(&expected))
@@ -199,7 +223,7 @@ fn translate(
             {
                 let before = out.len();
                 for inner in first {
-                    translate(schema, node, inner, what, out);
+                    translate(schema, node, inner, what, root_span, out);
                 }
                 for problem in &mut out[before..] {
                     if problem.message.contains(" must be ")
@@ -294,7 +318,14 @@ fn translate(
         .help("give it a value"),
         ValidationErrorKind::Pattern { pattern } => Problem::new(
             value_span,
-            format!("{field} has an invalid format: {}", error.instance()),
+            format!(
+                "{field} has an invalid format: {}",
+                if sensitive {
+                    "(hidden)".to_string()
+                } else {
+                    error.instance().to_string()
+                }
+            ),
             "invalid format",
         )
         .help(format!("it must match the pattern {pattern}")),
@@ -321,6 +352,40 @@ fn translate(
     out.push(problem);
 }
 
+/// Whether the field at `path` takes any string (so substituting one string for another cannot
+/// make it invalid).
+pub fn accepts_any_string(kind: SchemaKind, path: &[PathSegment]) -> bool {
+    let root = &compiled(kind).source;
+    let Some(schema) = subschema_typed(root, path) else {
+        return true; // unknown fields were reported already
+    };
+    let string_typed = match schema.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+        _ => true,
+    };
+    let constraining = [
+        "enum",
+        "const",
+        "pattern",
+        "format",
+        "minLength",
+        "maxLength",
+    ];
+    string_typed && !constraining.iter().any(|k| schema.get(k).is_some())
+}
+
+/// Like [`subschema`], but at the leaf picks the typed branch of `anyOf`, not the reference one.
+fn subschema_typed<'a>(root: &'a Value, path: &[PathSegment]) -> Option<&'a Value> {
+    let leaf = subschema(root, path)?;
+    if let Some(branches) = leaf.get("anyOf").and_then(Value::as_array)
+        && let Some(first) = branches.first()
+    {
+        return resolve(root, first);
+    }
+    Some(leaf)
+}
+
 fn count(node: &Node) -> usize {
     match &node.value {
         NodeValue::Map(entries) => entries.len(),
@@ -329,13 +394,21 @@ fn count(node: &Node) -> usize {
     }
 }
 
-fn describe(node: &Node) -> String {
-    match &node.value {
-        NodeValue::Str(s) if s.chars().count() <= 40 => format!("string \"{s}\""),
-        NodeValue::Int(i) => format!("integer {i}"),
-        NodeValue::Float(f) => format!("number {f}"),
-        NodeValue::Bool(b) => format!("boolean {b}"),
-        _ => node.type_name().to_string(),
+fn describe(value: &Value, sensitive: bool) -> String {
+    match value {
+        _ if sensitive => match value {
+            Value::Object(_) => "a mapping".into(),
+            Value::Array(_) => "a list".into(),
+            _ => "a literal value (hidden)".into(),
+        },
+        Value::String(s) if s.chars().count() <= 40 => format!("string \"{s}\""),
+        Value::String(_) => "a string".into(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => format!("integer {n}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Null => "null".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
     }
 }
 
@@ -442,4 +515,24 @@ fn property_names_pattern(root: &Value, path: &[PathSegment]) -> Option<String> 
         .get("pattern")?
         .as_str()
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_which_fields_take_any_string() {
+        let jobs = SchemaKind::Resource(Kind::Jobs);
+        assert!(!accepts_any_string(
+            jobs,
+            &[PathSegment::Key("max_concurrent_runs".into())]
+        ));
+        assert!(accepts_any_string(jobs, &[PathSegment::Key("name".into())]));
+        let pause = [
+            PathSegment::Key("schedule".into()),
+            PathSegment::Key("pause_status".into()),
+        ];
+        assert!(!accepts_any_string(jobs, &pause));
+    }
 }

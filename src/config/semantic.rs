@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::diagnostic::{Problem, did_you_mean};
-use super::env::{Environment, Role};
-use super::node::{Key, Node, NodeValue, PathSegment, Span, display_path};
+use super::env::Environment;
+use super::node::{Key, Node, NodeValue, PathSegment, Span};
 use super::refs::{self, Reference};
 use super::schema;
 use super::source::SourceSet;
@@ -56,6 +56,9 @@ pub fn check_resource(
         Kind::Jobs => {
             check_permissions(id.kind, node, problems);
             check_job(node, problems);
+            for cluster in job_cluster_specs(node) {
+                check_cluster(cluster, problems);
+            }
         }
         Kind::Clusters => {
             check_permissions(id.kind, node, problems);
@@ -279,6 +282,17 @@ fn check_job(node: &Node, problems: &mut Vec<Problem>) {
     }
 }
 
+/// The `new_cluster` specs of a job's job clusters and tasks.
+fn job_cluster_specs(job: &Node) -> Vec<&Node> {
+    let mut specs = Vec::new();
+    for list in ["job_clusters", "tasks"] {
+        if let Some(NodeValue::Seq(items)) = job.get(list).map(|n| &n.value) {
+            specs.extend(items.iter().filter_map(|i| i.get("new_cluster")));
+        }
+    }
+    specs
+}
+
 fn check_cluster(node: &Node, problems: &mut Vec<Problem>) {
     if let (Some((_, _)), Some((autoscale, _))) =
         (node.entry("num_workers"), node.entry("autoscale"))
@@ -341,15 +355,34 @@ fn check_secrets(
                     .help("secrets never live in Git: write {env: VAR_NAME} or {file: /path/outside/the/repo}, or one such source per workspace"),
             );
         };
+        let forget = |instance: &mut Value| {
+            // Reported once as a literal; the schema need not repeat it.
+            if let Some(Value::Object(map)) = instance.get_mut("secrets") {
+                map.remove(&key.name);
+            }
+        };
         let Some(entries) = value.as_map() else {
             if value.value != NodeValue::Null {
                 literal(problems, value.span);
-                if let Some(Value::Object(map)) = instance.get_mut("secrets") {
-                    map.remove(&key.name);
-                }
+                forget(instance);
             }
             continue;
         };
+        let mut literal_inside = None;
+        visit_literals(value, &mut |span| {
+            literal_inside.get_or_insert(span);
+        });
+        if let Some((k, _)) = entries
+            .iter()
+            .find(|(k, _)| ["value", "string_value", "bytes_value"].contains(&k.name.as_str()))
+        {
+            literal_inside.get_or_insert(k.span);
+        }
+        if let Some(span) = literal_inside {
+            literal(problems, span);
+            forget(instance);
+            continue;
+        }
         let direct: Vec<&(Key, Node)> = entries
             .iter()
             .filter(|(k, _)| k.name == "env" || k.name == "file")
@@ -427,6 +460,10 @@ fn check_leaf(
             )
             .help("give a variable name or a file path"),
         ),
+        NodeValue::Str(s) if key.name == "file" && !(s.starts_with('/') || s.starts_with("~/")) => problems.push(
+            Problem::new(value.span, format!("secret `{secret}`: file `{s}` is a relative path"), "relative path")
+                .help("secret files live outside the repository: give an absolute path (e.g. /run/secrets/etl.pem) or one under ~/"),
+        ),
         NodeValue::Str(_) => {}
         _ => literal(problems, value.span),
     }
@@ -462,26 +499,64 @@ pub fn check_cross_resource(
             }
             for occurrence in refs::scan(&text) {
                 match occurrence.reference {
-                    Err(error) => problems.push(
-                        Problem::new(span, error.message(&occurrence.text), "invalid reference")
-                            .help("references are ${resources.<kind>.<key>.id}, ${var.<name>}, ${workspace.name} and ${workspace.role}; write $${ for a literal ${"),
-                    ),
+                    Err(error) => {
+                        let help = match &error {
+                            refs::ReferenceError::UnknownKind(kind) => match did_you_mean(kind, Kind::ALL.map(Kind::as_str)) {
+                                Some(s) => format!("did you mean `{s}`? kinds are jobs, clusters, instance_pools and secret_scopes"),
+                                None => "kinds are jobs, clusters, instance_pools and secret_scopes".to_string(),
+                            },
+                            _ => "references are ${resources.<kind>.<key>.id}, ${var.<name>}, ${workspace.name} and ${workspace.role}; write $${ for a literal ${".to_string(),
+                        };
+                        problems.push(
+                            Problem::new(
+                                span,
+                                error.message(&occurrence.text),
+                                "invalid reference",
+                            )
+                            .help(help),
+                        );
+                    }
                     Ok(Reference::ResourceId(target)) => {
                         if !declared_ids.contains(&target) {
-                            let keys = declared_ids.iter().filter(|d| d.kind == target.kind).map(|d| d.key.as_str());
-                            let mut problem = Problem::new(span, format!("`${{{}}}` refers to {} `{}`, which is not declared", occurrence.text.trim(), singular(target.kind), target.key), "dangling reference");
+                            let keys = declared_ids
+                                .iter()
+                                .filter(|d| d.kind == target.kind)
+                                .map(|d| d.key.as_str());
+                            let mut problem = Problem::new(
+                                span,
+                                format!(
+                                    "`${{{}}}` refers to {} `{}`, which is not declared",
+                                    occurrence.text.trim(),
+                                    singular(target.kind),
+                                    target.key
+                                ),
+                                "dangling reference",
+                            );
                             problem = match did_you_mean(&target.key, keys) {
                                 Some(s) => problem.help(format!("did you mean `{s}`?")),
-                                None => problem.help(format!("declare {} `{}` in a resource file, or fix the reference", singular(target.kind), target.key)),
+                                None => problem.help(format!(
+                                    "declare {} `{}` in a resource file, or fix the reference",
+                                    singular(target.kind),
+                                    target.key
+                                )),
                             };
                             problems.push(problem);
                             continue;
                         }
                         if &target == *id {
-                            problems.push(Problem::new(span, format!("{} `{}` refers to itself", singular(id.kind), id.key), "self reference").help("an object cannot use its own ID in its definition"));
+                            problems.push(
+                                Problem::new(
+                                    span,
+                                    format!("{} `{}` refers to itself", singular(id.kind), id.key),
+                                    "self reference",
+                                )
+                                .help("an object cannot use its own ID in its definition"),
+                            );
                             continue;
                         }
-                        if placement_of(id) == Some(Placement::Both) && placement_of(&target) == Some(Placement::ActiveOnly) {
+                        if placement_of(id) == Some(Placement::Both)
+                            && placement_of(&target) == Some(Placement::ActiveOnly)
+                        {
                             problems.push(
                                 Problem::new(span, format!("{} `{}` is deployed to every workspace but refers to {} `{}`, which exists only on the active one", singular(id.kind), id.key, singular(target.kind), target.key), "active_only target")
                                     .help(format!("give {} `{}` placement: active_only too, or deploy {} `{}` everywhere", singular(id.kind), id.key, singular(target.kind), target.key)),
@@ -491,10 +566,20 @@ pub fn check_cross_resource(
                     }
                     Ok(Reference::Var(name)) => {
                         if !environment.variables.contains_key(&name) {
-                            let mut problem = Problem::new(span, format!("`${{var.{name}}}` names a variable that environment `{}` does not define", environment.name), "unknown variable");
+                            let mut problem = Problem::new(
+                                span,
+                                format!(
+                                    "`${{var.{name}}}` names a variable that environment `{}` does not define",
+                                    environment.name
+                                ),
+                                "unknown variable",
+                            );
                             problem = match did_you_mean(&name, variables.iter().copied()) {
                                 Some(s) => problem.help(format!("did you mean `{s}`?")),
-                                None => problem.help(format!("add `{name}` under variables: in environments/{}.yaml", environment.name)),
+                                None => problem.help(format!(
+                                    "add `{name}` under variables: in environments/{}.yaml",
+                                    environment.name
+                                )),
                             };
                             problems.push(problem);
                         }
@@ -512,6 +597,7 @@ fn report_resource_cycles(
     graph: &BTreeMap<ResourceId, Vec<(ResourceId, Span)>>,
     problems: &mut Vec<Problem>,
 ) {
+    let names: BTreeMap<String, &ResourceId> = graph.keys().map(|k| (k.to_string(), k)).collect();
     let simple: BTreeMap<String, Vec<String>> = graph
         .iter()
         .map(|(k, v)| {
@@ -525,29 +611,36 @@ fn report_resource_cycles(
         .iter()
         .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
         .collect();
-    if let Some(cycle) = find_cycle(&view) {
-        let first = graph
+    let Some(cycle) = find_cycle(&view) else {
+        return;
+    };
+    // Every edge of the cycle is labelled: the first carries the message, the rest are related.
+    let edge_span = |from: &str, to: &str| {
+        let from = names.get(from)?;
+        graph
+            .get(*from)?
             .iter()
-            .find(|(k, _)| k.to_string() == cycle[0])
-            .and_then(|(_, edges)| {
-                edges
-                    .iter()
-                    .find(|(t, _)| t.to_string() == cycle[1])
-                    .map(|(_, s)| *s)
-            });
-        if let Some(span) = first {
-            problems.push(
-                Problem::new(
-                    span,
-                    format!(
-                        "resources refer to each other in a cycle: {}",
-                        cycle.join(" → ")
-                    ),
-                    "cycle",
-                )
-                .help("no creation order exists for a cycle; remove one of the references"),
-            );
+            .find(|(t, _)| t.to_string() == to)
+            .map(|(_, span)| *span)
+    };
+    let spans: Vec<Span> = cycle
+        .windows(2)
+        .filter_map(|w| edge_span(w[0], w[1]))
+        .collect();
+    if let Some((first, rest)) = spans.split_first() {
+        let mut problem = Problem::new(
+            *first,
+            format!(
+                "resources refer to each other in a cycle: {}",
+                cycle.join(" → ")
+            ),
+            format!("{} → {}", cycle[0], cycle[1]),
+        )
+        .help("no creation order exists for a cycle; remove one of the references");
+        for (i, span) in rest.iter().enumerate() {
+            problem = problem.related(*span, format!("{} → {}", cycle[i + 1], cycle[i + 2]));
         }
+        problems.push(problem);
     }
 }
 
@@ -619,23 +712,21 @@ fn check_scope_names(declared: &[(&ResourceId, &Key, &Node)], problems: &mut Vec
     }
 }
 
-/// Re-checks resources that use variables, once per workspace, after substitution: a variable
-/// can turn a well-typed `${var.x}` into a wrong value for one workspace only.
+/// Re-checks resources whose values are whole variable references, once per workspace, after
+/// substitution: `max_concurrent_runs: ${var.runs}` is well typed until a workspace's `runs` is
+/// `many`. A problem every workspace shares is reported once.
 pub fn check_resolved(
-    resources: &Resources,
     environment: &Environment,
     declared: &[(&ResourceId, &Key, &Node)],
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (id, key, node) in declared {
-        let mut uses_vars = false;
-        node.walk_strings(&mut Vec::new(), &mut |_, s, _| {
-            uses_vars |= s.contains("${var.")
-        });
-        if !uses_vars {
+        if !needs_recheck(id.kind, node, environment) {
             continue;
         }
         let original = node.to_json();
+        let what = format!("{} `{}`", singular(id.kind), id.key);
+        let mut found: Vec<(String, Problem)> = Vec::new();
         for workspace in &environment.workspaces {
             let scope = WorkspaceScope {
                 environment,
@@ -643,34 +734,72 @@ pub fn check_resolved(
                 role: environment.role_of(&workspace.name),
             };
             let resolved = refs::substitute(&original, &scope);
-            let what = format!(
-                "{} `{}` (with workspace `{}`'s variables)",
-                singular(id.kind),
-                id.key,
-                workspace.name
-            );
-            for mut problem in schema::check(
+            for problem in schema::check(
                 schema::SchemaKind::Resource(id.kind),
                 node,
                 &resolved,
                 &what,
+                key.span,
             ) {
-                problem.help = Some(format!(
-                    "{}; check variable values for workspace `{}` in environments/{}.yaml",
-                    problem.help.unwrap_or_default(),
-                    workspace.name,
-                    environment.name
-                ));
-                if !problem.message.contains("(with workspace") {
-                    problem.message = format!(
-                        "{} (with workspace `{}`'s variables)",
-                        problem.message, workspace.name
-                    );
-                }
-                problems.push(problem);
+                found.push((workspace.name.clone(), problem));
             }
         }
-        let _ = (key, resources, Role::Active, display_path(&[]));
+        let everywhere = |p: &Problem| {
+            environment.workspaces.iter().all(|w| {
+                found
+                    .iter()
+                    .any(|(ws, q)| *ws == w.name && q.span == p.span && q.message == p.message)
+            })
+        };
+        let mut reported: Vec<(Span, String)> = Vec::new();
+        for (workspace, mut problem) in found.clone() {
+            if reported.contains(&(problem.span, problem.message.clone())) {
+                continue;
+            }
+            reported.push((problem.span, problem.message.clone()));
+            let whose = if everywhere(&problem) {
+                "the environment's variables".to_string()
+            } else {
+                format!("workspace `{workspace}`'s variables")
+            };
+            problem.message = format!("{} (with {whose})", problem.message);
+            problem.help = Some(format!(
+                "check the variable's value in environments/{}.yaml",
+                environment.name
+            ));
+            problems.push(problem);
+        }
     }
     problems
+}
+
+/// Whether substituting variables could break the resource: some whole-string `${var.x}` takes a
+/// non-string value, or lands in a field that constrains its strings (an enum, a pattern).
+fn needs_recheck(kind: Kind, node: &Node, environment: &Environment) -> bool {
+    let mut needed = false;
+    node.walk_strings(&mut Vec::new(), &mut |path, s, _| {
+        if needed {
+            return;
+        }
+        let occurrences = refs::scan(s);
+        let whole = !occurrences.is_empty()
+            && occurrences
+                .iter()
+                .all(|o| matches!(o.reference, Ok(Reference::Var(_))))
+            && occurrences.iter().map(|o| o.range.len()).sum::<usize>() == s.len();
+        if !whole {
+            return;
+        }
+        let non_string = occurrences.iter().any(|o| match &o.reference {
+            Ok(Reference::Var(name)) => environment.workspaces.iter().any(|w| {
+                environment
+                    .variable(name, &w.name)
+                    .is_some_and(|v| !v.is_string())
+            }),
+            _ => false,
+        });
+        needed =
+            non_string || !schema::accepts_any_string(schema::SchemaKind::Resource(kind), path);
+    });
+    needed
 }

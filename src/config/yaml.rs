@@ -40,17 +40,30 @@ fn syntax_problem(file_id: FileId, file: &SourceFile, error: &serde_saphyr::Erro
         .trim()
         .to_string();
     let lower = message.to_lowercase();
-    let (message, help) = if lower.contains("budget")
-        || lower.contains("alias") && lower.contains("limit")
-    {
+    let (message, help) = if let Some(detail) = message.split("budget breached: ").nth(1) {
+        // e.g. "Nodes { nodes: 250001 }": name the limit without the library's type names.
+        let what = detail
+            .split_whitespace()
+            .next()
+            .unwrap_or("size")
+            .to_lowercase();
+        let count: String = detail.chars().filter(char::is_ascii_digit).collect();
         (
-            format!("YAML refused: {message}"),
-            "the file expands aliases beyond tandem's safety budget (a \"YAML bomb\"); write the values out or use fewer aliases",
+            format!(
+                "YAML refused: the document exceeds tandem's safety budget for {what} ({count})"
+            ),
+            "aliases expand this file far beyond its size (a \"YAML bomb\"); write the values out or use fewer aliases",
         )
-    } else if lower.contains("duplicate") {
+    } else if let Some(key) = lower.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set").next().unwrap_or(key);
         (
-            format!("YAML syntax error: {message}"),
+            format!("YAML syntax error: duplicate key `{key}` in a mapping"),
             "each key may appear once in a mapping; remove or rename the repeated key",
+        )
+    } else if lower.contains("multiple yaml documents") {
+        (
+            "a config file holds one YAML document; this one has another after `---`".to_string(),
+            "split the documents into separate files, or remove the `---` line",
         )
     } else {
         (

@@ -1,0 +1,12 @@
+# case: a reference inside an HCL string without its closing brace
+job "nightly_etl" {
+  name                = "Nightly ETL"
+  max_concurrent_runs = 1
+
+  task {
+    task_key = "ingest"
+    notebook_task {
+      notebook_path = "/Workspace/Shared/${var.team/etl/ingest"
+    }
+  }
+}

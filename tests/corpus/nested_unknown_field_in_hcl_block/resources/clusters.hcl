@@ -1,0 +1,11 @@
+# case: unknown field inside a nested HCL block (autoscale { min = 1 })
+cluster "shared" {
+  cluster_name  = "shared"
+  spark_version = "15.4.x-scala2.12"
+  node_type_id  = "Standard_DS3_v2"
+
+  autoscale {
+    min         = 1
+    max_workers = 4
+  }
+}

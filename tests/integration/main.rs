@@ -1,0 +1,9 @@
+//! tandem's integration tests: one binary, a fluent harness (temporary repositories, the real
+//! `tandem` binary), insta snapshots.
+
+mod config_corpus;
+mod equivalence;
+mod git_ref;
+mod harness;
+mod model_roundtrip;
+mod validate;
