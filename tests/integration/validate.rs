@@ -138,3 +138,21 @@ fn a_missing_root_is_a_clear_error() {
     let err = run.failure();
     assert!(err.contains("is not a directory"), "{err}");
 }
+
+#[test]
+fn every_shipped_environment_validates() {
+    let root = project_root();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("environments")).expect("environments dir") {
+        let path = entry.expect("entry").path();
+        let Some(env) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let out = TestRepo::new()
+            .tandem(&["-C", root.to_str().expect("utf-8"), "-e", env, "validate"])
+            .success();
+        assert!(out.starts_with(&format!("ok · env {env} · ")), "{out}");
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} environments");
+}
