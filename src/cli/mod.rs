@@ -1,6 +1,7 @@
 //! Command-line interface: clap types, and one module per command that turns arguments into
 //! options and calls the library.
 
+mod emulator;
 mod validate;
 
 use std::io::IsTerminal;
@@ -58,6 +59,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check the configuration: every file, reference and variable, without touching any workspace.
     Validate(validate::ValidateArgs),
+    /// Serve one emulated Databricks workspace (for trying tandem, tests and other tools).
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Output formats shared by commands.
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Emulator(args) => emulator::run(args),
     };
     match result {
         Ok(code) => code,

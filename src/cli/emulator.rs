@@ -1,0 +1,102 @@
+//! `tandem emulator`: serve one emulated workspace until interrupted.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::emulator::{self, EmulatorOptions, TokenGrant};
+
+/// Arguments of `tandem emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8001)]
+    pub port: u16,
+    /// Persist the workspace in FILE (and resume from it); without it, state is in memory.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Accepted bearer token, as TOKEN or TOKEN=user@example.com (repeatable; default: dev).
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<String>,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Requests per second allowed (token bucket); beyond it, 429 REQUEST_LIMIT_EXCEEDED.
+    #[arg(long, value_name = "REQS_PER_SEC")]
+    pub rate_limit: Option<u32>,
+    /// Fault profile: flaky:SEED (a deterministic mix of 503s, 429s and creates that commit then fail).
+    #[arg(long, value_name = "PROFILE")]
+    pub faults: Option<String>,
+    /// YAML file of users, groups and service principals (default: a built-in set).
+    #[arg(long, value_name = "FILE")]
+    pub principals: Option<PathBuf>,
+    /// How long new or started clusters stay PENDING, in milliseconds (0: until the next read).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub cluster_start_ms: u64,
+}
+
+impl EmulatorArgs {
+    fn options(&self) -> EmulatorOptions {
+        let tokens = if self.tokens.is_empty() {
+            vec![TokenGrant::default()]
+        } else {
+            self.tokens.iter().map(|t| TokenGrant::parse(t)).collect()
+        };
+        EmulatorOptions {
+            bind: SocketAddr::new(self.host, self.port),
+            state: self.state.clone(),
+            tokens,
+            latency: Duration::from_millis(self.latency_ms),
+            rate_limit: self.rate_limit,
+            faults: self.faults.clone(),
+            principals: self.principals.clone(),
+            cluster_start: Duration::from_millis(self.cluster_start_ms),
+        }
+    }
+}
+
+/// Runs the command: serves until Ctrl-C (or SIGTERM), then persists the state.
+pub fn run(args: &EmulatorArgs) -> miette::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let running = emulator::start(args.options()).await?;
+        println!("tandem workspace emulator listening on {}", running.url);
+        if let Some(state) = &args.state {
+            println!("state: {}", state.display());
+        }
+        wait_for_shutdown().await;
+        running.stop().await;
+        println!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

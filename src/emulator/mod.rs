@@ -1,0 +1,486 @@
+//! An emulator of the Databricks workspace REST API subset tandem manages: jobs, clusters,
+//! instance pools, secrets, permissions, SCIM users and groups, and workspace files.
+//!
+//! It is an independent second implementation written from the API reference: it shares no code
+//! with tandem's client or model, so it cannot agree with their bugs. It can misbehave on purpose
+//! (fault rules, a flaky profile, latency, a rate limit) and reports what it served
+//! (`/__emulator/stats`).
+
+mod admin;
+pub mod clusters;
+pub mod error;
+pub mod faults;
+pub mod jobs;
+pub mod permissions;
+pub mod pools;
+pub mod principals;
+pub mod scim;
+pub mod secrets;
+pub mod store;
+pub mod workspace;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+pub use error::{ApiError, ApiResult};
+use faults::FaultEngine;
+use store::Store;
+
+/// How to run an emulated workspace.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Address to bind (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// State file; `None` keeps everything in memory.
+    pub state: Option<PathBuf>,
+    /// Accepted bearer tokens and the user each authenticates as.
+    pub tokens: Vec<TokenGrant>,
+    /// Latency added to every API request.
+    pub latency: Duration,
+    /// Requests per second allowed before 429s (token bucket); `None` for no limit.
+    pub rate_limit: Option<u32>,
+    /// A fault profile (`flaky:SEED`).
+    pub faults: Option<String>,
+    /// A YAML file of users, groups and service principals; `None` for the default set.
+    pub principals: Option<PathBuf>,
+    /// How long a new or started cluster stays PENDING (0: until the next read).
+    pub cluster_start: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state: None,
+            tokens: vec![TokenGrant::default()],
+            latency: Duration::ZERO,
+            rate_limit: None,
+            faults: None,
+            principals: None,
+            cluster_start: Duration::ZERO,
+        }
+    }
+}
+
+/// A bearer token and the user it authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The token.
+    pub token: String,
+    /// The user name (e-mail) requests with this token act as.
+    pub user_name: String,
+}
+
+impl Default for TokenGrant {
+    fn default() -> Self {
+        TokenGrant {
+            token: "dev".into(),
+            user_name: principals::DEFAULT_ADMIN.into(),
+        }
+    }
+}
+
+impl TokenGrant {
+    /// Parses `TOKEN` or `TOKEN=user@example.com`.
+    pub fn parse(s: &str) -> Self {
+        match s.split_once('=') {
+            Some((token, user)) => TokenGrant {
+                token: token.into(),
+                user_name: user.into(),
+            },
+            None => TokenGrant {
+                token: s.into(),
+                user_name: principals::DEFAULT_ADMIN.into(),
+            },
+        }
+    }
+}
+
+/// Errors starting an emulator.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EmulatorError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    #[diagnostic(help("choose another --port, or 0 for any free port"))]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The state file could not be opened.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] store::StoreError),
+    /// The principals file is invalid.
+    #[error("principals file {path}: {reason}")]
+    #[diagnostic(help("see `tandem emulator --help` for the file's shape"))]
+    Principals {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The fault profile is unknown.
+    #[error("unknown fault profile `{0}`")]
+    #[diagnostic(help("the profile is flaky:<seed>, e.g. flaky:42"))]
+    FaultProfile(String),
+}
+
+/// The caller of a request, from its token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user name.
+    pub user_name: String,
+}
+
+/// Shared state of one emulated workspace.
+pub struct Workspace {
+    /// The data.
+    pub store: Store,
+    /// Options it runs with.
+    pub options: EmulatorOptions,
+    /// Fault rules and profile.
+    pub faults: FaultEngine,
+    /// The users, groups and service principals a new or reset workspace starts with.
+    pub principals: principals::Principals,
+    stats: Mutex<BTreeMap<String, u64>>,
+    total: AtomicU64,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
+}
+
+impl Workspace {
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}
+
+/// Handle to the shared workspace, as handlers receive it.
+pub type AppState = Arc<Workspace>;
+
+/// A running emulator.
+pub struct RunningEmulator {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The workspace (for in-process inspection).
+    pub workspace: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// Stops serving and persists the state.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.workspace.store.flush();
+    }
+
+    /// Waits until the server ends (it ends only when stopped).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.workspace.store.flush();
+    }
+}
+
+/// Builds the workspace (opening its state) without serving it.
+pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
+    let principals = principals::load(options.principals.as_deref())?;
+    let seed = || principals::seeded_db(&principals);
+    let store = match &options.state {
+        Some(path) => Store::open(path, seed)?,
+        None => Store::in_memory(seed()),
+    };
+    let faults = FaultEngine::new(options.faults.as_deref())?;
+    let limiter = options
+        .rate_limit
+        .and_then(std::num::NonZeroU32::new)
+        .map(|n| governor::RateLimiter::direct(governor::Quota::per_second(n).allow_burst(n)));
+    Ok(Arc::new(Workspace {
+        store,
+        options,
+        faults,
+        principals,
+        stats: Mutex::new(BTreeMap::new()),
+        total: AtomicU64::new(0),
+        limiter,
+    }))
+}
+
+/// The full router: the API subset, the admin routes, and the middleware.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(jobs::routes())
+        .merge(clusters::routes())
+        .merge(pools::routes())
+        .merge(secrets::routes())
+        .merge(permissions::routes())
+        .merge(scim::routes())
+        .merge(workspace::routes())
+        .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), latency))
+        .layer(middleware::from_fn_with_state(state.clone(), count));
+    Router::new()
+        .nest("/__emulator", admin::routes())
+        .merge(api)
+        .with_state(state)
+}
+
+/// Binds and serves an emulated workspace in the current tokio runtime.
+pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
+    let bind = options.bind;
+    let state = workspace(options)?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind { addr: bind, source })?;
+    let app = router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "emulator server failed");
+        }
+    });
+    Ok(RunningEmulator {
+        url: format!("http://{addr}"),
+        workspace: state,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::not_implemented(request.method().as_str(), request.uri().path())
+}
+
+fn is_admin(request: &Request) -> bool {
+    request.uri().path().starts_with("/__emulator")
+}
+
+async fn count(State(ws): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_admin(&request) {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_else(|| "(unmatched)".to_string());
+        let key = format!("{} {}", request.method(), route);
+        ws.total.fetch_add(1, Ordering::Relaxed);
+        let mut stats = ws.stats.lock().unwrap_or_else(|p| p.into_inner());
+        *stats.entry(key).or_default() += 1;
+    }
+    next.run(request).await
+}
+
+async fn latency(State(ws): State<AppState>, request: Request, next: Next) -> Response {
+    if !ws.options.latency.is_zero() && !is_admin(&request) {
+        tokio::time::sleep(ws.options.latency).await;
+    }
+    next.run(request).await
+}
+
+async fn rate_limit(State(ws): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &ws.limiter
+        && !is_admin(&request)
+        && let Err(not_until) = limiter.check()
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "REQUEST_LIMIT_EXCEEDED",
+            "Too many requests. Please wait a moment and try again.",
+        );
+        error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
+async fn authenticate(State(ws): State<AppState>, mut request: Request, next: Next) -> Response {
+    if is_admin(&request) {
+        return next.run(request).await;
+    }
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let grant = token.and_then(|t| ws.options.tokens.iter().find(|g| g.token == t));
+    match grant {
+        Some(grant) => {
+            request.extensions_mut().insert(Caller {
+                user_name: grant.user_name.clone(),
+            });
+            next.run(request).await
+        }
+        None => ApiError::bad_token().into_response(),
+    }
+}
+
+impl Workspace {
+    /// Request counts per `METHOD /route/template`, and the total.
+    pub fn stats(&self) -> (BTreeMap<String, u64>, u64) {
+        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (stats, self.total.load(Ordering::Relaxed))
+    }
+
+    /// Forgets the request counts.
+    pub fn reset_stats(&self) {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.total.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A JSON body that answers a parse failure the way the API does (400 MALFORMED_REQUEST).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::malformed(format!("Could not read the request body: {e}")))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| {
+            ApiError::malformed(format!(
+                "Invalid JSON given in the body of the request - {e}"
+            ))
+        })
+    }
+}
+
+/// Query parameters as ordered pairs (lists arrive as repeated keys).
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// `key` as an integer; a malformed value is a 400.
+    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::invalid(format!("Invalid value for {key}: '{v}' is not an integer"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `key` as a boolean (`true`/`false`).
+    pub fn bool(&self, key: &str) -> bool {
+        self.get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        Ok(QueryPairs(form_urlencoded_pairs(query)))
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
