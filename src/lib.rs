@@ -3,6 +3,8 @@
 //! with the passive side held passive until `tandem promote`.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod emulator;
 pub mod model;
+pub mod policy;

@@ -217,6 +217,22 @@ impl Drop for RunningEmulator {
     }
 }
 
+/// Options for the embedded workspace `local:<name>` of the config root `root`: a free loopback
+/// port, the default token, state in `<root>/.tandem/local/<name>.json`.
+pub fn embedded_options(root: &std::path::Path, name: &str) -> EmulatorOptions {
+    EmulatorOptions {
+        state: Some(
+            root.join(".tandem")
+                .join("local")
+                .join(format!("{name}.json")),
+        ),
+        ..EmulatorOptions::default()
+    }
+}
+
+/// The token embedded workspaces accept.
+pub const EMBEDDED_TOKEN: &str = "dev";
+
 /// Builds the workspace (opening its state) without serving it.
 pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
     let principals = principals::load(options.principals.as_deref())?;

@@ -1,0 +1,623 @@
+//! The Databricks workspace REST client: bearer auth, retries with backoff and jitter that honour
+//! `Retry-After`, an adaptive per-workspace concurrency limit, both not-found dialects, and
+//! errors that never carry a token or a request body.
+
+pub mod auth;
+pub mod concurrency;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub use auth::{Credentials, Token};
+use concurrency::AdaptiveLimit;
+
+/// Errors talking to a workspace.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
+pub enum ClientError {
+    /// The workspace answered with an error.
+    #[error("{workspace}: {method} {path} failed: {status} {code}: {message}")]
+    Api {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// `error_code` (string or number, as text).
+        code: String,
+        /// `message`.
+        message: String,
+    },
+    /// The object does not exist (404, or the 400 "... does not exist" dialect).
+    #[error("{workspace}: {method} {path}: not found: {message}")]
+    NotFound {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The workspace could not be reached.
+    #[error("{workspace}: {method} {path}: {reason}")]
+    #[diagnostic(help(
+        "check the host and the network; tandem retried with backoff before giving up"
+    ))]
+    Transport {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A non-idempotent request (a create) may or may not have been carried out.
+    #[error("{workspace}: {method} {path}: outcome unknown ({reason})")]
+    OutcomeUnknown {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// What happened.
+        reason: String,
+    },
+    /// No usable token.
+    #[error("workspace {workspace}: {reason}")]
+    #[diagnostic(help("{help}"))]
+    Credentials {
+        /// Workspace name.
+        workspace: String,
+        /// What is missing.
+        reason: String,
+        /// What to do.
+        help: String,
+    },
+    /// A plain-http host that is not loopback.
+    #[error("workspace {workspace}: refusing to send a token over plain http to {host}")]
+    #[diagnostic(help("use https:// (plain http is allowed only for loopback hosts)"))]
+    InsecureHost {
+        /// Workspace name.
+        workspace: String,
+        /// The host.
+        host: String,
+    },
+    /// A response that is not the JSON expected.
+    #[error("{workspace}: {method} {path}: unexpected response: {reason}")]
+    Decode {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// Whether this says the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::NotFound { .. })
+    }
+
+    /// The `error_code` of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a request may be repeated when its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads, replacements, deletes: repeating them is harmless.
+    Idempotent,
+    /// Creates: after a 5xx or a lost response the caller must look the object up first.
+    Unsafe,
+}
+
+/// Client tuning.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Most requests in flight (the adaptive limit's ceiling).
+    pub parallelism: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// Smallest backoff delay.
+    pub min_delay: Duration,
+    /// Largest backoff delay (Retry-After may ask for more).
+    pub max_delay: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            parallelism: 16,
+            timeout: Duration::from_secs(60),
+            max_retries: 8,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Request counters of one client.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Requests sent (retries included).
+    pub requests: AtomicU64,
+    /// 429 answers.
+    pub throttled: AtomicU64,
+    /// Retries.
+    pub retries: AtomicU64,
+}
+
+/// A client for one workspace.
+pub struct WorkspaceClient {
+    name: String,
+    base: String,
+    token: Token,
+    http: reqwest::Client,
+    limit: AdaptiveLimit,
+    options: ClientOptions,
+    /// Request counters.
+    pub stats: ClientStats,
+}
+
+/// One failed attempt, classified for the retry loop.
+struct Attempt {
+    error: ClientError,
+    retry: bool,
+    retry_after: Option<Duration>,
+}
+
+impl WorkspaceClient {
+    /// A client for workspace `name` at `base` (`https://host`, or `http://` on loopback).
+    pub fn new(
+        name: &str,
+        base: &str,
+        token: Token,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let base = base.trim_end_matches('/').to_string();
+        if let Some(rest) = base.strip_prefix("http://") {
+            let host = rest.split(['/', ':']).next().unwrap_or_default();
+            if !crate::config::env::is_loopback(host) && !rest.starts_with("[::1]") {
+                return Err(ClientError::InsecureHost {
+                    workspace: name.into(),
+                    host: base.clone(),
+                });
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .user_agent(concat!("tandem/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(options.parallelism)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                workspace: name.into(),
+                method: String::new(),
+                path: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(WorkspaceClient {
+            name: name.into(),
+            base,
+            token,
+            http,
+            limit: AdaptiveLimit::new(options.parallelism),
+            options,
+            stats: ClientStats::default(),
+        })
+    }
+
+    /// The workspace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The current adaptive concurrency limit.
+    pub fn current_limit(&self) -> usize {
+        self.limit.current()
+    }
+
+    /// `GET path?query`.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        self.call(Method::GET, path, query, None, Retry::Idempotent)
+            .await
+    }
+
+    /// An idempotent `POST` (edit, delete, reset, put).
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call(Method::POST, path, &[], Some(body), Retry::Idempotent)
+            .await
+    }
+
+    /// A create: never repeated when its outcome is unknown ([`ClientError::OutcomeUnknown`]).
+    pub async fn create(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call(Method::POST, path, &[], Some(body), Retry::Unsafe)
+            .await
+    }
+
+    /// `PUT`.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call(Method::PUT, path, &[], Some(body), Retry::Idempotent)
+            .await
+    }
+
+    /// `PATCH`.
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call(Method::PATCH, path, &[], Some(body), Retry::Idempotent)
+            .await
+    }
+
+    /// Sends a request, retrying what may be retried.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, ClientError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.options.min_delay)
+            .with_max_delay(self.options.max_delay)
+            .with_max_times(self.options.max_retries)
+            .with_jitter();
+        let attempt = || async { self.attempt(method.clone(), path, query, body, retry).await };
+        attempt
+            .retry(backoff)
+            .when(|a: &Attempt| a.retry)
+            .adjust(|a: &Attempt, delay| match (a.retry_after, delay) {
+                // Retry-After wins over our own schedule, but never shortens it.
+                (Some(after), Some(d)) => Some(after.max(d)),
+                (_, d) => d,
+            })
+            .notify(|a: &Attempt, delay| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(workspace = %self.name, %method, path, ?delay, error = %a.error, "retrying");
+            })
+            .await
+            .map_err(|a| a.error)
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, Attempt> {
+        let _permit = self.limit.acquire().await;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("Authorization", self.token.bearer());
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let started = std::time::Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_failure(&method, path, &e, retry)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Err(self.transport_failure(&method, path, &e, retry)),
+        };
+        tracing::debug!(workspace = %self.name, %method, path, status = status.as_u16(), elapsed = ?started.elapsed(), "request");
+        if status.is_success() {
+            self.limit.on_success();
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Value::Object(Default::default()));
+            }
+            return serde_json::from_slice(&bytes).map_err(|e| Attempt {
+                error: ClientError::Decode {
+                    workspace: self.name.clone(),
+                    method: method.to_string(),
+                    path: path.into(),
+                    reason: e.to_string(),
+                },
+                retry: false,
+                retry_after: None,
+            });
+        }
+        let (code, message) = parse_error_body(status, &bytes);
+        let message = message.replace(self.token.expose(), "***");
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            self.limit.on_throttled();
+        }
+        let error = classify(&self.name, &method, path, status, code, message);
+        let transient = matches!(status.as_u16(), 429 | 503 | 504);
+        // A 429 was refused before any work; a 503/504 on a create may have committed.
+        let retry_ok =
+            status == StatusCode::TOO_MANY_REQUESTS || (transient && retry == Retry::Idempotent);
+        if transient && !retry_ok {
+            return Err(Attempt {
+                error: ClientError::OutcomeUnknown {
+                    workspace: self.name.clone(),
+                    method: method.to_string(),
+                    path: path.into(),
+                    reason: format!(
+                        "{} {}",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap_or_default()
+                    ),
+                },
+                retry: false,
+                retry_after: None,
+            });
+        }
+        Err(Attempt {
+            error,
+            retry: retry_ok,
+            retry_after,
+        })
+    }
+
+    fn transport_failure(
+        &self,
+        method: &Method,
+        path: &str,
+        e: &reqwest::Error,
+        retry: Retry,
+    ) -> Attempt {
+        let reason = if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "connection failed".to_string()
+        } else {
+            "connection error".to_string()
+        };
+        // A connection that never opened carried nothing: safe to repeat even a create.
+        if retry == Retry::Unsafe && !e.is_connect() {
+            return Attempt {
+                error: ClientError::OutcomeUnknown {
+                    workspace: self.name.clone(),
+                    method: method.to_string(),
+                    path: path.into(),
+                    reason,
+                },
+                retry: false,
+                retry_after: None,
+            };
+        }
+        Attempt {
+            error: ClientError::Transport {
+                workspace: self.name.clone(),
+                method: method.to_string(),
+                path: path.into(),
+                reason,
+            },
+            retry: true,
+            retry_after: None,
+        }
+    }
+}
+
+/// `(error_code, message)` from any of the error body shapes the service has used.
+pub fn parse_error_body(status: StatusCode, bytes: &[u8]) -> (String, String) {
+    let reason = status.canonical_reason().unwrap_or("error").to_string();
+    if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+        let code = match value.get("error_code") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let message = value
+            .get("message")
+            .or_else(|| value.get("error"))
+            .or_else(|| value.get("detail"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if code.is_some() || message.is_some() {
+            let code = code.or_else(|| {
+                value
+                    .get("scimType")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            return (
+                code.unwrap_or_else(|| status.as_u16().to_string()),
+                message.unwrap_or(reason),
+            );
+        }
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return (status.as_u16().to_string(), reason);
+    }
+    if text.starts_with('<') {
+        // An HTML error page: the title or the first <pre> says it.
+        let inner = |tag: &str| {
+            let open = format!("<{tag}>");
+            let start = text.find(&open)? + open.len();
+            let end = text[start..].find('<')? + start;
+            Some(text[start..end].trim().to_string())
+        };
+        return (
+            status.as_u16().to_string(),
+            inner("pre").or_else(|| inner("title")).unwrap_or(reason),
+        );
+    }
+    // "SOME_CODE: message"
+    if let Some((code, message)) = text.split_once(": ")
+        && !code.is_empty()
+        && code.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    {
+        return (code.to_string(), message.to_string());
+    }
+    (
+        status.as_u16().to_string(),
+        text.chars().take(500).collect(),
+    )
+}
+
+fn classify(
+    workspace: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    code: String,
+    message: String,
+) -> ClientError {
+    let not_found = status == StatusCode::NOT_FOUND
+        || code == "RESOURCE_DOES_NOT_EXIST"
+        || code == "NOT_FOUND"
+        || (status == StatusCode::BAD_REQUEST
+            && (code == "INVALID_PARAMETER_VALUE" || code == "INVALID_STATE")
+            && (message.contains("does not exist") || message.contains("doesn't exist")));
+    if not_found {
+        return ClientError::NotFound {
+            workspace: workspace.into(),
+            method: method.to_string(),
+            path: path.into(),
+            message,
+        };
+    }
+    ClientError::Api {
+        workspace: workspace.into(),
+        method: method.to_string(),
+        path: path.into(),
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_in_every_dialect() {
+        let s = StatusCode::BAD_REQUEST;
+        assert_eq!(
+            parse_error_body(s, br#"{"error_code":"INVALID_STATE","message":"m"}"#),
+            ("INVALID_STATE".into(), "m".into())
+        );
+        assert_eq!(
+            parse_error_body(
+                StatusCode::FORBIDDEN,
+                br#"{"error_code":403,"message":"Invalid access token."}"#
+            ),
+            ("403".into(), "Invalid access token.".into())
+        );
+        assert_eq!(parse_error_body(s, br#"{"error":"legacy"}"#).1, "legacy");
+        assert_eq!(
+            parse_error_body(
+                s,
+                br#"{"detail":"scim says","status":"400","scimType":"invalidFilter"}"#
+            ),
+            ("invalidFilter".into(), "scim says".into())
+        );
+        assert_eq!(
+            parse_error_body(s, b"BAD_REQUEST: plain text"),
+            ("BAD_REQUEST".into(), "plain text".into())
+        );
+        assert_eq!(
+            parse_error_body(s, b"<html><head><title>Bad gateway</title></head></html>").1,
+            "Bad gateway"
+        );
+        assert_eq!(
+            parse_error_body(StatusCode::SERVICE_UNAVAILABLE, b""),
+            ("503".into(), "Service Unavailable".into())
+        );
+    }
+
+    #[test]
+    fn both_not_found_dialects_mean_gone() {
+        let m = Method::GET;
+        assert!(
+            classify(
+                "w",
+                &m,
+                "/p",
+                StatusCode::NOT_FOUND,
+                "RESOURCE_DOES_NOT_EXIST".into(),
+                "x".into()
+            )
+            .is_not_found()
+        );
+        assert!(
+            classify(
+                "w",
+                &m,
+                "/p",
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE".into(),
+                "Job 5 does not exist.".into()
+            )
+            .is_not_found()
+        );
+        assert!(
+            !classify(
+                "w",
+                &m,
+                "/p",
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE".into(),
+                "bad limit".into()
+            )
+            .is_not_found()
+        );
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let t = || Token::new("x");
+        assert!(
+            WorkspaceClient::new("w", "http://127.0.0.1:1", t(), ClientOptions::default()).is_ok()
+        );
+        assert!(
+            WorkspaceClient::new("w", "http://localhost:8001", t(), ClientOptions::default())
+                .is_ok()
+        );
+        assert!(matches!(
+            WorkspaceClient::new(
+                "w",
+                "http://adb-1.azuredatabricks.net",
+                t(),
+                ClientOptions::default()
+            ),
+            Err(ClientError::InsecureHost { .. })
+        ));
+    }
+}
