@@ -6,5 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod emulator;
+pub mod engine;
 pub mod model;
+pub mod plan;
 pub mod policy;

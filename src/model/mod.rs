@@ -3,6 +3,8 @@
 //! API fields are kept as the JSON the Databricks API takes (`settings`, `spec`), already checked
 //! against the kind's JSON Schema; tandem's own fields are typed.
 
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A workspace's role: only one is active at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the workloads.
@@ -85,7 +87,7 @@ impl fmt::Display for Kind {
 }
 
 /// Identifies one resource: its kind and logical key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourceId {
     /// The kind.
     pub kind: Kind,

@@ -16,7 +16,7 @@ use crate::model::{
 };
 
 /// Why a value differs from the resource's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverrideSource {
     /// tandem's built-in passive value.
@@ -26,7 +26,7 @@ pub enum OverrideSource {
 }
 
 /// One field set differently from the resource's config because of the workspace's role.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Override {
     /// The resource.
     pub resource: ResourceId,

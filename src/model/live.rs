@@ -1,0 +1,60 @@
+//! What a workspace holds, as read by the engine: tandem's own objects (found by their tags),
+//! secret scopes by name, and the state record. Pure data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Principal;
+
+/// One direct grant read from the Permissions API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Grant {
+    /// Who.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// Level.
+    pub level: String,
+}
+
+/// A job, cluster or pool that carries tandem's tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveObject {
+    /// Its ID (`job_id` as text, `cluster_id`, `instance_pool_id`).
+    pub id: String,
+    /// Its fields: job settings, or the cluster's / pool's top-level fields.
+    pub body: Map<String, Value>,
+    /// A cluster's state (`RUNNING`, `TERMINATED`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Direct grants (inherited ones are not tandem's).
+    pub grants: Vec<Grant>,
+}
+
+/// A secret scope found by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveScope {
+    /// The scope's name.
+    pub name: String,
+    /// Secret keys and their last_updated_timestamp (values are never readable).
+    pub secrets: BTreeMap<String, i64>,
+    /// ACLs: principal → permission.
+    pub acls: BTreeMap<String, String>,
+}
+
+/// Everything tandem manages in one workspace, by logical key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveWorkspace {
+    /// Managed jobs.
+    pub jobs: BTreeMap<String, LiveObject>,
+    /// Managed clusters.
+    pub clusters: BTreeMap<String, LiveObject>,
+    /// Managed instance pools.
+    pub instance_pools: BTreeMap<String, LiveObject>,
+    /// Secret scopes whose names the config uses, by the config's key.
+    pub secret_scopes: BTreeMap<String, LiveScope>,
+    /// Extra copies of managed objects (a create whose response was lost, retried by another
+    /// tool): kind name → key → IDs. tandem deletes them.
+    pub duplicates: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}

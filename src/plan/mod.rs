@@ -1,0 +1,696 @@
+//! Plans: what must change in each workspace for it to hold the configuration, computed from the
+//! desired state (role overrides applied) and the live state. Pure; renderers turn plans into
+//! text, JSON and Markdown.
+
+pub mod diff;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::config::refs;
+use crate::model::live::{Grant, LiveObject, LiveWorkspace};
+use crate::model::{Kind, Permission, ResourceId, Role, SecretAcl};
+use crate::policy::{ClusterTarget, Override, WorkspaceDesired};
+pub use diff::FieldChange;
+
+/// Tag marking an object as tandem's.
+pub const TAG_MANAGED: &str = "managed-by";
+/// Value of [`TAG_MANAGED`].
+pub const TAG_MANAGED_VALUE: &str = "tandem";
+/// Tag naming the environment.
+pub const TAG_ENV: &str = "tandem-env";
+/// Tag naming the logical key.
+pub const TAG_KEY: &str = "tandem-key";
+
+/// Version of the plan JSON document.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What to do to one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Create the object from `body` (references to objects created in the same run are
+    /// resolved when applying).
+    Create {
+        /// The create request.
+        body: Value,
+    },
+    /// Change the object in place.
+    Update {
+        /// The object's ID.
+        id: String,
+        /// What differs.
+        changes: Vec<FieldChange>,
+        /// The full replacement request.
+        body: Value,
+    },
+    /// Delete and create again (a field that cannot change in place changed).
+    Replace {
+        /// The object's ID.
+        id: String,
+        /// What differs.
+        changes: Vec<FieldChange>,
+        /// The create request.
+        body: Value,
+    },
+    /// Delete the object.
+    Delete {
+        /// The object's ID.
+        id: String,
+        /// Why (gone from the config, a duplicate, not placed on this workspace).
+        reason: String,
+    },
+    /// Start a terminated cluster.
+    Start {
+        /// Cluster ID, or null when created in this run.
+        id: Option<String>,
+    },
+    /// Terminate a cluster.
+    Terminate {
+        /// Cluster ID, or null when created in this run.
+        id: Option<String>,
+    },
+    /// Replace the object's direct grants.
+    SetPermissions {
+        /// Object ID, or null when created in this run.
+        id: Option<String>,
+        /// Grants before.
+        before: Vec<Grant>,
+        /// Grants after.
+        after: Vec<Grant>,
+        /// Jobs without an IS_OWNER in the config keep the owner they have.
+        keep_owner: bool,
+    },
+    /// Create a secret scope.
+    CreateScope {
+        /// The scope's name.
+        name: String,
+    },
+    /// Delete a secret scope tandem created (and its secrets).
+    DeleteScope {
+        /// The scope's name.
+        name: String,
+    },
+    /// Write a secret's value (read from its source when applying; never in the plan).
+    PutSecret {
+        /// Scope name.
+        scope: String,
+        /// Secret key.
+        key: String,
+        /// `new`, `changed`, `unrecorded` (no fingerprint yet) or `unchecked` (source not readable now).
+        reason: String,
+    },
+    /// Delete a secret.
+    DeleteSecret {
+        /// Scope name.
+        scope: String,
+        /// Secret key.
+        key: String,
+    },
+    /// Grant (or change) a scope ACL.
+    PutAcl {
+        /// Scope name.
+        scope: String,
+        /// Principal.
+        principal: String,
+        /// Permission before, if any.
+        before: Option<String>,
+        /// Permission after.
+        permission: String,
+    },
+    /// Remove a scope ACL.
+    DeleteAcl {
+        /// Scope name.
+        scope: String,
+        /// Principal.
+        principal: String,
+        /// Permission before.
+        before: String,
+    },
+}
+
+impl Action {
+    /// Whether this action removes something.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Action::Delete { .. }
+                | Action::Replace { .. }
+                | Action::DeleteScope { .. }
+                | Action::DeleteSecret { .. }
+        )
+    }
+
+    /// A one-word name (`create`, `update`, ...).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create { .. } => "create",
+            Action::Update { .. } => "update",
+            Action::Replace { .. } => "replace",
+            Action::Delete { .. } => "delete",
+            Action::Start { .. } => "start",
+            Action::Terminate { .. } => "terminate",
+            Action::SetPermissions { .. } => "set permissions",
+            Action::CreateScope { .. } => "create scope",
+            Action::DeleteScope { .. } => "delete scope",
+            Action::PutSecret { .. } => "put secret",
+            Action::DeleteSecret { .. } => "delete secret",
+            Action::PutAcl { .. } => "put acl",
+            Action::DeleteAcl { .. } => "delete acl",
+        }
+    }
+}
+
+/// One action on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    /// The resource.
+    pub resource: ResourceId,
+    /// What to do.
+    pub action: Action,
+}
+
+/// The plan of one workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspacePlan {
+    /// Workspace name.
+    pub workspace: String,
+    /// Its role after this plan.
+    pub role: Role,
+    /// Actions, in apply order.
+    pub actions: Vec<PlannedAction>,
+    /// Values set differently from the config because of the role.
+    pub overrides: Vec<Override>,
+    /// Fingerprint of the live state the plan was computed from (stale-plan check).
+    pub live_fingerprint: String,
+    /// Things the operator should know (a pending fence, an unreachable workspace, ...).
+    pub notes: Vec<String>,
+}
+
+impl WorkspacePlan {
+    /// Counts per verb.
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for a in &self.actions {
+            *out.entry(a.action.verb()).or_default() += 1;
+        }
+        out
+    }
+}
+
+/// What is known about desired secrets: each value's fingerprint if its source can be read now,
+/// and the fingerprints tandem recorded when it last wrote them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecretKnowledge {
+    /// scope name → key → fingerprint of the value to write (None: source not readable now).
+    pub desired: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// scope name → key → fingerprint recorded in the state record.
+    pub recorded: BTreeMap<String, BTreeMap<String, String>>,
+    /// Scope names tandem created before (from the state record).
+    pub managed_scopes: BTreeSet<String>,
+}
+
+/// Everything needed to plan one workspace.
+pub struct PlanInput<'a> {
+    /// Workspace name.
+    pub workspace: &'a str,
+    /// Environment name (for tags).
+    pub environment: &'a str,
+    /// Desired state, overrides applied.
+    pub desired: &'a WorkspaceDesired,
+    /// Live state.
+    pub live: &'a LiveWorkspace,
+    /// Secret fingerprints.
+    pub secrets: &'a SecretKnowledge,
+    /// The identity tandem runs as (its own scope ACL is never removed).
+    pub caller: Option<&'a str>,
+    /// The live fingerprint to record.
+    pub live_fingerprint: String,
+}
+
+/// Pool fields `instance-pools/edit` accepts; a change elsewhere means delete and create.
+const POOL_EDITABLE: &[&str] = &[
+    "instance_pool_name",
+    "node_type_id",
+    "custom_tags",
+    "min_idle_instances",
+    "max_capacity",
+    "idle_instance_autotermination_minutes",
+    "remote_disk_throughput",
+    "total_initial_remote_disk_size",
+];
+
+/// Computes the plan of one workspace: pools, clusters, jobs, then scopes, secrets and ACLs;
+/// permissions after their object; deletions of jobs before the clusters and pools they use.
+pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
+    let ids = LiveIds::new(input.live);
+    let mut actions = Vec::new();
+    let desired = &input.desired.resources;
+    let tags = |key: &str| managed_tags(input.environment, key);
+
+    for (key, pool) in &desired.instance_pools {
+        let body = with_tags(
+            ids.resolve(&Value::Object(pool.spec.clone())),
+            "custom_tags",
+            tags(key),
+        );
+        let resource = rid(Kind::InstancePools, key);
+        match input.live.instance_pools.get(key) {
+            None => actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::Create { body },
+            }),
+            Some(live) => {
+                let changes = diff::compare_object(as_map(&body), &live.body);
+                let fixed: Vec<&FieldChange> = changes
+                    .iter()
+                    .filter(|c| !POOL_EDITABLE.contains(&top(&c.path)))
+                    .collect();
+                if !fixed.is_empty() {
+                    actions.push(PlannedAction {
+                        resource: resource.clone(),
+                        action: Action::Replace {
+                            id: live.id.clone(),
+                            changes,
+                            body,
+                        },
+                    });
+                } else if !changes.is_empty() {
+                    let mut edit = editable(&body, POOL_EDITABLE);
+                    edit.insert("instance_pool_id".into(), json!(live.id));
+                    actions.push(PlannedAction {
+                        resource: resource.clone(),
+                        action: Action::Update {
+                            id: live.id.clone(),
+                            changes,
+                            body: Value::Object(edit),
+                        },
+                    });
+                }
+            }
+        }
+        permissions(
+            &resource,
+            &pool.permissions,
+            input.live.instance_pools.get(key),
+            &mut actions,
+        );
+    }
+
+    for (key, cluster) in &desired.clusters {
+        let body = with_tags(
+            ids.resolve(&Value::Object(cluster.spec.clone())),
+            "custom_tags",
+            tags(key),
+        );
+        let resource = rid(Kind::Clusters, key);
+        let live = input.live.clusters.get(key);
+        match live {
+            None => actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::Create { body },
+            }),
+            Some(live) => {
+                let changes = diff::compare_object(as_map(&body), &live.body);
+                if !changes.is_empty() {
+                    let mut edit = as_map(&body).clone();
+                    edit.insert("cluster_id".into(), json!(live.id));
+                    actions.push(PlannedAction {
+                        resource: resource.clone(),
+                        action: Action::Update {
+                            id: live.id.clone(),
+                            changes,
+                            body: Value::Object(edit),
+                        },
+                    });
+                }
+            }
+        }
+        let state = live.and_then(|l| l.state.as_deref()).unwrap_or("PENDING");
+        let stopped = matches!(state, "TERMINATED" | "TERMINATING");
+        let id = live.map(|l| l.id.clone());
+        match input
+            .desired
+            .cluster_targets
+            .get(key)
+            .copied()
+            .unwrap_or(ClusterTarget::AsIs)
+        {
+            ClusterTarget::Terminated if !stopped => actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::Terminate { id },
+            }),
+            ClusterTarget::Running if stopped => actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::Start { id },
+            }),
+            _ => {}
+        }
+        permissions(&resource, &cluster.permissions, live, &mut actions);
+    }
+
+    for (key, job) in &desired.jobs {
+        let body = with_tags(
+            ids.resolve(&Value::Object(job.settings.clone())),
+            "tags",
+            tags(key),
+        );
+        let resource = rid(Kind::Jobs, key);
+        let live = input.live.jobs.get(key);
+        match live {
+            None => actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::Create { body },
+            }),
+            Some(live) => {
+                let changes = diff::compare_object(as_map(&body), &live.body);
+                if !changes.is_empty() {
+                    let reset = json!({"job_id": live.id.parse::<i64>().map(Value::from).unwrap_or(json!(live.id)), "new_settings": body});
+                    actions.push(PlannedAction {
+                        resource: resource.clone(),
+                        action: Action::Update {
+                            id: live.id.clone(),
+                            changes,
+                            body: reset,
+                        },
+                    });
+                }
+            }
+        }
+        permissions(&resource, &job.permissions, live, &mut actions);
+    }
+
+    plan_scopes(input, &mut actions);
+    plan_deletions(input, &mut actions);
+
+    WorkspacePlan {
+        workspace: input.workspace.to_string(),
+        role: input.desired.role,
+        actions,
+        overrides: input.desired.overrides.clone(),
+        live_fingerprint: input.live_fingerprint.clone(),
+        notes: Vec::new(),
+    }
+}
+
+fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
+    for (key, scope) in &input.desired.resources.secret_scopes {
+        let resource = rid(Kind::SecretScopes, key);
+        let name = scope.name().to_string();
+        let live = input.live.secret_scopes.get(key);
+        if live.is_none() {
+            actions.push(PlannedAction {
+                resource: resource.clone(),
+                action: Action::CreateScope { name: name.clone() },
+            });
+        }
+        let desired_fps = input.secrets.desired.get(&name);
+        let recorded = input.secrets.recorded.get(&name);
+        for secret in scope.secrets.keys() {
+            let exists = live.is_some_and(|l| l.secrets.contains_key(secret));
+            let want = desired_fps.and_then(|d| d.get(secret)).cloned().flatten();
+            let had = recorded.and_then(|r| r.get(secret));
+            let reason = match (exists, want, had) {
+                (false, _, _) => Some("new"),
+                (true, Some(w), Some(h)) if &w == h => None,
+                (true, Some(_), Some(_)) => Some("changed"),
+                (true, Some(_), None) => Some("unrecorded"),
+                (true, None, _) => Some("unchecked"),
+            };
+            if let Some(reason) = reason {
+                actions.push(PlannedAction {
+                    resource: resource.clone(),
+                    action: Action::PutSecret {
+                        scope: name.clone(),
+                        key: secret.clone(),
+                        reason: reason.into(),
+                    },
+                });
+            }
+        }
+        if let Some(live) = live {
+            for secret in live.secrets.keys() {
+                if !scope.secrets.contains_key(secret) {
+                    actions.push(PlannedAction {
+                        resource: resource.clone(),
+                        action: Action::DeleteSecret {
+                            scope: name.clone(),
+                            key: secret.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        let live_acls = live.map(|l| l.acls.clone()).unwrap_or_default();
+        for SecretAcl {
+            principal,
+            permission,
+        } in &scope.acls
+        {
+            let before = live_acls.get(principal);
+            if before != Some(permission) {
+                actions.push(PlannedAction {
+                    resource: resource.clone(),
+                    action: Action::PutAcl {
+                        scope: name.clone(),
+                        principal: principal.clone(),
+                        before: before.cloned(),
+                        permission: permission.clone(),
+                    },
+                });
+            }
+        }
+        for (principal, before) in &live_acls {
+            let mine = input
+                .caller
+                .is_some_and(|c| c.eq_ignore_ascii_case(principal));
+            if !mine && !scope.acls.iter().any(|a| &a.principal == principal) {
+                actions.push(PlannedAction {
+                    resource: resource.clone(),
+                    action: Action::DeleteAcl {
+                        scope: name.clone(),
+                        principal: principal.clone(),
+                        before: before.clone(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
+    let desired = &input.desired.resources;
+    let gone = "not in the configuration for this workspace";
+    // Jobs first: they use the clusters and pools deleted after them.
+    for (key, live) in &input.live.jobs {
+        if !desired.jobs.contains_key(key) {
+            actions.push(PlannedAction {
+                resource: rid(Kind::Jobs, key),
+                action: Action::Delete {
+                    id: live.id.clone(),
+                    reason: gone.into(),
+                },
+            });
+        }
+    }
+    for (key, live) in &input.live.clusters {
+        if !desired.clusters.contains_key(key) {
+            actions.push(PlannedAction {
+                resource: rid(Kind::Clusters, key),
+                action: Action::Delete {
+                    id: live.id.clone(),
+                    reason: gone.into(),
+                },
+            });
+        }
+    }
+    for (key, live) in &input.live.instance_pools {
+        if !desired.instance_pools.contains_key(key) {
+            actions.push(PlannedAction {
+                resource: rid(Kind::InstancePools, key),
+                action: Action::Delete {
+                    id: live.id.clone(),
+                    reason: gone.into(),
+                },
+            });
+        }
+    }
+    let desired_scopes: BTreeSet<&str> = desired.secret_scopes.values().map(|s| s.name()).collect();
+    for name in &input.secrets.managed_scopes {
+        if !desired_scopes.contains(name.as_str()) {
+            actions.push(PlannedAction {
+                resource: rid(Kind::SecretScopes, name),
+                action: Action::DeleteScope { name: name.clone() },
+            });
+        }
+    }
+    for (kind, keys) in &input.live.duplicates {
+        let Some(kind) = Kind::parse(kind) else {
+            continue;
+        };
+        for (key, ids) in keys {
+            for id in ids {
+                actions.push(PlannedAction {
+                    resource: rid(kind, key),
+                    action: Action::Delete {
+                        id: id.clone(),
+                        reason: "a duplicate of the managed object".into(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// Plans the grants of one object: when the config lists permissions, they replace the direct
+/// grants (objects whose config lists none keep theirs).
+fn permissions(
+    resource: &ResourceId,
+    wanted: &[Permission],
+    live: Option<&LiveObject>,
+    actions: &mut Vec<PlannedAction>,
+) {
+    if wanted.is_empty() && resource.kind != Kind::Jobs {
+        return;
+    }
+    let mut after: Vec<Grant> = wanted
+        .iter()
+        .map(|p| Grant {
+            principal: p.principal.clone(),
+            level: p.level.clone(),
+        })
+        .collect();
+    let keep_owner = resource.kind == Kind::Jobs && !after.iter().any(|g| g.level == "IS_OWNER");
+    let before: Vec<Grant> = live.map(|l| l.grants.clone()).unwrap_or_default();
+    if keep_owner && let Some(owner) = before.iter().find(|g| g.level == "IS_OWNER") {
+        after.push(owner.clone());
+    }
+    if wanted.is_empty() {
+        return; // a job without configured grants keeps whatever it has
+    }
+    after.sort();
+    let mut sorted_before = before.clone();
+    sorted_before.sort();
+    if live.is_none() || sorted_before != after {
+        actions.push(PlannedAction {
+            resource: resource.clone(),
+            action: Action::SetPermissions {
+                id: live.map(|l| l.id.clone()),
+                before: sorted_before,
+                after,
+                keep_owner,
+            },
+        });
+    }
+}
+
+/// IDs of live managed objects, for resolving `${resources.<kind>.<key>.id}`.
+struct LiveIds<'a> {
+    live: &'a LiveWorkspace,
+}
+
+impl<'a> LiveIds<'a> {
+    fn new(live: &'a LiveWorkspace) -> Self {
+        LiveIds { live }
+    }
+
+    fn id(&self, target: &ResourceId) -> Option<Value> {
+        let objects = match target.kind {
+            Kind::Jobs => &self.live.jobs,
+            Kind::Clusters => &self.live.clusters,
+            Kind::InstancePools => &self.live.instance_pools,
+            Kind::SecretScopes => {
+                return self
+                    .live
+                    .secret_scopes
+                    .get(&target.key)
+                    .map(|s| json!(s.name));
+            }
+        };
+        let id = &objects.get(&target.key)?.id;
+        Some(if target.kind == Kind::Jobs {
+            id.parse::<i64>().map(Value::from).unwrap_or(json!(id))
+        } else {
+            json!(id)
+        })
+    }
+
+    /// Resolves references to existing objects; references to objects not yet created stay.
+    fn resolve(&self, value: &Value) -> Value {
+        match value {
+            // A reference to an object created in this run stays until apply knows its ID.
+            Value::String(s) if s.contains("${") => {
+                refs::resolve_resource_ids(value, &|id| self.id(id))
+                    .unwrap_or_else(|_| Value::String(s.clone()))
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.resolve(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Whether a value still holds a reference to an object created in the same run.
+pub fn has_pending_reference(value: &Value) -> bool {
+    match value {
+        Value::String(s) => refs::scan(s)
+            .iter()
+            .any(|o| matches!(o.reference, Ok(refs::Reference::ResourceId(_)))),
+        Value::Array(items) => items.iter().any(has_pending_reference),
+        Value::Object(map) => map.values().any(has_pending_reference),
+        _ => false,
+    }
+}
+
+/// The tags marking an object as tandem's.
+pub fn managed_tags(environment: &str, key: &str) -> Map<String, Value> {
+    let mut tags = Map::new();
+    tags.insert(TAG_MANAGED.into(), json!(TAG_MANAGED_VALUE));
+    tags.insert(TAG_ENV.into(), json!(environment));
+    tags.insert(TAG_KEY.into(), json!(key));
+    tags
+}
+
+fn with_tags(mut body: Value, field: &str, tags: Map<String, Value>) -> Value {
+    if let Value::Object(map) = &mut body {
+        let entry = map
+            .entry(field.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(existing) = entry {
+            existing.extend(tags);
+        }
+    }
+    body
+}
+
+fn editable(body: &Value, fields: &[&str]) -> Map<String, Value> {
+    as_map(body)
+        .iter()
+        .filter(|(k, _)| fields.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn as_map(value: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    value
+        .as_object()
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+fn top(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or(path)
+}
+
+fn rid(kind: Kind, key: &str) -> ResourceId {
+    ResourceId {
+        kind,
+        key: key.to_string(),
+    }
+}
