@@ -1,7 +1,9 @@
 //! Command-line interface: clap types, and one module per command that turns arguments into
 //! options and calls the library.
 
+mod apply;
 mod emulator;
+mod plan;
 mod validate;
 
 use std::io::IsTerminal;
@@ -59,6 +61,10 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check the configuration: every file, reference and variable, without touching any workspace.
     Validate(validate::ValidateArgs),
+    /// Make every workspace of the environment hold the configuration.
+    Apply(apply::ApplyArgs),
+    /// Show what apply would change in every workspace of the environment.
+    Plan(plan::PlanArgs),
     /// Serve one emulated Databricks workspace (for trying tandem, tests and other tools).
     Emulator(emulator::EmulatorArgs),
 }
@@ -79,6 +85,12 @@ pub enum CliError {
     #[error("no environment given")]
     #[diagnostic(help("pass -e <env> (loads environments/<env>.yaml) or set TANDEM_ENV"))]
     NoEnvironment,
+    /// A `--target` that is not `kind.key`.
+    #[error("invalid --target `{0}`")]
+    #[diagnostic(help(
+        "write kind.key, e.g. jobs.nightly_etl (kinds: jobs, clusters, instance_pools, secret_scopes)"
+    ))]
+    BadTarget(String),
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -97,6 +109,8 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Emulator(args) => emulator::run(args),
+        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Apply(args) => apply::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -136,6 +150,21 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(colour_enabled(std::io::stderr().is_terminal()))
         .try_init();
+}
+
+/// A multi-threaded async runtime for commands that talk to workspaces.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new().map_err(CliError::Output)
+}
+
+/// Parses `--target kind.key` values.
+fn parse_targets(targets: &[String]) -> Result<Vec<crate::model::ResourceId>, CliError> {
+    targets
+        .iter()
+        .map(|t| {
+            crate::engine::planner::parse_target(t).ok_or_else(|| CliError::BadTarget(t.clone()))
+        })
+        .collect()
 }
 
 /// The load options for the global arguments.

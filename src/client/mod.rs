@@ -93,6 +93,14 @@ pub enum ClientError {
         /// The host.
         host: String,
     },
+    /// A problem on tandem's side while preparing a request (a secret source, a missing ID).
+    #[error("{workspace}: {reason}")]
+    Local {
+        /// Workspace name.
+        workspace: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A response that is not the JSON expected.
     #[error("{workspace}: {method} {path}: unexpected response: {reason}")]
     Decode {

@@ -588,7 +588,12 @@ pub fn is_logical_key(s: &str) -> bool {
 /// The resources as they apply to one workspace: variables and `${workspace.*}` substituted,
 /// `active_only` resources dropped on passive workspaces. Resource IDs stay as references.
 pub fn resources_for_workspace(config: &Config, workspace: &str) -> Resources {
-    let role = config.environment.role_of(workspace);
+    resources_for_role(config, workspace, config.environment.role_of(workspace))
+}
+
+/// [`resources_for_workspace`] for `workspace` in `role` (a promotion changes roles before the
+/// environment file does).
+pub fn resources_for_role(config: &Config, workspace: &str, role: Role) -> Resources {
     let scope = WorkspaceScope {
         environment: &config.environment,
         workspace,

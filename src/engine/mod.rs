@@ -1,5 +1,66 @@
 //! The runtime: connecting to workspaces (embedded emulators included), reading live state,
 //! planning, applying, promoting; the state record and the lock in each workspace.
 
+pub mod apply;
+pub mod connect;
 pub mod live;
+pub mod planner;
+pub mod run;
+pub mod secrets;
 pub mod state;
+
+use crate::client::ClientError;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    /// A workspace failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A workspace's record says active while the environment file says passive.
+    #[error(
+        "workspace {workspace} is active according to its state record (promoted {promoted_at} by {promoted_by}), but the environment file says passive"
+    )]
+    #[diagnostic(help(
+        "a promotion happened whose change to the environment file is not in this checkout: pull or merge the commit that sets `active:`, or promote again; tandem never makes an active workspace passive except by promote"
+    ))]
+    Guard {
+        /// Workspace name.
+        workspace: String,
+        /// When it was promoted.
+        promoted_at: String,
+        /// By whom.
+        promoted_by: String,
+    },
+    /// Nothing is applied while the guard refuses a workspace.
+    #[error("apply refused: {reason}")]
+    #[diagnostic(help(
+        "pull the environment file's latest `active:` (the promotion commit) and plan again"
+    ))]
+    Refused {
+        /// The guard's message.
+        reason: String,
+    },
+    /// Another run holds the lock.
+    #[error("workspace {workspace} is locked by {holder} ({operation}) since {since}")]
+    #[diagnostic(help(
+        "wait for that run to finish; if it died, `tandem unlock {workspace}` breaks the lock (it also expires after 30 minutes)"
+    ))]
+    Locked {
+        /// Workspace name.
+        workspace: String,
+        /// Who holds it.
+        holder: String,
+        /// Doing what.
+        operation: String,
+        /// Since when.
+        since: String,
+    },
+    /// A saved plan no longer matches the workspace.
+    #[error("the saved plan is stale: workspace {workspace} changed since it was computed")]
+    #[diagnostic(help("run `tandem plan --out FILE` again and review the new plan"))]
+    StalePlan {
+        /// Workspace name.
+        workspace: String,
+    },
+}

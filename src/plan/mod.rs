@@ -3,6 +3,7 @@
 //! text, JSON and Markdown.
 
 pub mod diff;
+pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,6 +102,8 @@ pub enum Action {
         key: String,
         /// `new`, `changed`, `unrecorded` (no fingerprint yet) or `unchecked` (source not readable now).
         reason: String,
+        /// Where the value is read from when applying (a variable name or a path, never a value).
+        source: Option<crate::model::ValueSource>,
     },
     /// Delete a secret.
     DeleteSecret {
@@ -408,7 +411,7 @@ fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
         }
         let desired_fps = input.secrets.desired.get(&name);
         let recorded = input.secrets.recorded.get(&name);
-        for secret in scope.secrets.keys() {
+        for (secret, source) in &scope.secrets {
             let exists = live.is_some_and(|l| l.secrets.contains_key(secret));
             let want = desired_fps.and_then(|d| d.get(secret)).cloned().flatten();
             let had = recorded.and_then(|r| r.get(secret));
@@ -426,6 +429,7 @@ fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
                         scope: name.clone(),
                         key: secret.clone(),
                         reason: reason.into(),
+                        source: source.for_workspace(input.workspace).cloned(),
                     },
                 });
             }
@@ -692,5 +696,59 @@ fn rid(kind: Kind, key: &str) -> ResourceId {
     ResourceId {
         kind,
         key: key.to_string(),
+    }
+}
+
+/// A workspace that could not be planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceFailure {
+    /// Workspace name.
+    pub workspace: String,
+    /// What went wrong.
+    pub error: String,
+    /// The guard refused it (its record says active, the environment file passive): nothing
+    /// may be applied anywhere until that is resolved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guard: bool,
+}
+
+/// The plan of a whole environment: every workspace side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Environment name.
+    pub environment: String,
+    /// The active workspace.
+    pub active: String,
+    /// Config commit (full SHA) or `working tree`.
+    pub config_commit: String,
+    /// Whether the work tree had uncommitted changes.
+    pub config_dirty: bool,
+    /// Config files changed since `--base`, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_files: Option<Vec<String>>,
+    /// Resources defined in those files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_resources: Vec<ResourceId>,
+    /// Per workspace.
+    pub workspaces: Vec<WorkspacePlan>,
+    /// Workspaces that could not be planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<WorkspaceFailure>,
+}
+
+impl Plan {
+    /// Whether any workspace has an action.
+    pub fn has_changes(&self) -> bool {
+        self.workspaces.iter().any(|w| !w.actions.is_empty())
+    }
+
+    /// Whether any action deletes something.
+    pub fn has_deletions(&self) -> bool {
+        self.workspaces
+            .iter()
+            .flat_map(|w| &w.actions)
+            .any(|a| a.action.is_destructive())
     }
 }

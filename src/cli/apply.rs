@@ -1,0 +1,224 @@
+//! `tandem apply [PLANFILE]`: make every workspace of the environment hold the configuration.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use clap::Args;
+
+use super::plan::{PlanFormat, render_plan};
+use super::{GlobalArgs, load_options};
+use crate::client::ClientOptions;
+use crate::config::{self, Provenance};
+use crate::engine::apply::{ActionOutcome, Progress};
+use crate::engine::{connect, planner, run};
+use crate::plan::Plan;
+
+/// Arguments of `tandem apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `tandem plan --out FILE`: apply exactly that plan (refused if stale).
+    pub planfile: Option<PathBuf>,
+    /// Do not ask for confirmation (needed for deletions when not on a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Limit to these resources and what they reference (`jobs.nightly_etl`; repeatable).
+    #[arg(long = "target", value_name = "KIND.KEY")]
+    pub targets: Vec<String>,
+    /// Requests in flight per workspace at most (adapts down on 429).
+    #[arg(long, default_value_t = 16)]
+    pub parallelism: usize,
+}
+
+/// Errors of `tandem apply` itself.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    /// Deletions without approval, no terminal to ask on.
+    #[error("the plan deletes objects and there is no terminal to confirm it")]
+    #[diagnostic(help("review the plan and re-run with --auto-approve"))]
+    DeletionsNeedApproval,
+    /// The user said no.
+    #[error("apply cancelled")]
+    Cancelled,
+    /// The plan file is unusable.
+    #[error("cannot use plan file {path}: {reason}")]
+    PlanFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Prints one line per finished action (on a terminal the lines carry colour).
+struct LinePrinter {
+    colour: bool,
+    lock: Mutex<()>,
+}
+
+impl Progress for LinePrinter {
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (mark, detail) = match &outcome.result {
+            Ok(d) => (
+                if self.colour {
+                    "\x1b[32mok\x1b[0m"
+                } else {
+                    "ok"
+                },
+                d.clone(),
+            ),
+            Err(e) => (
+                if self.colour {
+                    "\x1b[31mfailed\x1b[0m"
+                } else {
+                    "failed"
+                },
+                e.clone(),
+            ),
+        };
+        println!(
+            "{workspace}  {} {}  {mark}  {detail}",
+            outcome.verb, outcome.resource
+        );
+    }
+}
+
+/// Runs the command.
+pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
+    let options = load_options(global)?;
+    let config = config::load(&options)?;
+    let targets = super::parse_targets(&args.targets)?;
+    let saved: Option<Plan> = match &args.planfile {
+        Some(path) => Some(read_plan(path, &config.environment.name)?),
+        None => None,
+    };
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let colour = super::colour_enabled(std::io::stdout().is_terminal());
+    let runtime = super::runtime()?;
+    let client = ClientOptions {
+        parallelism: args.parallelism,
+        ..ClientOptions::default()
+    };
+    let (report, plan) = runtime.block_on(async {
+        let (connections, failures) =
+            connect::connect_all(&config.environment.workspaces, &options.root, &client).await;
+        let roles = run::roles_from_file(&config.environment);
+        let (fresh, contexts) =
+            planner::plan_environment(&config, &connections, failures, &targets, &roles).await;
+        let outcome = async {
+            let plan = match &saved {
+                Some(saved) => {
+                    run::check_not_stale(saved, &contexts)?;
+                    saved.clone()
+                }
+                None => fresh,
+            };
+            if saved.is_none() {
+                print!("{}", render_plan(&plan, &config, PlanFormat::Text));
+            }
+            confirm(&plan, args.auto_approve, tty)?;
+            let provenance = match &config.provenance {
+                Provenance::Commit { sha } => run::Provenance {
+                    commit: sha.clone(),
+                    dirty: false,
+                },
+                Provenance::WorkingTree { head, dirty } => run::Provenance {
+                    commit: head.clone().unwrap_or_else(|| "working tree".into()),
+                    dirty: *dirty,
+                },
+            };
+            let printer = LinePrinter {
+                colour,
+                lock: Mutex::new(()),
+            };
+            let report = run::apply_environment(
+                &config.environment.name,
+                &connections,
+                &plan,
+                &contexts,
+                &provenance,
+                &printer,
+            )
+            .await?;
+            Ok::<_, miette::Report>((report, plan))
+        }
+        .await;
+        for c in connections {
+            c.close().await;
+        }
+        outcome
+    })?;
+    println!();
+    for w in &report.workspaces {
+        let failed = w.outcomes.iter().filter(|o| o.result.is_err()).count();
+        let done = w.outcomes.len() - failed;
+        println!("{}  {} done, {} failed", w.workspace, done, failed);
+        for o in w.outcomes.iter().filter(|o| o.result.is_err()) {
+            if let Err(e) = &o.result {
+                println!("  {} {}: {e}", o.verb, o.resource);
+            }
+        }
+    }
+    for (workspace, error) in &report.failures {
+        println!("{workspace}  not applied: {error}");
+    }
+    if !plan.has_changes() && report.succeeded() {
+        println!("No changes: every workspace matches the configuration.");
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn confirm(plan: &Plan, auto_approve: bool, tty: bool) -> Result<(), ApplyError> {
+    if auto_approve || !plan.has_changes() {
+        return Ok(());
+    }
+    if !tty {
+        return if plan.has_deletions() {
+            Err(ApplyError::DeletionsNeedApproval)
+        } else {
+            Ok(())
+        };
+    }
+    print!(
+        "\nApply these changes to {} workspace(s)? Only 'yes' is accepted: ",
+        plan.workspaces.len()
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(ApplyError::Cancelled)
+    }
+}
+
+fn read_plan(path: &std::path::Path, environment: &str) -> Result<Plan, ApplyError> {
+    let error = |reason: String| ApplyError::PlanFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let plan: Plan =
+        serde_json::from_str(&text).map_err(|e| error(format!("not a tandem plan: {e}")))?;
+    if plan.format_version != crate::plan::PLAN_FORMAT_VERSION {
+        return Err(error(format!(
+            "plan format {} is not supported (expected {})",
+            plan.format_version,
+            crate::plan::PLAN_FORMAT_VERSION
+        )));
+    }
+    if plan.environment != environment {
+        return Err(error(format!(
+            "the plan is for environment {}, not {environment}",
+            plan.environment
+        )));
+    }
+    Ok(plan)
+}

@@ -1,0 +1,114 @@
+//! `tandem plan`: what apply would change in every workspace of the environment.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::{GlobalArgs, load_options};
+use crate::client::ClientOptions;
+use crate::config::{self, Config};
+use crate::engine::{connect, planner};
+use crate::model::Role;
+use crate::plan::{Plan, render};
+
+/// Plan output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people: grouped by resource, every workspace side by side.
+    Text,
+    /// For programs: the versioned plan document.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// Arguments of `tandem plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes (0: none, 1: error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan to FILE (apply it later with `tandem apply FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Limit to these resources and what they reference (`jobs.nightly_etl`; repeatable).
+    #[arg(long = "target", value_name = "KIND.KEY")]
+    pub targets: Vec<String>,
+    /// Requests in flight per workspace at most (adapts down on 429).
+    #[arg(long, default_value_t = 16)]
+    pub parallelism: usize,
+}
+
+/// Runs the command.
+pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
+    let options = load_options(global)?;
+    let config = config::load(&options)?;
+    let targets = super::parse_targets(&args.targets)?;
+    let runtime = super::runtime()?;
+    let plan = runtime.block_on(async {
+        let client = ClientOptions {
+            parallelism: args.parallelism,
+            ..ClientOptions::default()
+        };
+        let (connections, failures) =
+            connect::connect_all(&config.environment.workspaces, &options.root, &client).await;
+        let roles: BTreeMap<String, Role> = config
+            .environment
+            .workspaces
+            .iter()
+            .map(|w| (w.name.clone(), config.environment.role_of(&w.name)))
+            .collect();
+        let (plan, _) =
+            planner::plan_environment(&config, &connections, failures, &targets, &roles).await;
+        for c in connections {
+            c.close().await;
+        }
+        plan
+    });
+    if let Some(path) = &args.out {
+        let json = serde_json::to_vec_pretty(&plan).map_err(|e| miette::miette!("{e}"))?;
+        std::fs::write(path, json)
+            .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
+    }
+    let text = render_plan(&plan, &config, args.format);
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(super::CliError::from)?;
+    Ok(exit_code(&plan, args.detailed_exitcode))
+}
+
+/// Renders a plan in `format`.
+pub fn render_plan(plan: &Plan, config: &Config, format: PlanFormat) -> String {
+    let origins: render::Origins = config
+        .origins
+        .iter()
+        .map(|(id, o)| (id.clone(), format!("{}:{}", o.file, o.line)))
+        .collect();
+    match format {
+        PlanFormat::Text => render::text(
+            plan,
+            &origins,
+            render::Style::new(super::colour_enabled(std::io::stdout().is_terminal())),
+        ),
+        PlanFormat::Markdown => render::markdown(plan, &origins),
+        PlanFormat::Json => serde_json::to_string_pretty(plan)
+            .map(|s| s + "\n")
+            .unwrap_or_default(),
+    }
+}
+
+/// 1 when a workspace failed; with `detailed`, 2 when there are changes.
+pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
+    if !plan.failures.is_empty() {
+        ExitCode::from(1)
+    } else if detailed && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,704 @@
+//! Carrying out a workspace's plan: pools, clusters and jobs in dependency order (independent
+//! resources in parallel), then scopes, secrets and ACLs, then deletions. A create whose outcome
+//! is unknown is looked up by its tags before it is tried again, so a flaky network never leaves
+//! duplicates; a failed action is reported and independent work goes on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::secrets::read_value;
+use super::state::{SecretWrite, StateRecord};
+use crate::client::{ClientError, WorkspaceClient};
+use crate::config::refs;
+use crate::model::{Kind, ResourceId};
+use crate::plan::{
+    Action, PlannedAction, TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE, WorkspacePlan,
+};
+
+/// The outcome of one action.
+#[derive(Debug, Clone)]
+pub struct ActionOutcome {
+    /// The resource.
+    pub resource: ResourceId,
+    /// The action's verb.
+    pub verb: &'static str,
+    /// `Ok(detail)` or the error.
+    pub result: Result<String, String>,
+}
+
+/// Reports progress as actions finish.
+pub trait Progress: Sync {
+    /// An action of `workspace` finished.
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome);
+}
+
+/// What applying one workspace did.
+#[derive(Debug, Clone)]
+pub struct WorkspaceReport {
+    /// Workspace name.
+    pub workspace: String,
+    /// Every action's outcome.
+    pub outcomes: Vec<ActionOutcome>,
+}
+
+impl WorkspaceReport {
+    /// Whether every action succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+}
+
+/// Shared state of one workspace's apply.
+struct Run<'a> {
+    client: &'a WorkspaceClient,
+    environment: &'a str,
+    workspace: &'a str,
+    progress: &'a dyn Progress,
+    /// An embedded workspace: unreadable secret sources get a placeholder value.
+    placeholder_secrets: bool,
+    /// IDs of managed objects, live and created in this run.
+    ids: Mutex<BTreeMap<ResourceId, String>>,
+    /// Resources whose create or update failed (their dependents are skipped).
+    failed: Mutex<BTreeSet<ResourceId>>,
+    outcomes: Mutex<Vec<ActionOutcome>>,
+    record: Mutex<StateRecord>,
+}
+
+/// Applies `plan` to the workspace; `ids` are the live IDs the plan was computed with. The state
+/// record is updated with what was done (and written by the caller).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_workspace(
+    client: &WorkspaceClient,
+    environment: &str,
+    placeholder_secrets: bool,
+    plan: &WorkspacePlan,
+    ids: BTreeMap<ResourceId, String>,
+    record: StateRecord,
+    progress: &dyn Progress,
+) -> (WorkspaceReport, StateRecord) {
+    let run = Run {
+        client,
+        environment,
+        workspace: &plan.workspace,
+        progress,
+        placeholder_secrets,
+        ids: Mutex::new(ids),
+        failed: Mutex::new(BTreeSet::new()),
+        outcomes: Mutex::new(Vec::new()),
+        record: Mutex::new(record),
+    };
+    let (deletions, work): (Vec<&PlannedAction>, Vec<&PlannedAction>) = plan
+        .actions
+        .iter()
+        .partition(|a| matches!(a.action, Action::Delete { .. } | Action::DeleteScope { .. }));
+    for kind in [Kind::InstancePools, Kind::Clusters, Kind::Jobs] {
+        run.resources_in_parallel(work.iter().copied().filter(|a| a.resource.kind == kind))
+            .await;
+    }
+    run.resources_in_parallel(
+        work.iter()
+            .copied()
+            .filter(|a| a.resource.kind == Kind::SecretScopes),
+    )
+    .await;
+    for kind in [
+        Kind::Jobs,
+        Kind::Clusters,
+        Kind::InstancePools,
+        Kind::SecretScopes,
+    ] {
+        let group: Vec<&PlannedAction> = deletions
+            .iter()
+            .copied()
+            .filter(|a| a.resource.kind == kind)
+            .collect();
+        futures::future::join_all(group.into_iter().map(|a| run.one(a))).await;
+    }
+    let outcomes = run.outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    let record = run.record.into_inner().unwrap_or_else(|p| p.into_inner());
+    (
+        WorkspaceReport {
+            workspace: plan.workspace.clone(),
+            outcomes,
+        },
+        record,
+    )
+}
+
+impl Run<'_> {
+    /// Runs each resource's actions in order, different resources concurrently.
+    async fn resources_in_parallel<'p>(&self, actions: impl Iterator<Item = &'p PlannedAction>) {
+        let mut by_resource: BTreeMap<&ResourceId, Vec<&PlannedAction>> = BTreeMap::new();
+        for a in actions {
+            by_resource.entry(&a.resource).or_default().push(a);
+        }
+        let chains = by_resource.into_values().map(|chain| async move {
+            for action in chain {
+                // Only a failed create or update stops the resource's later actions; one
+                // secret that cannot be read must not hold back the others or the ACLs.
+                let structural = matches!(
+                    action.action,
+                    Action::Create { .. }
+                        | Action::Update { .. }
+                        | Action::Replace { .. }
+                        | Action::CreateScope { .. }
+                );
+                if !self.one(action).await && structural {
+                    break;
+                }
+            }
+        });
+        futures::future::join_all(chains).await;
+    }
+
+    /// Carries out one action and records its outcome; false when it failed.
+    async fn one(&self, planned: &PlannedAction) -> bool {
+        let result = match self.blocked_by(&planned.action) {
+            Some(dependency) => Err(format!("skipped: {dependency} failed")),
+            None => self.execute(planned).await.map_err(|e| e.to_string()),
+        };
+        let ok = result.is_ok();
+        if !ok
+            && matches!(
+                planned.action,
+                Action::Create { .. }
+                    | Action::Update { .. }
+                    | Action::Replace { .. }
+                    | Action::CreateScope { .. }
+            )
+        {
+            self.failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(planned.resource.clone());
+        }
+        let outcome = ActionOutcome {
+            resource: planned.resource.clone(),
+            verb: planned.action.verb(),
+            result,
+        };
+        self.progress.finished(self.workspace, &outcome);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(outcome);
+        ok
+    }
+
+    /// A resource this action's body references whose own create failed.
+    fn blocked_by(&self, action: &Action) -> Option<ResourceId> {
+        let body = match action {
+            Action::Create { body }
+            | Action::Update { body, .. }
+            | Action::Replace { body, .. } => body,
+            _ => return None,
+        };
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        references(body).into_iter().find(|r| failed.contains(r))
+    }
+
+    fn id_of(&self, resource: &ResourceId) -> Option<String> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+            .cloned()
+    }
+
+    fn set_id(&self, resource: &ResourceId, id: String) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(resource.clone(), id);
+    }
+
+    /// Replaces references with the IDs known now (objects created earlier in this run).
+    fn resolve(&self, body: &Value) -> Result<Value, ClientError> {
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        refs::resolve_resource_ids(body, &|id| {
+            ids.get(id).map(|v| {
+                if id.kind == Kind::Jobs {
+                    v.parse::<i64>().map(Value::from).unwrap_or(json!(v))
+                } else {
+                    json!(v)
+                }
+            })
+        })
+        .map_err(|missing| {
+            self.local_error(format!(
+                "{missing} has no ID in this workspace (it was not created)"
+            ))
+        })
+    }
+
+    fn local_error(&self, reason: String) -> ClientError {
+        ClientError::Local {
+            workspace: self.workspace.into(),
+            reason,
+        }
+    }
+
+    async fn execute(&self, planned: &PlannedAction) -> Result<String, ClientError> {
+        let resource = &planned.resource;
+        match &planned.action {
+            Action::Create { body } => {
+                let body = self.resolve(body)?;
+                let id = self.create(resource, &body).await?;
+                self.set_id(resource, id.clone());
+                Ok(format!("id {id}"))
+            }
+            Action::Update { id, body, .. } => {
+                let body = self.resolve(body)?;
+                match resource.kind {
+                    Kind::Jobs => self.client.post("/api/2.2/jobs/reset", &body).await?,
+                    Kind::Clusters => self.edit_cluster(id, &body).await?,
+                    Kind::InstancePools => {
+                        self.client
+                            .post("/api/2.0/instance-pools/edit", &body)
+                            .await?
+                    }
+                    Kind::SecretScopes => Value::Null,
+                };
+                Ok(format!("id {id}"))
+            }
+            Action::Replace { id, body, .. } => {
+                self.delete(resource.kind, id).await?;
+                let body = self.resolve(body)?;
+                let new_id = self.create(resource, &body).await?;
+                self.set_id(resource, new_id.clone());
+                Ok(format!("id {id} → {new_id}"))
+            }
+            Action::Delete { id, .. } => {
+                self.delete(resource.kind, id).await?;
+                Ok(format!("id {id}"))
+            }
+            Action::Start { id } => {
+                let id = id
+                    .clone()
+                    .or_else(|| self.id_of(resource))
+                    .ok_or_else(|| self.local_error("no cluster ID".into()))?;
+                match self
+                    .client
+                    .post("/api/2.1/clusters/start", &json!({"cluster_id": id}))
+                    .await
+                {
+                    Ok(_) => Ok(format!("id {id}")),
+                    // Already starting or running: what we wanted.
+                    Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
+                        Ok(format!("id {id} (already running)"))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Terminate { id } => {
+                let id = id
+                    .clone()
+                    .or_else(|| self.id_of(resource))
+                    .ok_or_else(|| self.local_error("no cluster ID".into()))?;
+                self.client
+                    .post("/api/2.1/clusters/delete", &json!({"cluster_id": id}))
+                    .await?;
+                Ok(format!("id {id}"))
+            }
+            Action::SetPermissions {
+                id,
+                after,
+                keep_owner,
+                ..
+            } => {
+                let id = id
+                    .clone()
+                    .or_else(|| self.id_of(resource))
+                    .ok_or_else(|| self.local_error("no object ID".into()))?;
+                let path = format!(
+                    "/api/2.0/permissions/{}/{id}",
+                    permissions_type(resource.kind)
+                );
+                let mut acl: Vec<Value> = after.iter().map(grant_json).collect();
+                if *keep_owner && !after.iter().any(|g| g.level == "IS_OWNER") {
+                    // A new job is owned by its creator; keep whoever owns it now.
+                    let current = self.client.get(&path, &[]).await?;
+                    if let Some(owner) = super::live::direct_grants(&current)
+                        .into_iter()
+                        .find(|g| g.level == "IS_OWNER")
+                    {
+                        acl.push(grant_json(&owner));
+                    }
+                }
+                self.client
+                    .put(&path, &json!({"access_control_list": acl}))
+                    .await?;
+                Ok(format!("{} grants", acl.len()))
+            }
+            Action::CreateScope { name } => {
+                match self
+                    .client
+                    .create("/api/2.0/secrets/scopes/create", &json!({"scope": name}))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {}
+                    Err(ClientError::OutcomeUnknown { .. }) if self.scope_exists(name).await? => {}
+                    Err(e) => return Err(e),
+                }
+                self.record
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .managed_scopes
+                    .insert(name.clone());
+                Ok(name.clone())
+            }
+            Action::DeleteScope { name } => {
+                match self
+                    .client
+                    .post("/api/2.0/secrets/scopes/delete", &json!({"scope": name}))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+                let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+                record.managed_scopes.remove(name);
+                record.secrets.remove(name);
+                Ok(name.clone())
+            }
+            Action::PutSecret {
+                scope, key, source, ..
+            } => self.put_secret(scope, key, source.as_ref()).await,
+            Action::DeleteSecret { scope, key } => {
+                match self
+                    .client
+                    .post(
+                        "/api/2.0/secrets/delete",
+                        &json!({"scope": scope, "key": key}),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+                if let Some(keys) = self
+                    .record
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .secrets
+                    .get_mut(scope)
+                {
+                    keys.remove(key);
+                }
+                Ok(key.clone())
+            }
+            Action::PutAcl {
+                scope,
+                principal,
+                permission,
+                ..
+            } => {
+                self.client
+                    .post(
+                        "/api/2.0/secrets/acls/put",
+                        &json!({"scope": scope, "principal": principal, "permission": permission}),
+                    )
+                    .await?;
+                Ok(format!("{principal} {permission}"))
+            }
+            Action::DeleteAcl {
+                scope, principal, ..
+            } => {
+                match self
+                    .client
+                    .post(
+                        "/api/2.0/secrets/acls/delete",
+                        &json!({"scope": scope, "principal": principal}),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(principal.clone()),
+                    Err(e) if e.is_not_found() => Ok(principal.clone()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Creates an object; when the outcome is unknown, finds it by its tags before trying again.
+    async fn create(&self, resource: &ResourceId, body: &Value) -> Result<String, ClientError> {
+        let (path, id_field) = match resource.kind {
+            Kind::Jobs => ("/api/2.2/jobs/create", "job_id"),
+            Kind::Clusters => ("/api/2.1/clusters/create", "cluster_id"),
+            Kind::InstancePools => ("/api/2.0/instance-pools/create", "instance_pool_id"),
+            Kind::SecretScopes => return Err(self.local_error("scopes are created by name".into())),
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            match self.client.create(path, body).await {
+                Ok(answer) => return Ok(answer.get(id_field).map(id_text).unwrap_or_default()),
+                Err(ClientError::OutcomeUnknown { reason, .. }) => {
+                    tracing::info!(workspace = self.workspace, %resource, %reason, "create outcome unknown; looking it up by its tags");
+                    if let Some(id) = self.find_by_tags(resource, body).await? {
+                        return Ok(id);
+                    }
+                    last = Some(reason);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::OutcomeUnknown {
+            workspace: self.workspace.into(),
+            method: "POST".into(),
+            path: path.into(),
+            reason: last.unwrap_or_default(),
+        })
+    }
+
+    /// The ID of the managed object with `resource`'s tags, if one exists.
+    async fn find_by_tags(
+        &self,
+        resource: &ResourceId,
+        body: &Value,
+    ) -> Result<Option<String>, ClientError> {
+        let ours = |tags: Option<&Value>| {
+            let Some(tags) = tags.and_then(Value::as_object) else {
+                return false;
+            };
+            let is = |k: &str, v: &str| tags.get(k).and_then(Value::as_str) == Some(v);
+            is(TAG_MANAGED, TAG_MANAGED_VALUE)
+                && is(TAG_ENV, self.environment)
+                && is(TAG_KEY, &resource.key)
+        };
+        match resource.kind {
+            Kind::Jobs => {
+                let name = body
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Untitled");
+                let answer = self
+                    .client
+                    .get(
+                        "/api/2.2/jobs/list",
+                        &[("name", name.to_string()), ("limit", "100".into())],
+                    )
+                    .await?;
+                Ok(answer
+                    .get("jobs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|j| ours(j.get("settings").and_then(|s| s.get("tags"))))
+                    .and_then(|j| j.get("job_id").map(id_text)))
+            }
+            Kind::Clusters => {
+                let mut token: Option<String> = None;
+                loop {
+                    let mut query = vec![("page_size", "100".to_string())];
+                    if let Some(t) = &token {
+                        query.push(("page_token", t.clone()));
+                    }
+                    let page = self.client.get("/api/2.1/clusters/list", &query).await?;
+                    if let Some(found) = page
+                        .get("clusters")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .find(|c| ours(c.get("custom_tags")))
+                    {
+                        return Ok(found.get("cluster_id").map(id_text));
+                    }
+                    match page.get("next_page_token").and_then(Value::as_str) {
+                        Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                        _ => return Ok(None),
+                    }
+                }
+            }
+            Kind::InstancePools => {
+                let answer = self.client.get("/api/2.0/instance-pools/list", &[]).await?;
+                Ok(answer
+                    .get("instance_pools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|p| ours(p.get("custom_tags")))
+                    .and_then(|p| p.get("instance_pool_id").map(id_text)))
+            }
+            Kind::SecretScopes => Ok(None),
+        }
+    }
+
+    async fn scope_exists(&self, name: &str) -> Result<bool, ClientError> {
+        let answer = self.client.get("/api/2.0/secrets/scopes/list", &[]).await?;
+        Ok(answer
+            .get("scopes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|s| s.get("name").and_then(Value::as_str) == Some(name)))
+    }
+
+    /// Edits a cluster, waiting while it is in a state that refuses edits (starting, resizing).
+    async fn edit_cluster(&self, id: &str, body: &Value) -> Result<Value, ClientError> {
+        let mut delay = Duration::from_millis(200);
+        for _ in 0..30 {
+            match self.client.post("/api/2.1/clusters/edit", body).await {
+                Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
+                    tracing::debug!(
+                        workspace = self.workspace,
+                        cluster = id,
+                        "cluster busy; waiting to edit"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+        self.client.post("/api/2.1/clusters/edit", body).await
+    }
+
+    async fn delete(&self, kind: Kind, id: &str) -> Result<(), ClientError> {
+        let (path, body) = match kind {
+            Kind::Jobs => (
+                "/api/2.2/jobs/delete",
+                json!({"job_id": id.parse::<i64>().map(Value::from).unwrap_or(json!(id))}),
+            ),
+            Kind::Clusters => (
+                "/api/2.1/clusters/permanent-delete",
+                json!({"cluster_id": id}),
+            ),
+            Kind::InstancePools => (
+                "/api/2.0/instance-pools/delete",
+                json!({"instance_pool_id": id}),
+            ),
+            Kind::SecretScopes => ("/api/2.0/secrets/scopes/delete", json!({"scope": id})),
+        };
+        match self.client.post(path, &body).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a secret if its value differs from what tandem last wrote; records the fingerprint.
+    async fn put_secret(
+        &self,
+        scope: &str,
+        key: &str,
+        source: Option<&crate::model::ValueSource>,
+    ) -> Result<String, ClientError> {
+        let source = source.ok_or_else(|| {
+            self.local_error(format!(
+                "secret {scope}/{key} has no source for this workspace"
+            ))
+        })?;
+        let value = read_value(source, self.placeholder_secrets)
+            .map_err(|reason| self.local_error(format!("secret {scope}/{key}: {reason}")))?;
+        let (fingerprint, unchanged) = {
+            let record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+            let fp = record.fingerprint(&value);
+            let same = record
+                .secrets
+                .get(scope)
+                .and_then(|k| k.get(key))
+                .is_some_and(|w| w.fingerprint == fp);
+            (fp, same)
+        };
+        if unchanged && self.secret_exists(scope, key).await? {
+            return Ok(format!("{key} unchanged"));
+        }
+        let body = match std::str::from_utf8(&value) {
+            Ok(text) => json!({"scope": scope, "key": key, "string_value": text}),
+            Err(_) => {
+                json!({"scope": scope, "key": key, "bytes_value": base64::engine::general_purpose::STANDARD.encode(&value)})
+            }
+        };
+        self.client.post("/api/2.0/secrets/put", &body).await?;
+        drop(body);
+        let last_updated = self.secret_timestamp(scope, key).await?.unwrap_or_default();
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .secrets
+            .entry(scope.to_string())
+            .or_default()
+            .insert(
+                key.to_string(),
+                SecretWrite {
+                    fingerprint,
+                    last_updated,
+                },
+            );
+        Ok(format!("{key} written"))
+    }
+
+    async fn secret_timestamp(&self, scope: &str, key: &str) -> Result<Option<i64>, ClientError> {
+        let answer = self
+            .client
+            .get("/api/2.0/secrets/list", &[("scope", scope.to_string())])
+            .await?;
+        Ok(answer
+            .get("secrets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|s| s.get("key").and_then(Value::as_str) == Some(key))
+            .and_then(|s| s.get("last_updated_timestamp"))
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+            }))
+    }
+
+    async fn secret_exists(&self, scope: &str, key: &str) -> Result<bool, ClientError> {
+        Ok(self.secret_timestamp(scope, key).await?.is_some())
+    }
+}
+
+fn permissions_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Jobs => "jobs",
+        Kind::Clusters => "clusters",
+        Kind::InstancePools => "instance-pools",
+        Kind::SecretScopes => "secret-scopes",
+    }
+}
+
+fn grant_json(grant: &crate::model::live::Grant) -> Value {
+    let field = match &grant.principal {
+        crate::model::Principal::UserName(_) => "user_name",
+        crate::model::Principal::GroupName(_) => "group_name",
+        crate::model::Principal::ServicePrincipalName(_) => "service_principal_name",
+    };
+    json!({field: grant.principal.name(), "permission_level": grant.level})
+}
+
+fn references(value: &Value) -> Vec<ResourceId> {
+    let mut out = Vec::new();
+    let mut visit = vec![value];
+    while let Some(v) = visit.pop() {
+        match v {
+            Value::String(s) => {
+                out.extend(refs::scan(s).into_iter().filter_map(|o| match o.reference {
+                    Ok(refs::Reference::ResourceId(id)) => Some(id),
+                    _ => None,
+                }))
+            }
+            Value::Array(items) => visit.extend(items),
+            Value::Object(map) => visit.extend(map.values()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,105 @@
+//! Connecting to an environment's workspaces: real ones over HTTPS with their credentials,
+//! `local:<name>` ones by starting an embedded emulator on a free loopback port.
+
+use std::path::Path;
+
+use crate::client::{ClientError, ClientOptions, Token, WorkspaceClient, auth};
+use crate::config::{Host, WorkspaceSpec};
+use crate::emulator::{self, EMBEDDED_TOKEN, RunningEmulator};
+
+/// A reachable (or at least addressable) workspace.
+pub struct Connection {
+    /// Its spec from the environment file.
+    pub spec: WorkspaceSpec,
+    /// The client.
+    pub client: WorkspaceClient,
+    /// The embedded emulator serving a `local:` workspace, kept alive with the connection.
+    pub embedded: Option<RunningEmulator>,
+}
+
+/// Why a workspace could not be connected.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConnectError {
+    /// Credentials or host problems.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The embedded emulator did not start.
+    #[error("workspace {workspace}: the embedded emulator did not start: {source}")]
+    Embedded {
+        /// Workspace name.
+        workspace: String,
+        /// Why.
+        source: emulator::EmulatorError,
+    },
+}
+
+/// Connects one workspace. `root` is the config root (embedded state lives below it).
+pub async fn connect(
+    spec: &WorkspaceSpec,
+    root: &Path,
+    options: &ClientOptions,
+) -> Result<Connection, ConnectError> {
+    match &spec.host {
+        Host::Local(name) => {
+            let running = emulator::start(emulator::embedded_options(root, name))
+                .await
+                .map_err(|source| ConnectError::Embedded {
+                    workspace: spec.name.clone(),
+                    source,
+                })?;
+            let client = WorkspaceClient::new(
+                &spec.name,
+                &running.url,
+                Token::new(EMBEDDED_TOKEN),
+                options.clone(),
+            )?;
+            Ok(Connection {
+                spec: spec.clone(),
+                client,
+                embedded: Some(running),
+            })
+        }
+        Host::Url(url) => {
+            let credentials = auth::resolve(&spec.name, &spec.auth)?;
+            let client = WorkspaceClient::new(&spec.name, url, credentials.token, options.clone())?;
+            Ok(Connection {
+                spec: spec.clone(),
+                client,
+                embedded: None,
+            })
+        }
+    }
+}
+
+impl Connection {
+    /// Stops an embedded emulator (persisting its state).
+    pub async fn close(self) {
+        if let Some(running) = self.embedded {
+            running.stop().await;
+        }
+    }
+}
+
+/// Connects every workspace of the environment concurrently; the ones that fail are returned
+/// as failures, so the others can go on.
+pub async fn connect_all(
+    workspaces: &[WorkspaceSpec],
+    root: &Path,
+    options: &ClientOptions,
+) -> (Vec<Connection>, Vec<crate::plan::WorkspaceFailure>) {
+    let attempts =
+        futures::future::join_all(workspaces.iter().map(|w| connect(w, root, options))).await;
+    let mut connections = Vec::new();
+    let mut failures = Vec::new();
+    for (spec, attempt) in workspaces.iter().zip(attempts) {
+        match attempt {
+            Ok(c) => connections.push(c),
+            Err(e) => failures.push(crate::plan::WorkspaceFailure {
+                workspace: spec.name.clone(),
+                error: e.to_string(),
+                guard: false,
+            }),
+        }
+    }
+    (connections, failures)
+}

@@ -1,0 +1,213 @@
+//! Applying a plan to a whole environment: the guard, locks taken in a fixed order, workspaces
+//! in parallel, state records written, locks released.
+
+use std::collections::BTreeMap;
+
+use super::apply::{self, Progress, WorkspaceReport};
+use super::connect::Connection;
+use super::planner::{WorkspaceContext, fingerprint_live};
+use super::state::{self, Applied, Lock, LockError, StateRecord};
+use super::{EngineError, live};
+use crate::model::{Kind, ResourceId, Role};
+use crate::plan::Plan;
+
+/// How long a lock is honoured before another run may take it over.
+pub const LOCK_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// The outcome of an apply.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// Per workspace that was applied.
+    pub workspaces: Vec<WorkspaceReport>,
+    /// Workspaces that could not be applied, and why.
+    pub failures: Vec<(String, String)>,
+}
+
+impl ApplyReport {
+    /// Whether everything succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty() && self.workspaces.iter().all(WorkspaceReport::succeeded)
+    }
+}
+
+/// Where the config came from, as recorded in state records.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// Commit SHA or `working tree`.
+    pub commit: String,
+    /// Uncommitted changes.
+    pub dirty: bool,
+}
+
+/// Refuses to apply a plan file whose live state changed since it was computed.
+pub fn check_not_stale(
+    plan: &Plan,
+    contexts: &BTreeMap<String, WorkspaceContext>,
+) -> Result<(), EngineError> {
+    for w in &plan.workspaces {
+        if let Some(ctx) = contexts.get(&w.workspace)
+            && fingerprint_live(&ctx.read) != w.live_fingerprint
+        {
+            return Err(EngineError::StalePlan {
+                workspace: w.workspace.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies `plan` (computed with `contexts`) to the connected workspaces.
+pub async fn apply_environment(
+    environment: &str,
+    connections: &[Connection],
+    plan: &Plan,
+    contexts: &BTreeMap<String, WorkspaceContext>,
+    provenance: &Provenance,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, EngineError> {
+    if let Some(guarded) = plan.failures.iter().find(|f| f.guard) {
+        return Err(EngineError::Refused {
+            reason: guarded.error.clone(),
+        });
+    }
+    let mut targets: Vec<&Connection> = connections
+        .iter()
+        .filter(|c| contexts.contains_key(&c.spec.name))
+        .collect();
+    targets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    let locks = take_locks(environment, &targets, "apply").await?;
+
+    let work = targets.iter().filter_map(|c| {
+        let ctx = contexts.get(&c.spec.name)?;
+        let workspace_plan = plan
+            .workspaces
+            .iter()
+            .find(|w| w.workspace == c.spec.name)?;
+        Some(async move {
+            let record = ctx.read.record.clone().unwrap_or_else(|| {
+                StateRecord::new(environment, &c.spec.name, workspace_plan.role)
+            });
+            let (report, mut record) = apply::apply_workspace(
+                &c.client,
+                environment,
+                c.embedded.is_some(),
+                workspace_plan,
+                live_ids(ctx),
+                record,
+                progress,
+            )
+            .await;
+            record.role = workspace_plan.role;
+            if report.succeeded() {
+                record.last_applied = Some(Applied {
+                    commit: provenance.commit.clone(),
+                    dirty: provenance.dirty,
+                    at: state::rfc3339(state::now_ms()),
+                    by: state::operator(),
+                });
+            }
+            let written = state::write_state_record(&c.client, &record).await;
+            (
+                report,
+                written.err().map(|e| {
+                    (
+                        c.spec.name.clone(),
+                        format!("state record not written: {e}"),
+                    )
+                }),
+            )
+        })
+    });
+    let results = futures::future::join_all(work).await;
+    release_locks(environment, &targets, &locks).await;
+
+    let mut report = ApplyReport {
+        workspaces: Vec::new(),
+        failures: plan
+            .failures
+            .iter()
+            .map(|f| (f.workspace.clone(), f.error.clone()))
+            .collect(),
+    };
+    for (workspace_report, failure) in results {
+        report.workspaces.push(workspace_report);
+        report.failures.extend(failure);
+    }
+    Ok(report)
+}
+
+/// Takes the lock in each workspace, in name order; on a held lock, gives back the ones taken.
+pub async fn take_locks(
+    environment: &str,
+    targets: &[&Connection],
+    operation: &str,
+) -> Result<Vec<Lock>, EngineError> {
+    let mut taken: Vec<Lock> = Vec::new();
+    for (i, c) in targets.iter().enumerate() {
+        match state::acquire_lock(&c.client, environment, operation, LOCK_TTL_MS).await {
+            Ok(lock) => taken.push(lock),
+            Err(error) => {
+                release_locks(environment, &targets[..i], &taken).await;
+                return Err(match error {
+                    LockError::Held(lock) => EngineError::Locked {
+                        workspace: c.spec.name.clone(),
+                        holder: lock.holder,
+                        operation: lock.operation,
+                        since: lock.since,
+                    },
+                    LockError::Client(e) => EngineError::Client(e),
+                });
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Gives back locks (best effort: an unreleased lock expires).
+pub async fn release_locks(environment: &str, targets: &[&Connection], locks: &[Lock]) {
+    for (c, lock) in targets.iter().zip(locks) {
+        if let Err(e) = state::release_lock(&c.client, environment, lock).await {
+            tracing::warn!(workspace = %c.spec.name, error = %e, "lock not released; it expires on its own");
+        }
+    }
+}
+
+/// IDs of the live managed objects, for resolving references while applying.
+fn live_ids(ctx: &WorkspaceContext) -> BTreeMap<ResourceId, String> {
+    let live = &ctx.read.live;
+    let mut ids = BTreeMap::new();
+    for (kind, objects) in [
+        (Kind::Jobs, &live.jobs),
+        (Kind::Clusters, &live.clusters),
+        (Kind::InstancePools, &live.instance_pools),
+    ] {
+        for (key, object) in objects {
+            ids.insert(
+                ResourceId {
+                    kind,
+                    key: key.clone(),
+                },
+                object.id.clone(),
+            );
+        }
+    }
+    ids
+}
+
+/// Re-reads a workspace (for checking a saved plan against what is live now).
+pub async fn reread(
+    connection: &Connection,
+    environment: &str,
+    scope_names: &BTreeMap<String, String>,
+) -> Result<live::LiveRead, EngineError> {
+    Ok(live::read(&connection.client, environment, scope_names).await?)
+}
+
+/// The role each workspace has according to the environment file.
+pub fn roles_from_file(environment: &crate::config::Environment) -> BTreeMap<String, Role> {
+    environment
+        .workspaces
+        .iter()
+        .map(|w| (w.name.clone(), environment.role_of(&w.name)))
+        .collect()
+}
