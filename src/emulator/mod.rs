@@ -278,6 +278,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), count));
     Router::new()
         .nest("/__emulator", admin::routes())
+        .route("/.well-known/{*rest}", axum::routing::get(no_metadata))
         .merge(api)
         .with_state(state)
 }
@@ -308,6 +309,15 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         shutdown: Some(tx),
         task: Some(task),
     })
+}
+
+/// Host-metadata discovery the SDKs try first: there is none, as on a plain workspace host.
+async fn no_metadata() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "No host metadata is published here",
+    )
 }
 
 async fn unknown_route(request: Request) -> ApiError {

@@ -1,10 +1,14 @@
 //! Instance pools API 2.0 (`/api/2.0/instance-pools/*`).
 
-use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::AppState;
+use super::clusters::{self, check_custom_tags, mix, object, optional_int, required_str};
+use super::store::{Collection, Db};
+use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, permissions};
 
 /// An instance pool as the workspace stores it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -17,9 +21,434 @@ pub struct PoolRecord {
     pub state: String,
     /// Who created it.
     pub creator_user_name: String,
+    /// The creator's numeric user ID (for the `DatabricksInstancePoolCreatorId` tag).
+    #[serde(default)]
+    pub creator_id: String,
 }
+
+/// The fields `edit` accepts; anything else needs delete + create.
+const EDITABLE: [&str; 9] = [
+    "instance_pool_id",
+    "instance_pool_name",
+    "node_type_id",
+    "custom_tags",
+    "min_idle_instances",
+    "max_capacity",
+    "idle_instance_autotermination_minutes",
+    "remote_disk_throughput",
+    "total_initial_remote_disk_size",
+];
+
+/// `idle_instance_autotermination_minutes` when the caller leaves it out.
+const DEFAULT_IDLE_MINUTES: i64 = 60;
 
 /// The instance pools routes.
 pub fn routes() -> Router<AppState> {
+    let path = |op: &str| format!("/api/2.0/instance-pools/{op}");
     Router::new()
+        .route(&path("create"), post(create))
+        .route(&path("edit"), post(edit))
+        .route(&path("get"), get(get_pool))
+        .route(&path("list"), get(list))
+        .route(&path("delete"), post(delete))
+}
+
+/// Validates a pool's settings; `own_id` is the pool being edited (its own name is no clash).
+fn check_pool(db: &Db, spec: &Map<String, Value>, own_id: Option<&str>) -> ApiResult<()> {
+    let name = required_str(spec, "instance_pool_name").map_err(|_| name_length_error())?;
+    if name.chars().count() > 100 {
+        return Err(name_length_error());
+    }
+    let clash = db.pools.values().any(|p| {
+        Some(p.instance_pool_id.as_str()) != own_id
+            && p.spec.get("instance_pool_name").and_then(Value::as_str) == Some(name.as_str())
+    });
+    if clash {
+        return Err(ApiError::invalid(format!(
+            "Instance pool with name '{name}' already exists"
+        )));
+    }
+    required_str(spec, "node_type_id")?;
+    if spec
+        .get("preloaded_spark_versions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.len() > 1)
+    {
+        return Err(ApiError::invalid(
+            "preloaded_spark_versions may contain at most 1 Spark version",
+        ));
+    }
+    check_custom_tags(spec)?;
+    check_counts(spec)
+}
+
+fn name_length_error() -> ApiError {
+    ApiError::invalid("'pool_name' should contain between 1-100 characters")
+}
+
+/// The numeric limits: idle instances, capacity and idle auto-termination.
+fn check_counts(spec: &Map<String, Value>) -> ApiResult<()> {
+    let min_idle = optional_int(spec, "min_idle_instances")?.unwrap_or(0);
+    if min_idle < 0 {
+        return Err(ApiError::invalid(format!(
+            "min_idle_instances must be non-negative, got {min_idle}"
+        )));
+    }
+    if let Some(max) = optional_int(spec, "max_capacity")?
+        && max < min_idle
+    {
+        return Err(ApiError::invalid(format!(
+            "max_capacity ({max}) must be greater than or equal to min_idle_instances ({min_idle})"
+        )));
+    }
+    if let Some(minutes) = optional_int(spec, "idle_instance_autotermination_minutes")?
+        && !(0..=10_000).contains(&minutes)
+    {
+        return Err(ApiError::invalid(format!(
+            "idle_instance_autotermination_minutes must be between 0 and 10000, got {minutes}"
+        )));
+    }
+    Ok(())
+}
+
+/// Fills in what the backend defaults: elastic disk on, idle instances kept for 60 minutes.
+fn fill_defaults(spec: &mut Map<String, Value>) {
+    spec.entry("enable_elastic_disk").or_insert(json!(true));
+    let idle = spec
+        .entry("idle_instance_autotermination_minutes")
+        .or_insert(Value::Null);
+    if idle.is_null() {
+        *idle = json!(DEFAULT_IDLE_MINUTES);
+    }
+}
+
+/// The spec after an edit: the editable subset replaced wholesale by `body`, the rest kept.
+/// Fields outside the subset, and a changed `node_type_id`, are refused.
+fn edited_spec(
+    current: &Map<String, Value>,
+    body: &Map<String, Value>,
+) -> ApiResult<Map<String, Value>> {
+    if let Some(field) = body.keys().find(|k| !EDITABLE.contains(&k.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "Field '{field}' cannot be changed by editing an instance pool; only {} can be edited",
+            EDITABLE[1..].join(", ")
+        )));
+    }
+    let node_type = required_str(body, "node_type_id")?;
+    if current.get("node_type_id").and_then(Value::as_str) != Some(node_type.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "node_type_id cannot be changed on an existing instance pool (it is {}, the request has {node_type})",
+            current
+                .get("node_type_id")
+                .and_then(Value::as_str)
+                .unwrap_or("unset")
+        )));
+    }
+    // Replace in place so the settings keep their order on GET.
+    let mut spec = current.clone();
+    for key in &EDITABLE[1..] {
+        match body.get(*key).filter(|v| !v.is_null()) {
+            Some(value) => {
+                spec.insert(key.to_string(), value.clone());
+            }
+            None => {
+                spec.shift_remove(*key);
+            }
+        }
+    }
+    fill_defaults(&mut spec);
+    Ok(spec)
+}
+
+/// A pool ID: a cluster-style ID plus `-pool-` and eight letters and digits.
+fn new_pool_id(now_ms: i64, seq: i64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut bits = mix(seq as u64 ^ 0x5EED);
+    let tag: String = (0..8)
+        .map(|_| {
+            let c = ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char;
+            bits /= ALPHABET.len() as u64;
+            c
+        })
+        .collect();
+    format!("{}-pool-{tag}", clusters::new_id(now_ms, seq))
+}
+
+/// GetInstancePool: the settings plus ID, default tags, state, stats and status.
+fn pool_json(db: &Db, rec: &PoolRecord) -> Value {
+    let mut out = Map::new();
+    out.insert("instance_pool_id".into(), json!(rec.instance_pool_id));
+    out.extend(rec.spec.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out.insert(
+        "default_tags".into(),
+        json!({
+            "Vendor": "Databricks",
+            "DatabricksInstancePoolCreatorId": rec.creator_id,
+            "DatabricksInstancePoolId": rec.instance_pool_id,
+        }),
+    );
+    out.insert("state".into(), json!(rec.state));
+    let (used, pending_used) = clusters::pool_usage(db, &rec.instance_pool_id);
+    let idle = rec
+        .spec
+        .get("min_idle_instances")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    out.insert(
+        "stats".into(),
+        json!({
+            "used_count": used,
+            "idle_count": idle,
+            "pending_used_count": pending_used,
+            "pending_idle_count": 0,
+        }),
+    );
+    out.insert("status".into(), json!({}));
+    Value::Object(out)
+}
+
+fn does_not_exist(id: &str) -> ApiError {
+    ApiError::not_found(format!("Instance pool {id} does not exist"))
+}
+
+/// The creator's numeric ID: the SCIM user ID, or a stable number for a caller not in SCIM.
+fn creator_id(db: &Db, user_name: &str) -> String {
+    db.users
+        .values()
+        .find(|u| u.user_name.eq_ignore_ascii_case(user_name))
+        .map(|u| u.id.clone())
+        .unwrap_or_else(|| {
+            let seed = user_name.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b)));
+            (seed % 9_000_000_000_000_000 + 1_000_000_000_000_000).to_string()
+        })
+}
+
+async fn create(
+    State(ws): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let mut spec = object(body)?;
+    spec.shift_remove("instance_pool_id");
+    let now = ws.now_ms();
+    ws.store.write(|db, tx| {
+        check_pool(db, &spec, None)?;
+        fill_defaults(&mut spec);
+        let seq = db.next_seq(tx);
+        let id = new_pool_id(now, seq);
+        let rec = PoolRecord {
+            instance_pool_id: id.clone(),
+            spec,
+            state: "ACTIVE".into(),
+            creator_user_name: caller.user_name.clone(),
+            creator_id: creator_id(db, &caller.user_name),
+        };
+        db.pools.insert(id.clone(), rec);
+        tx.touch(Collection::Pools, id.clone());
+        permissions::init_acl(db, tx, "instance-pools", &id, &caller.user_name);
+        Ok(Json(json!({"instance_pool_id": id})))
+    })
+}
+
+async fn edit(State(ws): State<AppState>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+    let body = object(body)?;
+    let id = required_str(&body, "instance_pool_id")?;
+    ws.store.write(|db, tx| {
+        let current = db.pools.get(&id).ok_or_else(|| does_not_exist(&id))?;
+        let spec = edited_spec(&current.spec, &body)?;
+        check_pool(db, &spec, Some(&id))?;
+        if let Some(rec) = db.pools.get_mut(&id) {
+            rec.spec = spec;
+        }
+        tx.touch(Collection::Pools, id.clone());
+        Ok(Json(json!({})))
+    })
+}
+
+async fn get_pool(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Json<Value>> {
+    let id = query
+        .get("instance_pool_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid("Missing required field: instance_pool_id"))?
+        .to_string();
+    ws.store.write(|db, tx| {
+        // Stats count clusters, so bring their states up to date first.
+        clusters::progress(&ws, db, tx);
+        let rec = db.pools.get(&id).ok_or_else(|| does_not_exist(&id))?;
+        Ok(Json(pool_json(db, rec)))
+    })
+}
+
+async fn list(State(ws): State<AppState>) -> Json<Value> {
+    ws.store.write(|db, tx| {
+        clusters::progress(&ws, db, tx);
+        let pools: Vec<Value> = db.pools.values().map(|p| pool_json(db, p)).collect();
+        if pools.is_empty() {
+            Json(json!({}))
+        } else {
+            Json(json!({"instance_pools": pools}))
+        }
+    })
+}
+
+async fn delete(
+    State(ws): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let body = object(body)?;
+    let id = required_str(&body, "instance_pool_id")?;
+    ws.store.write(|db, tx| {
+        db.pools.remove(&id).ok_or_else(|| does_not_exist(&id))?;
+        tx.touch(Collection::Pools, id.clone());
+        permissions::drop_acl(db, tx, "instance-pools", &id);
+        Ok(Json(json!({})))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn stored() -> Map<String, Value> {
+        let mut spec = map(json!({
+            "instance_pool_name": "etl",
+            "node_type_id": "i3.xlarge",
+            "custom_tags": {"team": "data"},
+            "min_idle_instances": 1,
+            "enable_elastic_disk": false,
+            "aws_attributes": {"availability": "SPOT"},
+        }));
+        fill_defaults(&mut spec);
+        spec
+    }
+
+    #[test]
+    fn defaults_are_filled() {
+        let spec = stored();
+        assert_eq!(spec["idle_instance_autotermination_minutes"], json!(60));
+        assert_eq!(
+            spec["enable_elastic_disk"],
+            json!(false),
+            "an explicit value stays"
+        );
+        let mut bare = map(json!({"instance_pool_name": "x", "node_type_id": "i3.xlarge"}));
+        fill_defaults(&mut bare);
+        assert_eq!(bare["enable_elastic_disk"], json!(true));
+    }
+
+    #[test]
+    fn edit_replaces_only_the_editable_subset() {
+        let body = map(json!({
+            "instance_pool_id": "p", "instance_pool_name": "etl2", "node_type_id": "i3.xlarge",
+            "max_capacity": 10,
+        }));
+        let spec = edited_spec(&stored(), &body).unwrap();
+        assert_eq!(spec["instance_pool_name"], json!("etl2"));
+        assert_eq!(
+            spec.keys().next().map(String::as_str),
+            Some("instance_pool_name"),
+            "order kept"
+        );
+        assert_eq!(spec["max_capacity"], json!(10));
+        assert!(
+            !spec.contains_key("custom_tags"),
+            "omitted custom_tags are cleared"
+        );
+        assert!(!spec.contains_key("min_idle_instances"));
+        assert!(!spec.contains_key("instance_pool_id"));
+        assert_eq!(spec["idle_instance_autotermination_minutes"], json!(60));
+        assert_eq!(
+            spec["aws_attributes"],
+            json!({"availability": "SPOT"}),
+            "non-editable kept"
+        );
+        assert_eq!(spec["enable_elastic_disk"], json!(false));
+    }
+
+    #[test]
+    fn edit_refuses_other_fields_and_node_type_changes() {
+        let base = json!({"instance_pool_id": "p", "instance_pool_name": "etl", "node_type_id": "i3.xlarge"});
+        let mut body = map(base.clone());
+        body.insert("enable_elastic_disk".into(), json!(true));
+        let err = edited_spec(&stored(), &body).unwrap_err();
+        assert_eq!(err.error_code, json!("INVALID_PARAMETER_VALUE"));
+        assert!(err.message.contains("'enable_elastic_disk'"));
+        let mut body = map(base.clone());
+        body.insert("node_type_id".into(), json!("m5d.large"));
+        assert!(
+            edited_spec(&stored(), &body)
+                .unwrap_err()
+                .message
+                .contains("node_type_id")
+        );
+        let mut body = map(base);
+        body.remove("node_type_id");
+        assert!(
+            edited_spec(&stored(), &body)
+                .unwrap_err()
+                .message
+                .contains("node_type_id")
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let mut db = Db::default();
+        let ok = map(json!({"instance_pool_name": "etl", "node_type_id": "i3.xlarge"}));
+        check_pool(&db, &ok, None).unwrap();
+        let with = |k: &str, v: Value| {
+            let mut s = ok.clone();
+            s.insert(k.into(), v);
+            s
+        };
+        let msg = |s: &Map<String, Value>| check_pool(&Db::default(), s, None).unwrap_err().message;
+        assert!(msg(&with("instance_pool_name", json!(""))).contains("between 1-100"));
+        assert!(msg(&with("instance_pool_name", json!("x".repeat(101)))).contains("between 1-100"));
+        assert!(msg(&with("preloaded_spark_versions", json!(["a", "b"]))).contains("at most 1"));
+        assert!(msg(&with("min_idle_instances", json!(-1))).contains("non-negative"));
+        assert!(
+            msg(&with(
+                "idle_instance_autotermination_minutes",
+                json!(10_001)
+            ))
+            .contains("10000")
+        );
+        let mut no_node = ok.clone();
+        no_node.remove("node_type_id");
+        assert!(msg(&no_node).contains("node_type_id"));
+        db.pools.insert(
+            "p1".into(),
+            PoolRecord {
+                instance_pool_id: "p1".into(),
+                spec: ok.clone(),
+                state: "ACTIVE".into(),
+                creator_user_name: "a".into(),
+                creator_id: "1".into(),
+            },
+        );
+        assert!(
+            check_pool(&db, &ok, None)
+                .unwrap_err()
+                .message
+                .contains("already exists")
+        );
+        check_pool(&db, &ok, Some("p1")).unwrap();
+    }
+
+    #[test]
+    fn pool_ids_look_real() {
+        let id = new_pool_id(0, 7);
+        let (head, tag) = id.split_once("-pool-").unwrap();
+        assert!(head.starts_with("0101-000000-") && head.ends_with('7'));
+        assert_eq!(tag.len(), 8);
+        assert!(
+            tag.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+        assert_ne!(new_pool_id(0, 7), new_pool_id(0, 8));
+    }
 }

@@ -16,7 +16,7 @@ use crate::client::ClientError;
 pub enum EngineError {
     /// A workspace failed.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
     /// A workspace's record says active while the environment file says passive.
     #[error(
         "workspace {workspace} is active according to its state record (promoted {promoted_at} by {promoted_by}), but the environment file says passive"
@@ -63,4 +63,10 @@ pub enum EngineError {
         /// Workspace name.
         workspace: String,
     },
+}
+
+impl From<ClientError> for EngineError {
+    fn from(e: ClientError) -> Self {
+        EngineError::Client(Box::new(e))
+    }
 }

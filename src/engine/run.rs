@@ -155,7 +155,7 @@ pub async fn take_locks(
                         operation: lock.operation,
                         since: lock.since,
                     },
-                    LockError::Client(e) => EngineError::Client(e),
+                    LockError::Client(e) => EngineError::from(e),
                 });
             }
         }

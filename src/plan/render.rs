@@ -202,8 +202,11 @@ fn details(action: &Action, indent: &str, style: Style, out: &mut String) {
     }
 }
 
+/// One resource's actions, per workspace.
+type ResourceRows<'a> = Vec<(&'a WorkspacePlan, Vec<&'a PlannedAction>)>;
+
 /// Resources in apply order of first appearance, each with every workspace's actions.
-fn grouped(plan: &Plan) -> Vec<(ResourceId, Vec<(&WorkspacePlan, Vec<&PlannedAction>)>)> {
+fn grouped(plan: &Plan) -> Vec<(ResourceId, ResourceRows<'_>)> {
     let mut order: Vec<ResourceId> = Vec::new();
     for w in &plan.workspaces {
         for a in &w.actions {

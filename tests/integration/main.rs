@@ -2,6 +2,7 @@
 //! `tandem` binary), insta snapshots.
 
 mod config_corpus;
+mod emulator;
 mod equivalence;
 mod git_ref;
 mod harness;
