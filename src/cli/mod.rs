@@ -4,6 +4,7 @@
 mod apply;
 mod emulator;
 mod plan;
+mod unlock;
 mod validate;
 
 use std::io::IsTerminal;
@@ -65,6 +66,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what apply would change in every workspace of the environment.
     Plan(plan::PlanArgs),
+    /// Break a workspace's lock left by a run that died.
+    Unlock(unlock::UnlockArgs),
     /// Serve one emulated Databricks workspace (for trying tandem, tests and other tools).
     Emulator(emulator::EmulatorArgs),
 }
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(args),
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run(&cli.global, args),
+        Command::Unlock(args) => unlock::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -42,6 +42,10 @@ pub struct PlanArgs {
     /// Requests in flight per workspace at most (adapts down on 429).
     #[arg(long, default_value_t = 16)]
     pub parallelism: usize,
+    /// List the config files changed since the merge base with REVISION (e.g. origin/main) and
+    /// mark the resources they define.
+    #[arg(long, value_name = "REVISION")]
+    pub base: Option<String>,
 }
 
 /// Runs the command.
@@ -49,8 +53,12 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
     let config = config::load(&options)?;
     let targets = super::parse_targets(&args.targets)?;
+    let changed = match &args.base {
+        Some(rev) => Some(config::source::changed_since(&options.root, rev)?),
+        None => None,
+    };
     let runtime = super::runtime()?;
-    let plan = runtime.block_on(async {
+    let mut plan = runtime.block_on(async {
         let client = ClientOptions {
             parallelism: args.parallelism,
             ..ClientOptions::default()
@@ -70,6 +78,15 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
         }
         plan
     });
+    if let Some(files) = changed {
+        plan.changed_resources = config
+            .origins
+            .iter()
+            .filter(|(_, o)| files.contains(&o.file))
+            .map(|(id, _)| id.clone())
+            .collect();
+        plan.changed_files = Some(files);
+    }
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&plan).map_err(|e| miette::miette!("{e}"))?;
         std::fs::write(path, json)

@@ -368,3 +368,53 @@ fn git_read(rel: &str, e: git2::Error) -> ConfigError {
         reason: e.message().to_string(),
     }
 }
+
+/// Files under `root` (relative to it) that differ between the merge base of HEAD and `rev` and
+/// the work tree: what a pull request changes.
+pub fn changed_since(root: &Path, rev: &str) -> Result<Vec<String>, ConfigError> {
+    let repo = git2::Repository::discover(root).map_err(|e| ConfigError::NotARepository {
+        root: root.display().to_string(),
+        reason: e.message().to_string(),
+    })?;
+    let not_found = |e: git2::Error| ConfigError::RefNotFound {
+        rev: rev.to_string(),
+        reason: e.message().to_string(),
+    };
+    let base = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(not_found)?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(not_found)?;
+    let merge_base = repo.merge_base(head.id(), base.id()).map_err(not_found)?;
+    let tree = repo
+        .find_commit(merge_base)
+        .and_then(|c| c.tree())
+        .map_err(not_found)?;
+    let diff = repo
+        .diff_tree_to_workdir_with_index(Some(&tree), None)
+        .map_err(not_found)?;
+    let prefix = repo_prefix(&repo, root)?;
+    let mut files = Vec::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            let Some(path) = file.path().and_then(|p| p.to_str()) else {
+                continue;
+            };
+            let rel = if prefix.is_empty() {
+                Some(path)
+            } else {
+                path.strip_prefix(&format!("{prefix}/"))
+            };
+            if let Some(rel) = rel
+                && !files.iter().any(|f| f == rel)
+            {
+                files.push(rel.to_string());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

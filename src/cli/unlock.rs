@@ -1,0 +1,79 @@
+//! `tandem unlock <workspace>`: break a stale lock left by a run that died.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{GlobalArgs, load_options};
+use crate::client::ClientOptions;
+use crate::config;
+use crate::engine::{connect, state};
+
+/// Arguments of `tandem unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The workspace whose lock to break.
+    pub workspace: String,
+}
+
+/// Errors of `tandem unlock`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum UnlockError {
+    /// No such workspace.
+    #[error("environment {environment} has no workspace `{workspace}`")]
+    #[diagnostic(help("workspaces: {known}"))]
+    UnknownWorkspace {
+        /// Environment.
+        environment: String,
+        /// The name given.
+        workspace: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// The workspace failed.
+    #[error("{0}")]
+    Workspace(String),
+}
+
+/// Runs the command.
+pub fn run(global: &GlobalArgs, args: &UnlockArgs) -> miette::Result<ExitCode> {
+    let options = load_options(global)?;
+    let config = config::load(&options)?;
+    let environment = &config.environment;
+    let Some(spec) = environment.workspace(&args.workspace) else {
+        return Err(UnlockError::UnknownWorkspace {
+            environment: environment.name.clone(),
+            workspace: args.workspace.clone(),
+            known: environment
+                .workspaces
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    };
+    let runtime = super::runtime()?;
+    let message = runtime.block_on(async {
+        let connection = connect::connect(spec, &options.root, &ClientOptions::default())
+            .await
+            .map_err(|e| UnlockError::Workspace(e.to_string()))?;
+        let result = async {
+            let lock = state::read_lock(&connection.client, &environment.name).await?;
+            state::delete_lock(&connection.client, &environment.name).await?;
+            Ok::<_, crate::client::ClientError>(lock)
+        }
+        .await;
+        connection.close().await;
+        match result {
+            Ok(Some(lock)) => Ok(format!(
+                "lock on {} broken (held by {} for {} since {})",
+                spec.name, lock.holder, lock.operation, lock.since
+            )),
+            Ok(None) => Ok(format!("{} is not locked", spec.name)),
+            Err(e) => Err(UnlockError::Workspace(e.to_string())),
+        }
+    })?;
+    println!("{message}");
+    Ok(ExitCode::SUCCESS)
+}
