@@ -85,6 +85,57 @@ impl Progress for LinePrinter {
     }
 }
 
+/// On a terminal: a progress bar per workspace; failures are printed above the bars.
+struct Bars {
+    _multi: indicatif::MultiProgress,
+    bars: std::collections::BTreeMap<String, indicatif::ProgressBar>,
+}
+
+impl Bars {
+    fn new(plan: &Plan) -> Self {
+        let multi = indicatif::MultiProgress::new();
+        let style =
+            indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        let bars = plan
+            .workspaces
+            .iter()
+            .map(|w| {
+                let bar = multi.add(indicatif::ProgressBar::new(w.actions.len() as u64));
+                bar.set_style(style.clone());
+                bar.set_prefix(w.workspace.clone());
+                (w.workspace.clone(), bar)
+            })
+            .collect();
+        Bars {
+            _multi: multi,
+            bars,
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.bars.values() {
+            bar.finish_with_message("done");
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome) {
+        if let Some(bar) = self.bars.get(workspace) {
+            bar.inc(1);
+            bar.set_message(format!("{} {}", outcome.verb, outcome.resource));
+            if let Err(e) = &outcome.result {
+                bar.println(format!(
+                    "{workspace}  {} {}  failed  {e}",
+                    outcome.verb, outcome.resource
+                ));
+            }
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
@@ -129,19 +180,34 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                     dirty: *dirty,
                 },
             };
-            let printer = LinePrinter {
-                colour,
-                lock: Mutex::new(()),
+            let report = if std::io::stdout().is_terminal() {
+                let bars = Bars::new(&plan);
+                let report = run::apply_environment(
+                    &config.environment.name,
+                    &connections,
+                    &plan,
+                    &contexts,
+                    &provenance,
+                    &bars,
+                )
+                .await;
+                bars.finish();
+                report?
+            } else {
+                let printer = LinePrinter {
+                    colour,
+                    lock: Mutex::new(()),
+                };
+                run::apply_environment(
+                    &config.environment.name,
+                    &connections,
+                    &plan,
+                    &contexts,
+                    &provenance,
+                    &printer,
+                )
+                .await?
             };
-            let report = run::apply_environment(
-                &config.environment.name,
-                &connections,
-                &plan,
-                &contexts,
-                &provenance,
-                &printer,
-            )
-            .await?;
             Ok::<_, miette::Report>((report, plan))
         }
         .await;
