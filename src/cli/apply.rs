@@ -188,6 +188,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                     &plan,
                     &contexts,
                     &provenance,
+                    None,
                     &bars,
                 )
                 .await;
@@ -204,6 +205,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                     &plan,
                     &contexts,
                     &provenance,
+                    None,
                     &printer,
                 )
                 .await?

@@ -79,6 +79,10 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
         plan
     });
     if let Some(files) = changed {
+        // Only configuration: the resource files the environment includes and its own file.
+        let env_file = format!("environments/{}.yaml", config.environment.name);
+        let deleted_config = |f: &str| [".yaml", ".yml", ".hcl"].iter().any(|e| f.ends_with(e)) && !options.root.join(f).exists();
+        let files: Vec<String> = files.into_iter().filter(|f| config.files.contains(f) || *f == env_file || deleted_config(f)).collect();
         plan.changed_resources = config
             .origins
             .iter()

@@ -25,9 +25,11 @@ pub fn read_value(source: &ValueSource, placeholder_ok: bool) -> Result<Vec<u8>,
 
 fn read_source(source: &ValueSource) -> Result<Vec<u8>, String> {
     match source {
+        // An empty variable is what CI gives for a missing secret: never write it.
         ValueSource::Env(var) => std::env::var_os(var)
+            .filter(|v| !v.is_empty())
             .map(|v| v.to_string_lossy().into_owned().into_bytes())
-            .ok_or_else(|| format!("environment variable {var} is not set")),
+            .ok_or_else(|| format!("environment variable {var} is not set or empty")),
         ValueSource::File(path) => {
             let path = match path.strip_prefix("~/") {
                 Some(rest) => std::env::var_os("HOME")
