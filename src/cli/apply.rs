@@ -156,8 +156,17 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
         let (connections, failures) =
             connect::connect_all(&config.environment.workspaces, &options.root, &client).await;
         let roles = run::roles_from_file(&config.environment);
-        let (fresh, contexts) =
-            planner::plan_environment(&config, &connections, failures, &targets, &roles).await;
+        let (fresh, contexts) = planner::plan_environment(
+            &config,
+            &connections,
+            failures,
+            &planner::PlanRequest {
+                targets: targets.clone(),
+                roles,
+                enforce_guard: true,
+            },
+        )
+        .await;
         let outcome = async {
             let plan = match &saved {
                 Some(saved) => {

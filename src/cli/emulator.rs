@@ -36,7 +36,7 @@ pub struct EmulatorArgs {
     /// YAML file of users, groups and service principals (default: a built-in set).
     #[arg(long, value_name = "FILE")]
     pub principals: Option<PathBuf>,
-    /// How long new or started clusters stay PENDING, in milliseconds (0: until the next read).
+    /// How long new or started clusters stay PENDING, in milliseconds (0: RUNNING from the next request on).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub cluster_start_ms: u64,
 }

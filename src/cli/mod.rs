@@ -4,6 +4,8 @@
 mod apply;
 mod emulator;
 mod plan;
+mod promote;
+mod status;
 mod unlock;
 mod validate;
 
@@ -66,6 +68,10 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what apply would change in every workspace of the environment.
     Plan(plan::PlanArgs),
+    /// Make a workspace active (failover or failback) and fence every other one.
+    Promote(promote::PromoteArgs),
+    /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
+    Status(status::StatusArgs),
     /// Break a workspace's lock left by a run that died.
     Unlock(unlock::UnlockArgs),
     /// Serve one emulated Databricks workspace (for trying tandem, tests and other tools).
@@ -115,6 +121,8 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Unlock(args) => unlock::run(&cli.global, args),
+        Command::Promote(args) => promote::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

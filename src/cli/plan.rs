@@ -71,8 +71,17 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             .iter()
             .map(|w| (w.name.clone(), config.environment.role_of(&w.name)))
             .collect();
-        let (plan, _) =
-            planner::plan_environment(&config, &connections, failures, &targets, &roles).await;
+        let (plan, _) = planner::plan_environment(
+            &config,
+            &connections,
+            failures,
+            &planner::PlanRequest {
+                targets: targets.clone(),
+                roles,
+                enforce_guard: true,
+            },
+        )
+        .await;
         for c in connections {
             c.close().await;
         }
@@ -81,8 +90,14 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
     if let Some(files) = changed {
         // Only configuration: the resource files the environment includes and its own file.
         let env_file = format!("environments/{}.yaml", config.environment.name);
-        let deleted_config = |f: &str| [".yaml", ".yml", ".hcl"].iter().any(|e| f.ends_with(e)) && !options.root.join(f).exists();
-        let files: Vec<String> = files.into_iter().filter(|f| config.files.contains(f) || *f == env_file || deleted_config(f)).collect();
+        let deleted_config = |f: &str| {
+            [".yaml", ".yml", ".hcl"].iter().any(|e| f.ends_with(e))
+                && !options.root.join(f).exists()
+        };
+        let files: Vec<String> = files
+            .into_iter()
+            .filter(|f| config.files.contains(f) || *f == env_file || deleted_config(f))
+            .collect();
         plan.changed_resources = config
             .origins
             .iter()

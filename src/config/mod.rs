@@ -3,6 +3,7 @@
 //! semantic checks reporting every problem at once. Pure: no network, no async runtime.
 
 pub mod diagnostic;
+pub mod edit;
 pub mod emit;
 pub mod env;
 pub mod hcl;

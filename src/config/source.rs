@@ -226,9 +226,15 @@ impl ConfigTree {
                 {
                     options.pathspec(prefix);
                 }
+                // tandem's own files (embedded workspaces' state) are not configuration.
                 let dirty = repo
                     .statuses(Some(&mut options))
-                    .map(|s| !s.is_empty())
+                    .map(|s| {
+                        s.iter().any(|e| {
+                            let path = e.path().unwrap_or_default();
+                            !path.starts_with(".tandem/") && !path.contains("/.tandem/")
+                        })
+                    })
                     .unwrap_or(false);
                 Provenance::WorkingTree { head, dirty }
             }
@@ -417,4 +423,20 @@ pub fn changed_since(root: &Path, rev: &str) -> Result<Vec<String>, ConfigError>
     }
     files.sort();
     Ok(files)
+}
+
+/// How many commits HEAD is ahead of `sha` (None when `sha` is unknown or not an ancestor).
+pub fn commits_since(root: &Path, sha: &str) -> Option<usize> {
+    let repo = git2::Repository::discover(root).ok()?;
+    let from = git2::Oid::from_str(sha).ok()?;
+    let head = repo.head().ok()?.peel_to_commit().ok()?.id();
+    if from == head {
+        return Some(0);
+    }
+    if !repo.graph_descendant_of(head, from).ok()? {
+        return None;
+    }
+    repo.graph_ahead_behind(head, from)
+        .ok()
+        .map(|(ahead, _)| ahead)
 }

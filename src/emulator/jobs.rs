@@ -1092,9 +1092,28 @@ fn for_each_object(
     }
 }
 
+/// What the backend does to a job's `new_cluster`: drops `apply_policy_default_values` and fills
+/// in elastic disk, the driver's node type and cloud attributes (AWS-style, as the reference's
+/// recorded payloads show) unless the spec says otherwise or uses a pool.
 fn drop_policy_defaults(holder: &mut Map<String, Value>) {
     if let Some(Value::Object(cluster)) = holder.get_mut("new_cluster") {
         cluster.remove("apply_policy_default_values");
+        if cluster.contains_key("instance_pool_id") {
+            return;
+        }
+        set_default(cluster, "enable_elastic_disk", json!(true));
+        if let Some(node) = cluster.get("node_type_id").cloned() {
+            set_default(cluster, "driver_node_type_id", node);
+        }
+        let has_cloud = ["aws_attributes", "azure_attributes", "gcp_attributes"]
+            .iter()
+            .any(|k| cluster.contains_key(*k));
+        if !has_cloud {
+            cluster.insert(
+                "aws_attributes".into(),
+                json!({"availability": "SPOT_WITH_FALLBACK", "zone_id": "auto", "first_on_demand": 1, "spot_bid_price_percent": 100}),
+            );
+        }
     }
 }
 
@@ -1763,8 +1782,19 @@ mod tests {
             task["depends_on"],
             json!([{"task_key": "a"}, {"task_key": "z"}])
         );
-        assert_eq!(task["new_cluster"], json!({"spark_version": "15.4.x"}));
-        assert_eq!(s["job_clusters"][0]["new_cluster"], json!({}));
+        let cluster = &task["new_cluster"];
+        assert!(cluster.get("apply_policy_default_values").is_none());
+        assert_eq!(cluster["spark_version"], "15.4.x");
+        assert_eq!(cluster["enable_elastic_disk"], true);
+        assert_eq!(
+            cluster["aws_attributes"]["availability"],
+            "SPOT_WITH_FALLBACK"
+        );
+        assert!(
+            s["job_clusters"][0]["new_cluster"]
+                .get("apply_policy_default_values")
+                .is_none()
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod planner;
 pub mod run;
 pub mod secrets;
 pub mod state;
+pub mod status;
 
 use crate::client::ClientError;
 

@@ -25,29 +25,53 @@ pub struct WorkspaceContext {
     pub plan: WorkspacePlan,
 }
 
-/// Plans every connected workspace; `unreachable` ones are reported as failures.
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// Only these resources and what they reference (empty: all).
+    pub targets: Vec<ResourceId>,
+    /// The role of each workspace (from the environment file, or a promotion's).
+    pub roles: BTreeMap<String, Role>,
+    /// Refuse workspaces whose record says active while `roles` says passive (off for promote).
+    pub enforce_guard: bool,
+}
+
+/// Plans every connected workspace: all are read first (concurrently), then planned.
+/// Workspaces that could not be connected or read are reported as failures.
 pub async fn plan_environment(
     config: &Config,
     connections: &[Connection],
     failures: Vec<WorkspaceFailure>,
-    targets: &[ResourceId],
-    roles: &BTreeMap<String, Role>,
+    request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let futures = connections
+    let reads =
+        futures::future::join_all(connections.iter().map(|c| read_one(config, c, request))).await;
+    // A workspace another record says to fence was promoted away from while unreachable: its
+    // own record still says active, and making it passive is exactly what must happen.
+    let fenced: BTreeSet<String> = reads
         .iter()
-        .map(|c| plan_one(config, c, targets, roles));
-    let results = futures::future::join_all(futures).await;
+        .filter_map(|r| r.as_ref().ok())
+        .filter_map(|(read, _)| read.record.as_ref())
+        .flat_map(|record| record.pending_fences.iter().map(|f| f.workspace.clone()))
+        .collect();
     let mut contexts = BTreeMap::new();
     let mut failures = failures;
     let mut workspaces = Vec::new();
-    for (connection, result) in connections.iter().zip(results) {
-        match result {
+    for (connection, result) in connections.iter().zip(reads) {
+        let name = &connection.spec.name;
+        let planned = result.and_then(|(read, role)| {
+            if request.enforce_guard && !fenced.contains(name) {
+                guard(name, role, read.record.as_ref())?;
+            }
+            Ok(plan_one(config, connection, request, read, role))
+        });
+        match planned {
             Ok(context) => {
                 workspaces.push(context.plan.clone());
-                contexts.insert(connection.spec.name.clone(), context);
+                contexts.insert(name.clone(), context);
             }
             Err(e) => failures.push(WorkspaceFailure {
-                workspace: connection.spec.name.clone(),
+                workspace: name.clone(),
                 guard: matches!(e, EngineError::Guard { .. }),
                 error: e.to_string(),
             }),
@@ -63,7 +87,8 @@ pub async fn plan_environment(
     let plan = Plan {
         format_version: plan::PLAN_FORMAT_VERSION,
         environment: config.environment.name.clone(),
-        active: roles
+        active: request
+            .roles
             .iter()
             .find(|(_, r)| **r == Role::Active)
             .map(|(n, _)| n.clone())
@@ -78,26 +103,42 @@ pub async fn plan_environment(
     (plan, contexts)
 }
 
-async fn plan_one(
-    config: &Config,
-    connection: &Connection,
-    targets: &[ResourceId],
-    roles: &BTreeMap<String, Role>,
-) -> Result<WorkspaceContext, EngineError> {
-    let name = &connection.spec.name;
-    let role = roles
+fn role_of(config: &Config, request: &PlanRequest, name: &str) -> Role {
+    request
+        .roles
         .get(name)
         .copied()
-        .unwrap_or_else(|| config.environment.role_of(name));
+        .unwrap_or_else(|| config.environment.role_of(name))
+}
+
+async fn read_one(
+    config: &Config,
+    connection: &Connection,
+    request: &PlanRequest,
+) -> Result<(LiveRead, Role), EngineError> {
+    let name = &connection.spec.name;
+    let role = role_of(config, request, name);
     let resources = config::resources_for_role(config, name, role);
     let scope_names: BTreeMap<String, String> = resources
         .secret_scopes
         .iter()
         .map(|(k, s)| (k.clone(), s.name().to_string()))
         .collect();
-    let read = live::read(&connection.client, &config.environment.name, &scope_names).await?;
-    guard(name, role, read.record.as_ref())?;
-    let desired = policy::for_role(resources, role);
+    Ok((
+        live::read(&connection.client, &config.environment.name, &scope_names).await?,
+        role,
+    ))
+}
+
+fn plan_one(
+    config: &Config,
+    connection: &Connection,
+    request: &PlanRequest,
+    read: LiveRead,
+    role: Role,
+) -> WorkspaceContext {
+    let name = &connection.spec.name;
+    let desired = policy::for_role(config::resources_for_role(config, name, role), role);
     let secrets = secret_knowledge(
         name,
         &desired,
@@ -114,23 +155,20 @@ async fn plan_one(
         live_fingerprint: fingerprint_live(&read),
     };
     let mut plan = plan::plan_workspace(&input);
-    if !targets.is_empty() {
-        let allowed = with_dependencies(config, targets);
+    if !request.targets.is_empty() {
+        let allowed = with_dependencies(config, &request.targets);
         plan.actions.retain(|a| allowed.contains(&a.resource));
     }
     if let Some(record) = &read.record {
         for fence in &record.pending_fences {
-            plan.notes.push(format!(
-                "pending fence: workspace {} must be made passive (since {})",
-                fence.workspace, fence.since
-            ));
+            plan.notes.push(format!("pending fence: workspace {} must be made passive (since {}); it is fenced as soon as it answers", fence.workspace, fence.since));
         }
     }
-    Ok(WorkspaceContext {
+    WorkspaceContext {
         read,
         desired,
         plan,
-    })
+    }
 }
 
 /// tandem never re-zeroes an active workspace: if the record says active while the environment

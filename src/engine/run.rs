@@ -77,19 +77,42 @@ pub async fn apply_environment(
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
     if let Some(guarded) = plan.failures.iter().find(|f| f.guard) {
-        return Err(EngineError::Refused { reason: guarded.error.clone() });
+        return Err(EngineError::Refused {
+            reason: guarded.error.clone(),
+        });
     }
-    let mut targets: Vec<&Connection> = connections.iter().filter(|c| contexts.contains_key(&c.spec.name)).collect();
+    let mut targets: Vec<&Connection> = connections
+        .iter()
+        .filter(|c| contexts.contains_key(&c.spec.name))
+        .collect();
     targets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-    let operation = if promotion.is_some() { "promote" } else { "apply" };
+    let operation = if promotion.is_some() {
+        "promote"
+    } else {
+        "apply"
+    };
     let locks = take_locks(environment, &targets, operation).await?;
 
     let work = targets.iter().filter_map(|c| {
         let ctx = contexts.get(&c.spec.name)?;
-        let workspace_plan = plan.workspaces.iter().find(|w| w.workspace == c.spec.name)?;
+        let workspace_plan = plan
+            .workspaces
+            .iter()
+            .find(|w| w.workspace == c.spec.name)?;
         Some(async move {
-            let record = ctx.read.record.clone().unwrap_or_else(|| StateRecord::new(environment, &c.spec.name, workspace_plan.role));
-            let (report, mut record) = apply::apply_workspace(&c.client, environment, c.embedded.is_some(), workspace_plan, live_ids(ctx), record, progress).await;
+            let record = ctx.read.record.clone().unwrap_or_else(|| {
+                StateRecord::new(environment, &c.spec.name, workspace_plan.role)
+            });
+            let (report, mut record) = apply::apply_workspace(
+                &c.client,
+                environment,
+                c.embedded.is_some(),
+                workspace_plan,
+                live_ids(ctx),
+                record,
+                progress,
+            )
+            .await;
             record.role = workspace_plan.role;
             if report.succeeded() {
                 record.last_applied = Some(Applied {
@@ -110,23 +133,49 @@ pub async fn apply_environment(
         .filter(|(_, report, record)| record.role == Role::Passive && report.succeeded())
         .map(|(c, _, _)| c.spec.name.clone())
         .collect();
-    let mut report = ApplyReport { workspaces: Vec::new(), failures: plan.failures.iter().map(|f| (f.workspace.clone(), f.error.clone())).collect() };
-    let writes = results.into_iter().map(|(c, workspace_report, mut record)| {
-        record.pending_fences.retain(|f| !fenced.contains(&f.workspace));
-        if let Some(p) = promotion.filter(|p| p.target == c.spec.name) {
-            record.promoted_at = Some(state::rfc3339(state::now_ms()));
-            record.promoted_by = Some(state::operator());
-            for workspace in &p.unreachable {
-                if !record.pending_fences.iter().any(|f| &f.workspace == workspace) {
-                    record.pending_fences.push(state::PendingFence { workspace: workspace.clone(), since: state::rfc3339(state::now_ms()) });
+    let mut report = ApplyReport {
+        workspaces: Vec::new(),
+        failures: plan
+            .failures
+            .iter()
+            .map(|f| (f.workspace.clone(), f.error.clone()))
+            .collect(),
+    };
+    let writes = results
+        .into_iter()
+        .map(|(c, workspace_report, mut record)| {
+            record
+                .pending_fences
+                .retain(|f| !fenced.contains(&f.workspace));
+            if let Some(p) = promotion.filter(|p| p.target == c.spec.name) {
+                record.promoted_at = Some(state::rfc3339(state::now_ms()));
+                record.promoted_by = Some(state::operator());
+                for workspace in &p.unreachable {
+                    if !record
+                        .pending_fences
+                        .iter()
+                        .any(|f| &f.workspace == workspace)
+                    {
+                        record.pending_fences.push(state::PendingFence {
+                            workspace: workspace.clone(),
+                            since: state::rfc3339(state::now_ms()),
+                        });
+                    }
                 }
             }
-        }
-        async move {
-            let written = state::write_state_record(&c.client, &record).await;
-            (workspace_report, written.err().map(|e| (c.spec.name.clone(), format!("state record not written: {e}"))))
-        }
-    });
+            async move {
+                let written = state::write_state_record(&c.client, &record).await;
+                (
+                    workspace_report,
+                    written.err().map(|e| {
+                        (
+                            c.spec.name.clone(),
+                            format!("state record not written: {e}"),
+                        )
+                    }),
+                )
+            }
+        });
     for (workspace_report, failure) in futures::future::join_all(writes).await {
         report.workspaces.push(workspace_report);
         report.failures.extend(failure);

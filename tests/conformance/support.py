@@ -10,7 +10,8 @@ import pytest
 import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-from databricks.sdk.errors import DatabricksError, NotImplemented as SdkNotImplemented
+from databricks.sdk.errors import DatabricksError
+from databricks.sdk.errors import NotImplemented as SdkNotImplemented
 from databricks.sdk.service import compute, jobs
 
 # The user the emulator's default token `dev` authenticates as (a workspace admin).
@@ -32,8 +33,10 @@ WAIT = timedelta(seconds=40)
 
 
 def make_client(host: str, token: str) -> WorkspaceClient:
-    """A WorkspaceClient using PAT auth only (no OAuth or metadata-based auth discovery), with a
-    retry budget short enough that a broken emulator fails the suite quickly."""
+    """A WorkspaceClient using PAT auth only (auth_type="pat": no OAuth or other credential
+    discovery), with a retry budget short enough that a broken emulator fails the suite quickly.
+    The SDK still probes /.well-known/databricks-config once; the emulator refuses it and the SDK
+    falls back to this configuration, as it does for any workspace without that endpoint."""
     config = Config(
         host=host,
         token=token,
@@ -145,7 +148,9 @@ def create_cluster(w: WorkspaceClient, name: str = "conformance cluster", **spec
 
 def create_pool(w: WorkspaceClient, name: str = "conformance pool", **spec: Any) -> str:
     """Creates an instance pool and returns its ID."""
-    return w.instance_pools.create(instance_pool_name=name, node_type_id=spec.pop("node_type_id", NODE_TYPE), **spec).instance_pool_id
+    return w.instance_pools.create(
+        instance_pool_name=name, node_type_id=spec.pop("node_type_id", NODE_TYPE), **spec
+    ).instance_pool_id
 
 
 class SpawnedEmulator:

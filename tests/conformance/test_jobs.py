@@ -306,7 +306,10 @@ def test_reset_replaces_all_settings(w):
 def test_reset_keeps_run_as_when_omitted(w):
     job_id = create_job(w, run_as=jobs.JobRunAs(user_name=ALICE))
     assert w.jobs.get(job_id).run_as_user_name == ALICE
-    w.jobs.reset(job_id, new_settings=jobs.JobSettings(name="no run_as", tasks=[notebook_task("main")], job_clusters=[job_cluster()]))
+    w.jobs.reset(
+        job_id,
+        new_settings=jobs.JobSettings(name="no run_as", tasks=[notebook_task("main")], job_clusters=[job_cluster()]),
+    )
     job = w.jobs.get(job_id)
     assert job.settings.name == "no run_as"
     assert job.run_as_user_name == ALICE

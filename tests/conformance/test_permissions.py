@@ -72,7 +72,9 @@ def test_job_needs_exactly_one_owner(w):
         [("user_name", ADMIN, "IS_OWNER"), ("user_name", ADMIN, "CAN_MANAGE")],
     ]
     for grants in cases:
-        error = expect_error((InvalidParameterValue,), w.jobs.set_permissions, job_id, access_control_list=_job_acl(*grants))
+        error = expect_error(
+            (InvalidParameterValue,), w.jobs.set_permissions, job_id, access_control_list=_job_acl(*grants)
+        )
         assert OWNER_RULE in str(error), grants
     assert _direct(w.jobs.get_permissions(job_id)) == {ADMIN: "IS_OWNER"}
 
@@ -179,14 +181,18 @@ def test_cluster_permissions(w):
     answer = w.clusters.set_permissions(
         cluster_id,
         access_control_list=[
-            compute.ClusterAccessControlRequest(group_name=DATA_ENG, permission_level=compute.ClusterPermissionLevel.CAN_ATTACH_TO)
+            compute.ClusterAccessControlRequest(
+                group_name=DATA_ENG, permission_level=compute.ClusterPermissionLevel.CAN_ATTACH_TO
+            )
         ],
     )
     assert _direct(answer) == {DATA_ENG: "CAN_ATTACH_TO"}
     w.clusters.update_permissions(
         cluster_id,
         access_control_list=[
-            compute.ClusterAccessControlRequest(user_name=ALICE, permission_level=compute.ClusterPermissionLevel.CAN_RESTART)
+            compute.ClusterAccessControlRequest(
+                user_name=ALICE, permission_level=compute.ClusterPermissionLevel.CAN_RESTART
+            )
         ],
     )
     assert _direct(w.clusters.get_permissions(cluster_id)) == {DATA_ENG: "CAN_ATTACH_TO", ALICE: "CAN_RESTART"}
@@ -238,6 +244,8 @@ def test_generic_permissions_api_matches_the_typed_one(w):
         w.permissions.set,
         "jobs",
         job_id,
-        access_control_list=[iam.AccessControlRequest(group_name=DATA_ENG, permission_level=iam.PermissionLevel.CAN_VIEW)],
+        access_control_list=[
+            iam.AccessControlRequest(group_name=DATA_ENG, permission_level=iam.PermissionLevel.CAN_VIEW)
+        ],
     )
     assert OWNER_RULE in str(error)

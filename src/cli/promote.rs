@@ -1,0 +1,348 @@
+//! `tandem promote <workspace>`: failover and failback. The target becomes active (its jobs get
+//! their concurrency and schedules back, held permissions are applied, `active_only` resources
+//! are created, `start_on_promote` clusters start); every other workspace is fenced (made
+//! passive); the environment file's `active:` is rewritten and committed.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use clap::Args;
+
+use super::plan::{PlanFormat, render_plan};
+use super::{GlobalArgs, load_options};
+use crate::client::ClientOptions;
+use crate::config::{self, Provenance, edit};
+use crate::engine::apply::{ActionOutcome, Progress};
+use crate::engine::{connect, planner, run, state};
+use crate::model::{Kind, Role};
+use crate::plan::{Action, PlannedAction};
+
+/// Arguments of `tandem promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The workspace to make active.
+    pub workspace: String,
+    /// Show the promotion plan and change nothing anywhere.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Go on when other workspaces cannot be reached; they are fenced as soon as they answer.
+    #[arg(long)]
+    pub allow_unreachable: bool,
+    /// Rewrite `active:` in the environment file but do not commit it.
+    #[arg(long)]
+    pub no_commit: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Requests in flight per workspace at most.
+    #[arg(long, default_value_t = 16)]
+    pub parallelism: usize,
+}
+
+/// Errors of `tandem promote`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PromoteError {
+    /// No such workspace.
+    #[error("environment {environment} has no workspace `{workspace}`")]
+    #[diagnostic(help("workspaces: {known}"))]
+    UnknownWorkspace {
+        /// Environment.
+        environment: String,
+        /// The name given.
+        workspace: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// The target itself cannot be reached.
+    #[error("cannot promote {workspace}: it does not answer ({reason})")]
+    #[diagnostic(help(
+        "a workspace that cannot be reached cannot take over; check its host and token"
+    ))]
+    TargetUnreachable {
+        /// Workspace.
+        workspace: String,
+        /// Why.
+        reason: String,
+    },
+    /// Other workspaces cannot be reached and fencing them was not waived.
+    #[error("not promoting: {0} cannot be reached, so it could not be fenced")]
+    #[diagnostic(help(
+        "nothing was changed; if that workspace is down (the disaster you are recovering from), re-run with --allow-unreachable: it is fenced as soon as it answers again"
+    ))]
+    Unreachable(String),
+    /// The user said no.
+    #[error("promotion cancelled")]
+    Cancelled,
+    /// `--ref` makes no sense for a promotion.
+    #[error("promote works on the work tree, not on --ref")]
+    #[diagnostic(help(
+        "drop --ref: promote rewrites and commits the environment file in the work tree"
+    ))]
+    WithRef,
+}
+
+struct Lines {
+    lock: Mutex<()>,
+}
+
+impl Progress for Lines {
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        match &outcome.result {
+            Ok(d) => println!(
+                "{workspace}  {} {}  ok  {d}",
+                outcome.verb, outcome.resource
+            ),
+            Err(e) => println!(
+                "{workspace}  {} {}  failed  {e}",
+                outcome.verb, outcome.resource
+            ),
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> {
+    if global.git_ref.is_some() {
+        return Err(PromoteError::WithRef.into());
+    }
+    let options = load_options(global)?;
+    let config = config::load(&options)?;
+    let environment = &config.environment;
+    if environment.workspace(&args.workspace).is_none() {
+        return Err(PromoteError::UnknownWorkspace {
+            environment: environment.name.clone(),
+            workspace: args.workspace.clone(),
+            known: environment
+                .workspaces
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
+    let roles: BTreeMap<String, Role> = environment
+        .workspaces
+        .iter()
+        .map(|w| {
+            (
+                w.name.clone(),
+                if w.name == args.workspace {
+                    Role::Active
+                } else {
+                    Role::Passive
+                },
+            )
+        })
+        .collect();
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let runtime = super::runtime()?;
+    let client = ClientOptions {
+        parallelism: args.parallelism,
+        ..ClientOptions::default()
+    };
+    let outcome = runtime.block_on(async {
+        let (connections, failures) =
+            connect::connect_all(&environment.workspaces, &options.root, &client).await;
+        let request = planner::PlanRequest {
+            targets: Vec::new(),
+            roles,
+            enforce_guard: false,
+        };
+        let (mut plan, contexts) =
+            planner::plan_environment(&config, &connections, failures, &request).await;
+        let result = async {
+            if let Some(f) = plan.failures.iter().find(|f| f.workspace == args.workspace) {
+                return Err(PromoteError::TargetUnreachable {
+                    workspace: f.workspace.clone(),
+                    reason: f.error.clone(),
+                }
+                .into());
+            }
+            let unreachable: Vec<String> =
+                plan.failures.iter().map(|f| f.workspace.clone()).collect();
+            if !unreachable.is_empty() && !args.allow_unreachable {
+                return Err(PromoteError::Unreachable(unreachable.join(", ")).into());
+            }
+            // Clusters marked start_on_promote start on the new active workspace.
+            if let Some(ctx) = contexts.get(&args.workspace) {
+                add_cluster_starts(&mut plan, &args.workspace, ctx);
+            }
+            let target_record_active = contexts
+                .get(&args.workspace)
+                .and_then(|c| c.read.record.as_ref())
+                .is_some_and(|r| r.role == Role::Active);
+            if environment.active == args.workspace
+                && target_record_active
+                && !plan.has_changes()
+                && unreachable.is_empty()
+            {
+                println!(
+                    "{} is already the active workspace of {}: nothing to change",
+                    args.workspace, environment.name
+                );
+                return Ok(None);
+            }
+            print!("{}", render_plan(&plan, &config, args.format));
+            if args.dry_run {
+                println!("\ndry run: nothing was changed");
+                return Ok(None);
+            }
+            if !args.auto_approve && tty {
+                print!(
+                    "\nPromote {} to active in {}? Only 'yes' is accepted: ",
+                    args.workspace, environment.name
+                );
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if answer.trim() != "yes" {
+                    return Err(PromoteError::Cancelled.into());
+                }
+            }
+            let provenance = match &config.provenance {
+                Provenance::Commit { sha } => run::Provenance {
+                    commit: sha.clone(),
+                    dirty: false,
+                },
+                Provenance::WorkingTree { head, dirty } => run::Provenance {
+                    commit: head.clone().unwrap_or_else(|| "working tree".into()),
+                    dirty: *dirty,
+                },
+            };
+            let promotion = run::Promotion {
+                target: args.workspace.clone(),
+                unreachable,
+            };
+            let printer = Lines {
+                lock: Mutex::new(()),
+            };
+            let report = run::apply_environment(
+                &environment.name,
+                &connections,
+                &plan,
+                &contexts,
+                &provenance,
+                Some(&promotion),
+                &printer,
+            )
+            .await?;
+            Ok::<_, miette::Report>(Some((report, promotion)))
+        }
+        .await;
+        for c in connections {
+            c.close().await;
+        }
+        result
+    })?;
+    let Some((report, promotion)) = outcome else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!();
+    for w in &report.workspaces {
+        let failed = w.outcomes.iter().filter(|o| o.result.is_err()).count();
+        println!(
+            "{}  {} done, {} failed",
+            w.workspace,
+            w.outcomes.len() - failed,
+            failed
+        );
+    }
+    for workspace in &promotion.unreachable {
+        println!(
+            "{workspace}  unreachable: pending fence recorded; the next plan, apply or promote fences it once it answers"
+        );
+    }
+    let changed = edit::set_active(&options.root, &environment.name, &args.workspace)?;
+    let rel = format!("environments/{}.yaml", environment.name);
+    if changed && !args.no_commit {
+        let message = format!(
+            "Promote {} to active in environment {}\n\nBy {} with `tandem promote`.",
+            args.workspace,
+            environment.name,
+            state::operator()
+        );
+        match edit::commit_file(&options.root, &rel, &message)? {
+            Some(sha) => println!(
+                "{rel}: active: {} — committed {} (push it: git push)",
+                args.workspace,
+                &sha[..7.min(sha.len())]
+            ),
+            None => println!(
+                "{rel}: active: {} (not a Git repository: nothing committed)",
+                args.workspace
+            ),
+        }
+    } else if changed {
+        println!(
+            "{rel}: active: {} (not committed: --no-commit)",
+            args.workspace
+        );
+    }
+    if report.succeeded() {
+        println!(
+            "{} is now the active workspace of {}",
+            args.workspace, environment.name
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "promotion incomplete: re-run `tandem -e {} promote {}` to finish it",
+            environment.name, args.workspace
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn add_cluster_starts(plan: &mut crate::plan::Plan, target: &str, ctx: &planner::WorkspaceContext) {
+    let Some(workspace) = plan.workspaces.iter_mut().find(|w| w.workspace == target) else {
+        return;
+    };
+    for (key, cluster) in &ctx.desired.resources.clusters {
+        if !cluster.start_on_promote {
+            continue;
+        }
+        let live = ctx.read.live.clusters.get(key);
+        let running = live
+            .and_then(|l| l.state.as_deref())
+            .is_some_and(|s| matches!(s, "RUNNING" | "PENDING" | "RESTARTING" | "RESIZING"));
+        let resource = crate::model::ResourceId {
+            kind: Kind::Clusters,
+            key: key.clone(),
+        };
+        let already = workspace
+            .actions
+            .iter()
+            .any(|a| a.resource == resource && matches!(a.action, Action::Start { .. }));
+        // A cluster created in this run starts by itself.
+        let created = workspace
+            .actions
+            .iter()
+            .any(|a| a.resource == resource && matches!(a.action, Action::Create { .. }));
+        if !running && !already && !created {
+            let start = PlannedAction {
+                resource: resource.clone(),
+                action: Action::Start {
+                    id: live.map(|l| l.id.clone()),
+                },
+            };
+            // After the cluster's own changes, before its permissions.
+            let at = workspace
+                .actions
+                .iter()
+                .rposition(|a| {
+                    a.resource == resource && !matches!(a.action, Action::SetPermissions { .. })
+                })
+                .map_or(workspace.actions.len(), |i| i + 1);
+            workspace
+                .actions
+                .insert(at.min(workspace.actions.len()), start);
+        }
+    }
+}

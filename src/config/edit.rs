@@ -1,0 +1,161 @@
+//! Changing the configuration on disk the way a person would: `active:` rewritten in place
+//! (comments and formatting kept), and the change committed with git2.
+
+use std::path::Path;
+
+use super::ConfigError;
+
+/// Replaces the value of the top-level `active:` key in an environment file's text, keeping
+/// everything else (spacing, quotes style, trailing comment). `None` if there is no such line.
+pub fn with_active(text: &str, workspace: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + workspace.len());
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        if !found && let Some(rest) = line.strip_prefix("active:") {
+            let value_start = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            let after = &rest[value_start..];
+            let value_len = match after.chars().next() {
+                Some(q @ ('"' | '\'')) => after[1..].find(q).map_or(after.len(), |i| i + 2),
+                _ => after
+                    .find([' ', '\t', '#', '\r', '\n'])
+                    .unwrap_or(after.len()),
+            };
+            out.push_str("active:");
+            out.push_str(&rest[..value_start]);
+            out.push_str(workspace);
+            out.push_str(&after[value_len..]);
+            found = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    found.then_some(out)
+}
+
+/// Sets `active:` in `environments/<env>.yaml` under `root`; returns whether the file changed.
+pub fn set_active(root: &Path, environment: &str, workspace: &str) -> Result<bool, ConfigError> {
+    let rel = format!("environments/{environment}.yaml");
+    let path = root.join(&rel);
+    let read_error = |reason: String| ConfigError::Read {
+        path: rel.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| read_error(e.to_string()))?;
+    let updated = with_active(&text, workspace)
+        .ok_or_else(|| read_error("no top-level `active:` line to update".into()))?;
+    if updated == text {
+        return Ok(false);
+    }
+    std::fs::write(&path, updated).map_err(|e| read_error(e.to_string()))?;
+    Ok(true)
+}
+
+/// Commits the file `rel` (relative to `root`) as it is on disk, on top of HEAD, without
+/// committing anything else that happens to be staged. Returns the new commit's SHA, or `None`
+/// when `root` is not in a Git repository or the file already matches HEAD.
+pub fn commit_file(root: &Path, rel: &str, message: &str) -> Result<Option<String>, ConfigError> {
+    let Ok(repo) = git2::Repository::discover(root) else {
+        return Ok(None);
+    };
+    let git = |e: git2::Error| ConfigError::Read {
+        path: rel.to_string(),
+        reason: format!("git: {}", e.message()),
+    };
+    let workdir = repo.workdir().ok_or_else(|| ConfigError::Read {
+        path: rel.into(),
+        reason: "bare repository".into(),
+    })?;
+    let absolute = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|e| ConfigError::Read {
+            path: rel.into(),
+            reason: e.to_string(),
+        })?;
+    let in_repo = absolute
+        .strip_prefix(
+            workdir
+                .canonicalize()
+                .unwrap_or_else(|_| workdir.to_path_buf()),
+        )
+        .map_err(|_| ConfigError::Read {
+            path: rel.into(),
+            reason: "outside the repository".into(),
+        })?
+        .to_path_buf();
+    let content = std::fs::read(&absolute).map_err(|e| ConfigError::Read {
+        path: rel.into(),
+        reason: e.to_string(),
+    })?;
+    let head = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    // A private index built from HEAD: only this file changes.
+    let mut index = git2::Index::new().map_err(git)?;
+    if let Some(head) = &head {
+        index.read_tree(&head.tree().map_err(git)?).map_err(git)?;
+    }
+    let blob = repo.blob(&content).map_err(git)?;
+    let entry = git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: content.len() as u32,
+        id: blob,
+        flags: 0,
+        flags_extended: 0,
+        path: in_repo.to_string_lossy().replace('\\', "/").into_bytes(),
+    };
+    index.add(&entry).map_err(git)?;
+    let tree_id = index.write_tree_to(&repo).map_err(git)?;
+    if head.as_ref().is_some_and(|h| h.tree_id() == tree_id) {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id).map_err(git)?;
+    let signature = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("tandem", "tandem@localhost"))
+        .map_err(git)?;
+    let parents: Vec<&git2::Commit> = head.iter().collect();
+    let oid = repo
+        .commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &parents,
+        )
+        .map_err(git)?;
+    // Keep the real index in step so the file does not show as modified.
+    if let Ok(mut real) = repo.index() {
+        let _ = real.add_path(&in_repo);
+        let _ = real.write();
+    }
+    Ok(Some(oid.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_the_value() {
+        let text = "# env\nworkspaces: {}\nactive: primary           # the live one\ninclude: []\n";
+        assert_eq!(
+            with_active(text, "secondary").expect("found"),
+            "# env\nworkspaces: {}\nactive: secondary           # the live one\ninclude: []\n"
+        );
+        assert_eq!(
+            with_active("active: \"primary\"\n", "dr").expect("found"),
+            "active: dr\n"
+        );
+        assert_eq!(
+            with_active("active:primary", "dr").expect("found"),
+            "active:dr"
+        );
+        assert!(with_active("  active: nested\n", "dr").is_none());
+    }
+}

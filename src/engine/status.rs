@@ -1,0 +1,111 @@
+//! `status`: each workspace's role according to the environment file and to its own record,
+//! reachability, last apply, lock and pending fences — answered quickly even when a workspace
+//! hangs (a timeout per workspace).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::connect;
+use super::state::{self, Lock, StateRecord};
+use crate::client::ClientOptions;
+use crate::config::{Environment, WorkspaceSpec};
+use crate::model::Role;
+
+/// What is known about one workspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceStatus {
+    /// Workspace name.
+    pub workspace: String,
+    /// Host.
+    pub host: String,
+    /// Role according to the environment file.
+    pub role_in_file: Role,
+    /// Role according to its state record (None: unreachable or no record yet).
+    pub role_in_record: Option<Role>,
+    /// Whether the two disagree.
+    pub role_mismatch: bool,
+    /// Whether it answered.
+    pub reachable: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its state record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<StateRecord>,
+    /// Commits between its last applied config and the checkout's HEAD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits_behind: Option<usize>,
+    /// Its lock, if held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<Lock>,
+}
+
+/// Reads every workspace's status concurrently, each within `timeout`.
+pub async fn status(
+    environment: &Environment,
+    root: &Path,
+    timeout: Duration,
+) -> Vec<WorkspaceStatus> {
+    let options = ClientOptions {
+        timeout,
+        max_retries: 1,
+        ..ClientOptions::default()
+    };
+    let reads = environment
+        .workspaces
+        .iter()
+        .map(|spec| one(environment, spec, root, &options, timeout));
+    futures::future::join_all(reads).await
+}
+
+async fn one(
+    environment: &Environment,
+    spec: &WorkspaceSpec,
+    root: &Path,
+    options: &ClientOptions,
+    timeout: Duration,
+) -> WorkspaceStatus {
+    let role_in_file = environment.role_of(&spec.name);
+    let mut status = WorkspaceStatus {
+        workspace: spec.name.clone(),
+        host: spec.host.to_string(),
+        role_in_file,
+        role_in_record: None,
+        role_mismatch: false,
+        reachable: false,
+        error: None,
+        record: None,
+        commits_behind: None,
+        lock: None,
+    };
+    let read = async {
+        let connection = connect::connect(spec, root, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = tokio::try_join!(
+            state::read_state_record(&connection.client, &environment.name),
+            state::read_lock(&connection.client, &environment.name)
+        )
+        .map_err(|e| e.to_string());
+        connection.close().await;
+        result
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok((record, lock))) => {
+            status.reachable = true;
+            status.role_in_record = record.as_ref().map(|r| r.role);
+            status.role_mismatch = status.role_in_record.is_some_and(|r| r != role_in_file);
+            status.commits_behind = record
+                .as_ref()
+                .and_then(|r| r.last_applied.as_ref())
+                .and_then(|a| crate::config::source::commits_since(root, &a.commit));
+            status.record = record;
+            status.lock = lock;
+        }
+        Ok(Err(e)) => status.error = Some(e),
+        Err(_) => status.error = Some(format!("no answer within {} s", timeout.as_secs())),
+    }
+    status
+}
