@@ -10,9 +10,9 @@ use clap::Args;
 use super::plan::{PlanFormat, render_plan};
 use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
-use crate::config::{self, Provenance};
+use crate::config;
 use crate::engine::apply::{ActionOutcome, Progress};
-use crate::engine::{connect, planner, run};
+use crate::engine::{planner, run};
 use crate::plan::Plan;
 
 /// Arguments of `tandem apply`.
@@ -153,20 +153,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
         ..ClientOptions::default()
     };
     let (report, plan) = runtime.block_on(async {
-        let (connections, failures) =
-            connect::connect_all(&config.environment.workspaces, &options.root, &client).await;
-        let roles = run::roles_from_file(&config.environment);
-        let (fresh, contexts) = planner::plan_environment(
-            &config,
-            &connections,
-            failures,
-            &planner::PlanRequest {
-                targets: targets.clone(),
-                roles,
-                enforce_guard: true,
-            },
-        )
-        .await;
+        let request = planner::PlanRequest {
+            targets: targets.clone(),
+            roles: run::roles_from_file(&config.environment),
+            enforce_guard: true,
+        };
+        let (connections, fresh, contexts) =
+            super::connect_and_plan(&config, &options.root, &client, &request).await;
         let outcome = async {
             let plan = match &saved {
                 Some(saved) => {
@@ -179,16 +172,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                 print!("{}", render_plan(&plan, &config, PlanFormat::Text));
             }
             confirm(&plan, args.auto_approve, tty)?;
-            let provenance = match &config.provenance {
-                Provenance::Commit { sha } => run::Provenance {
-                    commit: sha.clone(),
-                    dirty: false,
-                },
-                Provenance::WorkingTree { head, dirty } => run::Provenance {
-                    commit: head.clone().unwrap_or_else(|| "working tree".into()),
-                    dirty: *dirty,
-                },
-            };
+            let provenance = run::Provenance::from(&config.provenance);
             let report = if std::io::stdout().is_terminal() {
                 let bars = Bars::new(&plan);
                 let report = run::apply_environment(

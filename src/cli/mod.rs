@@ -94,6 +94,17 @@ pub enum CliError {
     #[error("no environment given")]
     #[diagnostic(help("pass -e <env> (loads environments/<env>.yaml) or set TANDEM_ENV"))]
     NoEnvironment,
+    /// No such workspace in the environment.
+    #[error("environment {environment} has no workspace `{workspace}`")]
+    #[diagnostic(help("workspaces: {known}"))]
+    UnknownWorkspace {
+        /// Environment.
+        environment: String,
+        /// The name given.
+        workspace: String,
+        /// The names that exist.
+        known: String,
+    },
     /// A `--target` that is not `kind.key`.
     #[error("invalid --target `{0}`")]
     #[diagnostic(help(
@@ -177,6 +188,43 @@ fn parse_targets(targets: &[String]) -> Result<Vec<crate::model::ResourceId>, Cl
             crate::engine::planner::parse_target(t).ok_or_else(|| CliError::BadTarget(t.clone()))
         })
         .collect()
+}
+
+/// The workspace `name` of the environment, or a clear error listing the ones that exist.
+fn workspace_named<'a>(
+    environment: &'a crate::config::Environment,
+    name: &str,
+) -> Result<&'a crate::config::WorkspaceSpec, CliError> {
+    environment
+        .workspace(name)
+        .ok_or_else(|| CliError::UnknownWorkspace {
+            environment: environment.name.clone(),
+            workspace: name.to_string(),
+            known: environment
+                .workspaces
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Connects every workspace and plans them all; the connections stay open for applying.
+async fn connect_and_plan(
+    config: &crate::config::Config,
+    root: &std::path::Path,
+    client: &crate::client::ClientOptions,
+    request: &crate::engine::planner::PlanRequest,
+) -> (
+    Vec<crate::engine::connect::Connection>,
+    crate::plan::Plan,
+    std::collections::BTreeMap<String, crate::engine::planner::WorkspaceContext>,
+) {
+    let (connections, failures) =
+        crate::engine::connect::connect_all(&config.environment.workspaces, root, client).await;
+    let (plan, contexts) =
+        crate::engine::planner::plan_environment(config, &connections, failures, request).await;
+    (connections, plan, contexts)
 }
 
 /// The load options for the global arguments.

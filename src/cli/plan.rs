@@ -1,6 +1,5 @@
 //! `tandem plan`: what apply would change in every workspace of the environment.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -9,8 +8,7 @@ use clap::{Args, ValueEnum};
 use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
 use crate::config::{self, Config};
-use crate::engine::{connect, planner};
-use crate::model::Role;
+use crate::engine::{planner, run};
 use crate::plan::{Plan, render};
 
 /// Plan output formats.
@@ -63,25 +61,13 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             parallelism: args.parallelism,
             ..ClientOptions::default()
         };
-        let (connections, failures) =
-            connect::connect_all(&config.environment.workspaces, &options.root, &client).await;
-        let roles: BTreeMap<String, Role> = config
-            .environment
-            .workspaces
-            .iter()
-            .map(|w| (w.name.clone(), config.environment.role_of(&w.name)))
-            .collect();
-        let (plan, _) = planner::plan_environment(
-            &config,
-            &connections,
-            failures,
-            &planner::PlanRequest {
-                targets: targets.clone(),
-                roles,
-                enforce_guard: true,
-            },
-        )
-        .await;
+        let request = planner::PlanRequest {
+            targets: targets.clone(),
+            roles: run::roles_from_file(&config.environment),
+            enforce_guard: true,
+        };
+        let (connections, plan, _) =
+            super::connect_and_plan(&config, &options.root, &client, &request).await;
         for c in connections {
             c.close().await;
         }

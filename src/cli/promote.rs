@@ -13,9 +13,9 @@ use clap::Args;
 use super::plan::{PlanFormat, render_plan};
 use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
-use crate::config::{self, Provenance, edit};
+use crate::config::{self, edit};
 use crate::engine::apply::{ActionOutcome, Progress};
-use crate::engine::{connect, planner, run, state};
+use crate::engine::{planner, run, state};
 use crate::model::{Kind, Role};
 use crate::plan::{Action, PlannedAction};
 
@@ -47,17 +47,6 @@ pub struct PromoteArgs {
 /// Errors of `tandem promote`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PromoteError {
-    /// No such workspace.
-    #[error("environment {environment} has no workspace `{workspace}`")]
-    #[diagnostic(help("workspaces: {known}"))]
-    UnknownWorkspace {
-        /// Environment.
-        environment: String,
-        /// The name given.
-        workspace: String,
-        /// The names that exist.
-        known: String,
-    },
     /// The target itself cannot be reached.
     #[error("cannot promote {workspace}: it does not answer ({reason})")]
     #[diagnostic(help(
@@ -114,19 +103,7 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
     let options = load_options(global)?;
     let config = config::load(&options)?;
     let environment = &config.environment;
-    if environment.workspace(&args.workspace).is_none() {
-        return Err(PromoteError::UnknownWorkspace {
-            environment: environment.name.clone(),
-            workspace: args.workspace.clone(),
-            known: environment
-                .workspaces
-                .iter()
-                .map(|w| w.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    }
+    super::workspace_named(environment, &args.workspace)?;
     let roles: BTreeMap<String, Role> = environment
         .workspaces
         .iter()
@@ -148,15 +125,13 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         ..ClientOptions::default()
     };
     let outcome = runtime.block_on(async {
-        let (connections, failures) =
-            connect::connect_all(&environment.workspaces, &options.root, &client).await;
         let request = planner::PlanRequest {
             targets: Vec::new(),
             roles,
             enforce_guard: false,
         };
-        let (mut plan, contexts) =
-            planner::plan_environment(&config, &connections, failures, &request).await;
+        let (connections, mut plan, contexts) =
+            super::connect_and_plan(&config, &options.root, &client, &request).await;
         let result = async {
             if let Some(f) = plan.failures.iter().find(|f| f.workspace == args.workspace) {
                 return Err(PromoteError::TargetUnreachable {
@@ -206,16 +181,7 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
                     return Err(PromoteError::Cancelled.into());
                 }
             }
-            let provenance = match &config.provenance {
-                Provenance::Commit { sha } => run::Provenance {
-                    commit: sha.clone(),
-                    dirty: false,
-                },
-                Provenance::WorkingTree { head, dirty } => run::Provenance {
-                    commit: head.clone().unwrap_or_else(|| "working tree".into()),
-                    dirty: *dirty,
-                },
-            };
+            let provenance = run::Provenance::from(&config.provenance);
             let promotion = run::Promotion {
                 target: args.workspace.clone(),
                 unreachable,

@@ -19,17 +19,6 @@ pub struct UnlockArgs {
 /// Errors of `tandem unlock`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum UnlockError {
-    /// No such workspace.
-    #[error("environment {environment} has no workspace `{workspace}`")]
-    #[diagnostic(help("workspaces: {known}"))]
-    UnknownWorkspace {
-        /// Environment.
-        environment: String,
-        /// The name given.
-        workspace: String,
-        /// The names that exist.
-        known: String,
-    },
     /// The workspace failed.
     #[error("{0}")]
     Workspace(String),
@@ -40,19 +29,7 @@ pub fn run(global: &GlobalArgs, args: &UnlockArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
     let config = config::load(&options)?;
     let environment = &config.environment;
-    let Some(spec) = environment.workspace(&args.workspace) else {
-        return Err(UnlockError::UnknownWorkspace {
-            environment: environment.name.clone(),
-            workspace: args.workspace.clone(),
-            known: environment
-                .workspaces
-                .iter()
-                .map(|w| w.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    };
+    let spec = super::workspace_named(environment, &args.workspace)?;
     let runtime = super::runtime()?;
     let message = runtime.block_on(async {
         let connection = connect::connect(spec, &options.root, &ClientOptions::default())

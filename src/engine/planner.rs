@@ -10,7 +10,7 @@ use super::connect::Connection;
 use super::live::{self, LiveRead};
 use super::secrets::read_value;
 use super::state::StateRecord;
-use crate::config::{self, Config, Provenance};
+use crate::config::{self, Config};
 use crate::model::{Kind, ResourceId, Role};
 use crate::plan::{self, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, WorkspacePlan};
 use crate::policy::{self, WorkspaceDesired};
@@ -77,13 +77,8 @@ pub async fn plan_environment(
             }),
         }
     }
-    let (config_commit, config_dirty) = match &config.provenance {
-        Provenance::Commit { sha } => (sha.clone(), false),
-        Provenance::WorkingTree { head, dirty } => (
-            head.clone().unwrap_or_else(|| "working tree".into()),
-            *dirty,
-        ),
-    };
+    let provenance = super::run::Provenance::from(&config.provenance);
+    let (config_commit, config_dirty) = (provenance.commit, provenance.dirty);
     let plan = Plan {
         format_version: plan::PLAN_FORMAT_VERSION,
         environment: config.environment.name.clone(),

@@ -39,6 +39,21 @@ pub struct Provenance {
     pub dirty: bool,
 }
 
+impl From<&crate::config::Provenance> for Provenance {
+    fn from(p: &crate::config::Provenance) -> Self {
+        match p {
+            crate::config::Provenance::Commit { sha } => Provenance {
+                commit: sha.clone(),
+                dirty: false,
+            },
+            crate::config::Provenance::WorkingTree { head, dirty } => Provenance {
+                commit: head.clone().unwrap_or_else(|| "working tree".into()),
+                dirty: *dirty,
+            },
+        }
+    }
+}
+
 /// Refuses to apply a plan file whose live state changed since it was computed.
 pub fn check_not_stale(
     plan: &Plan,

@@ -488,37 +488,22 @@ fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
     let desired = &input.desired.resources;
     let gone = "not in the configuration for this workspace";
     // Jobs first: they use the clusters and pools deleted after them.
-    for (key, live) in &input.live.jobs {
-        if !desired.jobs.contains_key(key) {
-            actions.push(PlannedAction {
-                resource: rid(Kind::Jobs, key),
-                action: Action::Delete {
-                    id: live.id.clone(),
-                    reason: gone.into(),
-                },
-            });
-        }
-    }
-    for (key, live) in &input.live.clusters {
-        if !desired.clusters.contains_key(key) {
-            actions.push(PlannedAction {
-                resource: rid(Kind::Clusters, key),
-                action: Action::Delete {
-                    id: live.id.clone(),
-                    reason: gone.into(),
-                },
-            });
-        }
-    }
-    for (key, live) in &input.live.instance_pools {
-        if !desired.instance_pools.contains_key(key) {
-            actions.push(PlannedAction {
-                resource: rid(Kind::InstancePools, key),
-                action: Action::Delete {
-                    id: live.id.clone(),
-                    reason: gone.into(),
-                },
-            });
+    let kinds = [
+        (Kind::Jobs, &input.live.jobs),
+        (Kind::Clusters, &input.live.clusters),
+        (Kind::InstancePools, &input.live.instance_pools),
+    ];
+    for (kind, objects) in kinds {
+        for (key, live) in objects {
+            if !desired.contains(&rid(kind, key)) {
+                actions.push(PlannedAction {
+                    resource: rid(kind, key),
+                    action: Action::Delete {
+                        id: live.id.clone(),
+                        reason: gone.into(),
+                    },
+                });
+            }
         }
     }
     let desired_scopes: BTreeSet<&str> = desired.secret_scopes.values().map(|s| s.name()).collect();
