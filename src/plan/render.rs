@@ -310,7 +310,13 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
         }
     }
     // Overrides are shown for resources that change; the rest are counted.
-    let touched = |w: &WorkspacePlan, id: &ResourceId| w.actions.iter().any(|a| &a.resource == id);
+    // A resource changing anywhere shows its overrides everywhere: the passive side may
+    // deliberately not follow the change.
+    let touched = |_: &WorkspacePlan, id: &ResourceId| {
+        plan.workspaces
+            .iter()
+            .any(|w| w.actions.iter().any(|a| &a.resource == id))
+    };
     let overrides: Vec<_> = plan
         .workspaces
         .iter()
