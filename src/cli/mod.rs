@@ -2,6 +2,7 @@
 //! options and calls the library.
 
 mod apply;
+mod drift;
 mod emulator;
 mod plan;
 mod promote;
@@ -68,6 +69,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what apply would change in every workspace of the environment.
     Plan(plan::PlanArgs),
+    /// How far each workspace has drifted from the configuration, with a remedy for each difference.
+    Drift(drift::DriftArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Unlock(args) => unlock::run(&cli.global, args),
         Command::Promote(args) => promote::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Drift(args) => drift::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -40,9 +40,18 @@ pub async fn read(
     )?;
     let mut live = LiveWorkspace::default();
     let mut duplicates = BTreeMap::new();
-    live.jobs = keep_first(jobs, "jobs", &mut duplicates);
-    live.clusters = keep_first(clusters, "clusters", &mut duplicates);
-    live.instance_pools = keep_first(pools, "instance_pools", &mut duplicates);
+    for (kind, (_, names)) in [
+        ("jobs", &jobs),
+        ("clusters", &clusters),
+        ("instance_pools", &pools),
+    ] {
+        if !names.is_empty() {
+            live.unmanaged.insert(kind.to_string(), names.clone());
+        }
+    }
+    live.jobs = keep_first(jobs.0, "jobs", &mut duplicates);
+    live.clusters = keep_first(clusters.0, "clusters", &mut duplicates);
+    live.instance_pools = keep_first(pools.0, "instance_pools", &mut duplicates);
     live.duplicates = duplicates;
 
     let (jobs, clusters, pools) = tokio::try_join!(
@@ -109,11 +118,12 @@ fn keep_first(
     out
 }
 
-async fn read_jobs(
-    client: &WorkspaceClient,
-    environment: &str,
-) -> Result<Vec<(String, LiveObject)>, ClientError> {
+/// Managed objects by key, and the names of unmanaged ones (name → ID).
+type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
+
+async fn read_jobs(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
     let mut out = Vec::new();
+    let mut unmanaged = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
         let mut query = vec![
@@ -135,10 +145,13 @@ async fn read_jobs(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            let id = job.get("job_id").map(id_text).unwrap_or_default();
             let Some(key) = managed_key(settings.get("tags"), environment) else {
+                if let Some(name) = settings.get("name").and_then(Value::as_str) {
+                    unmanaged.insert(name.to_string(), id);
+                }
                 continue;
             };
-            let id = job.get("job_id").map(id_text).unwrap_or_default();
             let settings = if job.get("has_more") == Some(&Value::Bool(true)) {
                 full_job(client, &id).await?
             } else {
@@ -163,7 +176,7 @@ async fn read_jobs(
     }
     // Oldest first, so the original survives and later duplicates are the ones set aside.
     out.sort_by_key(|(_, o)| o.id.parse::<i64>().unwrap_or(i64::MAX));
-    Ok(out)
+    Ok((out, unmanaged))
 }
 
 /// A job with more than 100 tasks: `jobs/get` pages its arrays.
@@ -198,11 +211,9 @@ async fn full_job(client: &WorkspaceClient, id: &str) -> Result<Map<String, Valu
     Ok(settings)
 }
 
-async fn read_clusters(
-    client: &WorkspaceClient,
-    environment: &str,
-) -> Result<Vec<(String, LiveObject)>, ClientError> {
+async fn read_clusters(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
     let mut out = Vec::new();
+    let mut unmanaged = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
         let mut query = vec![
@@ -226,10 +237,13 @@ async fn read_clusters(
             if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
                 continue;
             }
+            let id = body.get("cluster_id").map(id_text).unwrap_or_default();
             let Some(key) = managed_key(body.get("custom_tags"), environment) else {
+                if let Some(name) = body.get("cluster_name").and_then(Value::as_str) {
+                    unmanaged.insert(name.to_string(), id);
+                }
                 continue;
             };
-            let id = body.get("cluster_id").map(id_text).unwrap_or_default();
             let state = body
                 .get("state")
                 .and_then(Value::as_str)
@@ -249,21 +263,14 @@ async fn read_clusters(
             _ => break,
         }
     }
-    out.sort_by(|a, b| {
-        a.1.body
-            .get("start_time")
-            .and_then(Value::as_i64)
-            .cmp(&b.1.body.get("start_time").and_then(Value::as_i64))
-    });
-    Ok(out)
+    out.sort_by_key(|(_, o)| o.body.get("start_time").and_then(Value::as_i64));
+    Ok((out, unmanaged))
 }
 
-async fn read_pools(
-    client: &WorkspaceClient,
-    environment: &str,
-) -> Result<Vec<(String, LiveObject)>, ClientError> {
+async fn read_pools(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
     let page = client.get("/api/2.0/instance-pools/list", &[]).await?;
     let mut out = Vec::new();
+    let mut unmanaged = BTreeMap::new();
     for pool in page
         .get("instance_pools")
         .and_then(Value::as_array)
@@ -273,13 +280,16 @@ async fn read_pools(
         let Some(body) = pool.as_object() else {
             continue;
         };
-        let Some(key) = managed_key(body.get("custom_tags"), environment) else {
-            continue;
-        };
         let id = body
             .get("instance_pool_id")
             .map(id_text)
             .unwrap_or_default();
+        let Some(key) = managed_key(body.get("custom_tags"), environment) else {
+            if let Some(name) = body.get("instance_pool_name").and_then(Value::as_str) {
+                unmanaged.insert(name.to_string(), id);
+            }
+            continue;
+        };
         out.push((
             key,
             LiveObject {
@@ -290,7 +300,7 @@ async fn read_pools(
             },
         ));
     }
-    Ok(out)
+    Ok((out, unmanaged))
 }
 
 async fn read_grants(

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod connect;
+pub mod drift;
 pub mod live;
 pub mod planner;
 pub mod run;

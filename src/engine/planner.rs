@@ -220,7 +220,10 @@ fn secret_knowledge(
 
 /// A digest of what the plan was computed from, to refuse applying a stale plan.
 pub fn fingerprint_live(read: &LiveRead) -> String {
-    let json = serde_json::to_vec(&read.live).unwrap_or_default();
+    // Objects that are not tandem's do not make a plan stale.
+    let mut managed = read.live.clone();
+    managed.unmanaged.clear();
+    let json = serde_json::to_vec(&managed).unwrap_or_default();
     let digest = Sha256::digest(json);
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }

@@ -57,4 +57,7 @@ pub struct LiveWorkspace {
     /// Extra copies of managed objects (a create whose response was lost, retried by another
     /// tool): kind name → key → IDs. tandem deletes them.
     pub duplicates: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Objects without tandem's tags: kind name → object name → ID (to warn about look-alikes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unmanaged: BTreeMap<String, BTreeMap<String, String>>,
 }

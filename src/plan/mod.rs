@@ -3,6 +3,7 @@
 //! text, JSON and Markdown.
 
 pub mod diff;
+pub mod drift;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};

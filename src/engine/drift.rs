@@ -1,0 +1,121 @@
+//! Drift across an environment: what each workspace's plan reveals, secrets rewritten out of
+//! band (newer than tandem's record), roles that disagree, and unmanaged look-alikes.
+
+use std::collections::BTreeMap;
+
+use super::planner::WorkspaceContext;
+use super::state;
+use crate::model::{Kind, ResourceId};
+use crate::plan::Plan;
+use crate::plan::drift::{self, Drift, DriftKind};
+
+/// Every drift found in the planned workspaces.
+pub fn environment_drift(plan: &Plan, contexts: &BTreeMap<String, WorkspaceContext>) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for workspace_plan in &plan.workspaces {
+        out.extend(drift::from_plan(workspace_plan));
+        if let Some(ctx) = contexts.get(&workspace_plan.workspace) {
+            out.extend(context_drift(
+                &workspace_plan.workspace,
+                workspace_plan.role,
+                ctx,
+            ));
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.kind, &a.workspace, &a.resource).cmp(&(b.kind, &b.workspace, &b.resource))
+    });
+    out
+}
+
+fn context_drift(workspace: &str, role: crate::model::Role, ctx: &WorkspaceContext) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let drift = |resource: Option<ResourceId>, kind, detail: String, remedy: &str| Drift {
+        workspace: workspace.into(),
+        resource,
+        kind,
+        detail,
+        remedy: remedy.into(),
+    };
+    if let Some(record) = &ctx.read.record {
+        if record.role != role {
+            out.push(drift(
+                None,
+                DriftKind::RoleMismatch,
+                format!("state record says {}, the environment file says {}", record.role.as_str(), role.as_str()),
+                "merge the promotion commit that set `active:`, or promote again; run `tandem status`",
+            ));
+        }
+        for (key, scope) in &ctx.desired.resources.secret_scopes {
+            let (Some(live), Some(written)) = (
+                ctx.read.live.secret_scopes.get(key),
+                record.secrets.get(scope.name()),
+            ) else {
+                continue;
+            };
+            for (secret, updated) in &live.secrets {
+                if let Some(w) = written.get(secret)
+                    && *updated > w.last_updated
+                {
+                    out.push(drift(
+                        Some(ResourceId { kind: Kind::SecretScopes, key: key.clone() }),
+                        DriftKind::Secret,
+                        format!("secret {secret} was rewritten outside tandem at {}", state::rfc3339(*updated)),
+                        "tandem apply writes the value from its source again; find out who wrote it",
+                    ));
+                }
+            }
+        }
+    }
+    let names = [
+        (
+            Kind::Jobs,
+            "jobs",
+            ctx.desired
+                .resources
+                .jobs
+                .iter()
+                .filter_map(|(k, j)| Some((k, j.settings.get("name")?.as_str()?)))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Kind::Clusters,
+            "clusters",
+            ctx.desired
+                .resources
+                .clusters
+                .iter()
+                .filter_map(|(k, c)| Some((k, c.spec.get("cluster_name")?.as_str()?)))
+                .collect(),
+        ),
+        (
+            Kind::InstancePools,
+            "instance_pools",
+            ctx.desired
+                .resources
+                .instance_pools
+                .iter()
+                .filter_map(|(k, p)| Some((k, p.spec.get("instance_pool_name")?.as_str()?)))
+                .collect(),
+        ),
+    ];
+    for (kind, label, desired) in names {
+        let Some(unmanaged) = ctx.read.live.unmanaged.get(label) else {
+            continue;
+        };
+        for (key, name) in desired {
+            if let Some(id) = unmanaged.get(name) {
+                out.push(drift(
+                    Some(ResourceId {
+                        kind,
+                        key: key.clone(),
+                    }),
+                    DriftKind::Lookalike,
+                    format!("an object without tandem's tags is also called \"{name}\" (id {id})"),
+                    "rename or delete it, or bring it under management with tandem adopt",
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,227 @@
+//! Drift: differences between what a workspace holds and the configuration, explained as what
+//! happened outside tandem, each with a one-line remedy. Computed from a plan (what apply would
+//! change) plus what only the live state shows (secrets rewritten out of band, unmanaged look-alikes).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, FieldChange, WorkspacePlan};
+use crate::model::{ResourceId, Role};
+
+/// Kinds of drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// The workspace's record says one role, the environment file another.
+    RoleMismatch,
+    /// A passive workspace would run something: a job unpaused or with concurrency, a running
+    /// cluster, a warm pool. The most urgent kind.
+    PassiveBreach,
+    /// Fields changed outside tandem (the UI, another tool).
+    Changed,
+    /// A managed object no longer exists (or the configuration was never applied).
+    Missing,
+    /// An object tandem manages exists but the configuration no longer declares it here.
+    Extra,
+    /// Permissions or secret ACLs differ.
+    Access,
+    /// A secret was written outside tandem, or its value no longer matches the source.
+    Secret,
+    /// An object without tandem's tags has the same name as a managed one.
+    Lookalike,
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Workspace.
+    pub workspace: String,
+    /// Resource (none for workspace-wide drift).
+    pub resource: Option<ResourceId>,
+    /// What kind.
+    pub kind: DriftKind,
+    /// What differs.
+    pub detail: String,
+    /// What to do.
+    pub remedy: String,
+}
+
+fn breach(change: &FieldChange) -> bool {
+    let field = change.path.as_str();
+    (field == "max_concurrent_runs" && change.before.as_i64().is_some_and(|n| n > 0))
+        || (field.ends_with("pause_status") && change.before.as_str() == Some("UNPAUSED"))
+        || (field == "min_idle_instances" && change.before.as_i64().is_some_and(|n| n > 0))
+}
+
+fn describe(changes: &[FieldChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} (config: {})",
+                c.path,
+                short(&c.before),
+                short(&c.after)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn short(v: &serde_json::Value) -> String {
+    let text = if v.is_null() {
+        "(none)".to_string()
+    } else {
+        v.to_string()
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The drift a workspace's plan reveals.
+pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
+    let apply =
+        "tandem apply restores the configured state (or change the configuration to keep it)"
+            .to_string();
+    let mut out = Vec::new();
+    for planned in &plan.actions {
+        let resource = planned.resource.clone();
+        let push = |out: &mut Vec<Drift>, kind, detail: String, remedy: &str| {
+            out.push(Drift {
+                workspace: plan.workspace.clone(),
+                resource: Some(resource.clone()),
+                kind,
+                detail,
+                remedy: remedy.to_string(),
+            })
+        };
+        match &planned.action {
+            Action::Update { changes, .. } | Action::Replace { changes, .. } => {
+                let passive = plan.role == Role::Passive;
+                let (breaches, others): (Vec<FieldChange>, Vec<FieldChange>) =
+                    changes.iter().cloned().partition(|c| passive && breach(c));
+                if !breaches.is_empty() {
+                    push(
+                        &mut out,
+                        DriftKind::PassiveBreach,
+                        format!("passive workspace would run it: {}", describe(&breaches)),
+                        "tandem apply makes it passive again now; find out who changed it",
+                    );
+                }
+                if !others.is_empty() {
+                    push(&mut out, DriftKind::Changed, describe(&others), &apply);
+                }
+            }
+            Action::Create { .. } => push(
+                &mut out,
+                DriftKind::Missing,
+                "does not exist in this workspace".into(),
+                "tandem apply creates it (it was deleted outside tandem, or the configuration was not applied yet)",
+            ),
+            Action::CreateScope { name } => push(
+                &mut out,
+                DriftKind::Missing,
+                format!("secret scope {name} does not exist"),
+                "tandem apply creates it and writes its secrets",
+            ),
+            Action::Delete { id, reason } => push(
+                &mut out,
+                DriftKind::Extra,
+                format!("id {id}: {reason}"),
+                "tandem apply deletes it (needs --auto-approve off a terminal); or add it back to the configuration",
+            ),
+            Action::DeleteScope { name } => push(
+                &mut out,
+                DriftKind::Extra,
+                format!("secret scope {name} is no longer configured"),
+                "tandem apply deletes it",
+            ),
+            Action::Start { .. } => push(
+                &mut out,
+                DriftKind::Changed,
+                "cluster is terminated but should run".into(),
+                "tandem apply starts it",
+            ),
+            Action::Terminate { .. } => {
+                let kind = if plan.role == Role::Passive {
+                    DriftKind::PassiveBreach
+                } else {
+                    DriftKind::Changed
+                };
+                push(
+                    &mut out,
+                    kind,
+                    "cluster is running on a passive workspace".into(),
+                    "tandem apply terminates it; find out who started it",
+                )
+            }
+            Action::SetPermissions { before, after, .. } => {
+                let show = |g: &[crate::model::live::Grant]| {
+                    g.iter()
+                        .map(|g| format!("{} {}", g.principal.name(), g.level))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                push(
+                    &mut out,
+                    DriftKind::Access,
+                    format!(
+                        "grants are [{}], configured [{}]",
+                        show(before),
+                        show(after)
+                    ),
+                    "tandem apply sets the configured grants",
+                )
+            }
+            Action::PutAcl {
+                principal,
+                before,
+                permission,
+                ..
+            } => push(
+                &mut out,
+                DriftKind::Access,
+                format!(
+                    "ACL {principal}: {} (config: {permission})",
+                    before.as_deref().unwrap_or("(none)")
+                ),
+                "tandem apply sets the ACL",
+            ),
+            Action::DeleteAcl {
+                principal, before, ..
+            } => push(
+                &mut out,
+                DriftKind::Access,
+                format!("ACL {principal} {before} is not configured"),
+                "tandem apply removes it",
+            ),
+            Action::PutSecret { key, reason, .. } => {
+                let detail = match reason.as_str() {
+                    "new" => format!("secret {key} does not exist"),
+                    "changed" => format!(
+                        "secret {key}: its source holds a different value than the one written"
+                    ),
+                    "unrecorded" => format!("secret {key} was not written by tandem"),
+                    _ => format!(
+                        "secret {key}: its source cannot be read here, so the value cannot be checked"
+                    ),
+                };
+                push(
+                    &mut out,
+                    DriftKind::Secret,
+                    detail,
+                    "tandem apply writes the value from its source",
+                )
+            }
+            Action::DeleteSecret { key, .. } => push(
+                &mut out,
+                DriftKind::Extra,
+                format!("secret {key} is not configured"),
+                "tandem apply deletes it",
+            ),
+        }
+    }
+    out
+}
