@@ -6,6 +6,7 @@ mod drift;
 mod emulator;
 mod plan;
 mod promote;
+mod readiness;
 mod status;
 mod unlock;
 mod validate;
@@ -71,6 +72,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// How far each workspace has drifted from the configuration, with a remedy for each difference.
     Drift(drift::DriftArgs),
+    /// Could a passive workspace take over right now? A verdict and a table of checks.
+    Readiness(readiness::ReadinessArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => promote::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),
+        Command::Readiness(args) => readiness::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod drift;
 pub mod live;
 pub mod planner;
+pub mod readiness;
 pub mod run;
 pub mod secrets;
 pub mod state;

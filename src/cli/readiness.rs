@@ -1,0 +1,65 @@
+//! `tandem readiness`: could a passive workspace take over right now? A verdict and the checks.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{GlobalArgs, OutputFormat, load_options};
+use crate::client::ClientOptions;
+use crate::config;
+use crate::engine::{planner, readiness, run};
+
+/// Arguments of `tandem readiness`.
+#[derive(Debug, Args)]
+pub struct ReadinessArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// Runs the command: exit 0 ready, 2 not ready, 1 error.
+pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode> {
+    let options = load_options(global)?;
+    let config = config::load(&options)?;
+    let runtime = super::runtime()?;
+    let checks = runtime.block_on(async {
+        let request = planner::PlanRequest {
+            targets: Vec::new(),
+            roles: run::roles_from_file(&config.environment),
+            enforce_guard: false,
+        };
+        let (connections, plan, contexts) =
+            super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request)
+                .await;
+        let checks =
+            readiness::readiness(&config.environment.name, &connections, &plan, &contexts).await;
+        for c in connections {
+            c.close().await;
+        }
+        checks
+    });
+    let ready = checks.iter().all(|c| c.ok);
+    let text = match args.format {
+        OutputFormat::Json => serde_json::to_string_pretty(&serde_json::json!({"format_version": 1, "environment": config.environment.name, "ready": ready, "checks": checks})).map(|s| s + "\n").unwrap_or_default(),
+        OutputFormat::Text => {
+            let mut out = format!("{} · env {}\n\n", if ready { "READY: failover would work now" } else { "NOT READY" }, config.environment.name);
+            let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+            for c in &checks {
+                out.push_str(&format!("{}  {:10}  {:width$}  {}\n", if c.ok { "ok  " } else { "FAIL" }, c.workspace, c.check, c.detail));
+            }
+            out
+        }
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(super::CliError::from)?;
+    let unreachable = checks.iter().any(|c| c.check == "reachable" && !c.ok);
+    Ok(if unreachable {
+        ExitCode::from(1)
+    } else if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

@@ -1,0 +1,317 @@
+//! "Would failover work right now?": a verdict and a table of checks over the environment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::connect::Connection;
+use super::planner::WorkspaceContext;
+use super::state;
+use crate::client::{ClientError, WorkspaceClient};
+use crate::model::{Kind, Principal, Role};
+use crate::plan::{Action, Plan};
+
+/// One check on one workspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What is checked.
+    pub check: &'static str,
+    /// Which workspace.
+    pub workspace: String,
+    /// Passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The principals a workspace knows.
+#[derive(Debug, Default)]
+struct Directory {
+    users: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    service_principals: BTreeSet<String>,
+}
+
+async fn directory(client: &WorkspaceClient) -> Result<Directory, ClientError> {
+    let list = |path: &'static str| async move {
+        client.get(path, &[("count", "10000".to_string())]).await
+    };
+    let (users, groups, sps) = tokio::try_join!(
+        list("/api/2.0/preview/scim/v2/Users"),
+        list("/api/2.0/preview/scim/v2/Groups"),
+        list("/api/2.0/preview/scim/v2/ServicePrincipals"),
+    )?;
+    let names = |v: &Value, field: &str| -> BTreeSet<String> {
+        v.get("Resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get(field)?.as_str().map(str::to_lowercase))
+            .collect()
+    };
+    Ok(Directory {
+        users: names(&users, "userName"),
+        groups: names(&groups, "displayName"),
+        service_principals: names(&sps, "applicationId"),
+    })
+}
+
+/// Runs every check. `plan` and `contexts` come from planning with the environment file's roles.
+pub async fn readiness(
+    environment: &str,
+    connections: &[Connection],
+    plan: &Plan,
+    contexts: &BTreeMap<String, WorkspaceContext>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for f in &plan.failures {
+        checks.push(Check {
+            check: "reachable",
+            workspace: f.workspace.clone(),
+            ok: false,
+            detail: f.error.clone(),
+        });
+    }
+    let active_commit = plan
+        .workspaces
+        .iter()
+        .find(|w| w.role == Role::Active)
+        .and_then(|w| contexts.get(&w.workspace))
+        .and_then(|c| c.read.record.as_ref())
+        .and_then(|r| r.last_applied.as_ref())
+        .map(|a| a.commit.clone());
+    for connection in connections {
+        let name = &connection.spec.name;
+        let Some(ctx) = contexts.get(name) else {
+            continue;
+        };
+        let Some(workspace_plan) = plan.workspaces.iter().find(|w| &w.workspace == name) else {
+            continue;
+        };
+        let check = |check, ok, detail: String| Check {
+            check,
+            workspace: name.clone(),
+            ok,
+            detail,
+        };
+        checks.push(check(
+            "reachable",
+            true,
+            connection.client.base().to_string(),
+        ));
+
+        let behind: Vec<String> = workspace_plan
+            .actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.action,
+                    Action::Create { .. }
+                        | Action::Update { .. }
+                        | Action::Replace { .. }
+                        | Action::CreateScope { .. }
+                )
+            })
+            .map(|a| format!("{} ({})", a.resource, a.action.verb()))
+            .collect();
+        checks.push(check(
+            "resources match the configuration",
+            behind.is_empty(),
+            if behind.is_empty() {
+                "every resource exists with its definition (passive overrides aside)".into()
+            } else {
+                format!("{} differ: {}", behind.len(), behind.join(", "))
+            },
+        ));
+
+        let missing_secrets: Vec<String> = ctx
+            .desired
+            .resources
+            .secret_scopes
+            .iter()
+            .flat_map(|(key, scope)| {
+                let live = ctx.read.live.secret_scopes.get(key);
+                scope
+                    .secrets
+                    .keys()
+                    .filter(move |k| !live.is_some_and(|l| l.secrets.contains_key(*k)))
+                    .map(move |k| format!("{}/{k}", scope.name()))
+            })
+            .collect();
+        checks.push(check(
+            "every secret key exists",
+            missing_secrets.is_empty(),
+            if missing_secrets.is_empty() {
+                "all configured secrets are present".into()
+            } else {
+                format!("missing: {}", missing_secrets.join(", "))
+            },
+        ));
+
+        match directory(&connection.client).await {
+            Ok(dir) => {
+                let unknown = unknown_principals(ctx, &dir);
+                checks.push(check(
+                    "every principal exists",
+                    unknown.is_empty(),
+                    if unknown.is_empty() {
+                        "all users, groups and service principals in permissions and ACLs exist"
+                            .into()
+                    } else {
+                        format!("unknown: {}", unknown.join(", "))
+                    },
+                ));
+            }
+            Err(e) => checks.push(check(
+                "every principal exists",
+                false,
+                format!("SCIM not readable: {e}"),
+            )),
+        }
+
+        let unresolved = unresolved_references(ctx);
+        checks.push(check(
+            "referenced pools and clusters exist",
+            unresolved.is_empty(),
+            if unresolved.is_empty() {
+                "every referenced pool and cluster exists here".into()
+            } else {
+                format!("missing: {}", unresolved.join(", "))
+            },
+        ));
+
+        let applied = ctx
+            .read
+            .record
+            .as_ref()
+            .and_then(|r| r.last_applied.as_ref())
+            .map(|a| a.commit.clone());
+        let same = applied.is_some() && applied == active_commit;
+        checks.push(check(
+            "same config commit as the active workspace",
+            same,
+            match (&applied, &active_commit) {
+                (Some(a), Some(b)) if a == b => short_commit(a),
+                (Some(a), Some(b)) => format!(
+                    "{} here, {} on the active workspace",
+                    short_commit(a),
+                    short_commit(b)
+                ),
+                (None, _) => "never applied".into(),
+                (Some(_), None) => "the active workspace has no recorded apply".into(),
+            },
+        ));
+
+        match state::read_lock(&connection.client, environment).await {
+            Ok(Some(lock)) if lock.expires_ms < state::now_ms() => checks.push(check(
+                "no stale lock",
+                false,
+                format!(
+                    "expired lock held by {} since {}: tandem unlock {name}",
+                    lock.holder, lock.since
+                ),
+            )),
+            Ok(Some(lock)) => checks.push(check(
+                "no stale lock",
+                true,
+                format!(
+                    "locked by {} ({}) since {}",
+                    lock.holder, lock.operation, lock.since
+                ),
+            )),
+            Ok(None) => checks.push(check("no stale lock", true, "unlocked".into())),
+            Err(e) => checks.push(check("no stale lock", false, e.to_string())),
+        }
+
+        let fences: Vec<String> = ctx
+            .read
+            .record
+            .iter()
+            .flat_map(|r| {
+                r.pending_fences
+                    .iter()
+                    .map(|f| format!("{} since {}", f.workspace, f.since))
+            })
+            .collect();
+        checks.push(check(
+            "no pending fence",
+            fences.is_empty(),
+            if fences.is_empty() {
+                "none".into()
+            } else {
+                fences.join(", ")
+            },
+        ));
+    }
+    checks
+}
+
+fn unknown_principals(ctx: &WorkspaceContext, dir: &Directory) -> Vec<String> {
+    let known = |p: &Principal| match p {
+        Principal::UserName(n) => dir.users.contains(&n.to_lowercase()),
+        Principal::GroupName(n) => dir.groups.contains(&n.to_lowercase()),
+        Principal::ServicePrincipalName(n) => dir.service_principals.contains(&n.to_lowercase()),
+    };
+    let r = &ctx.desired.resources;
+    let mut unknown = BTreeSet::new();
+    let grants = r
+        .jobs
+        .values()
+        .flat_map(|j| &j.permissions)
+        .chain(r.clusters.values().flat_map(|c| &c.permissions))
+        .chain(r.instance_pools.values().flat_map(|p| &p.permissions));
+    for g in grants {
+        if !known(&g.principal) {
+            unknown.insert(g.principal.name().to_string());
+        }
+    }
+    for acl in r.secret_scopes.values().flat_map(|s| &s.acls) {
+        let p = acl.principal.to_lowercase();
+        if !(dir.users.contains(&p)
+            || dir.groups.contains(&p)
+            || dir.service_principals.contains(&p))
+        {
+            unknown.insert(acl.principal.clone());
+        }
+    }
+    unknown.into_iter().collect()
+}
+
+fn unresolved_references(ctx: &WorkspaceContext) -> Vec<String> {
+    let json = serde_json::to_value(&ctx.desired.resources).unwrap_or_default();
+    let mut found = BTreeSet::new();
+    let mut stack = vec![&json];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                for o in crate::config::refs::scan(s) {
+                    if let Ok(crate::config::refs::Reference::ResourceId(id)) = o.reference
+                        && matches!(id.kind, Kind::Clusters | Kind::InstancePools)
+                    {
+                        let live = match id.kind {
+                            Kind::Clusters => &ctx.read.live.clusters,
+                            _ => &ctx.read.live.instance_pools,
+                        };
+                        if !live.contains_key(&id.key) {
+                            found.insert(id.to_string());
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// A SHA shortened to 7 characters; anything else (`working tree`) as it is.
+fn short_commit(commit: &str) -> String {
+    if commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        commit[..7].to_string()
+    } else {
+        commit.to_string()
+    }
+}
