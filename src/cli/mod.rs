@@ -4,6 +4,7 @@
 mod apply;
 mod drift;
 mod emulator;
+mod export;
 mod plan;
 mod promote;
 mod readiness;
@@ -74,6 +75,10 @@ pub enum Command {
     Drift(drift::DriftArgs),
     /// Could a passive workspace take over right now? A verdict and a table of checks.
     Readiness(readiness::ReadinessArgs),
+    /// Write configuration files from what a workspace holds.
+    Export(export::ExportArgs),
+    /// Take over existing objects the configuration describes (by name), without re-creating them.
+    Adopt(export::AdoptArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -142,6 +147,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),
         Command::Readiness(args) => readiness::run(&cli.global, args),
+        Command::Export(args) => export::run_export(&cli.global, args),
+        Command::Adopt(args) => export::run_adopt(&cli.global, args),
     };
     match result {
         Ok(code) => code,

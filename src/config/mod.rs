@@ -145,35 +145,10 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     let started = std::time::Instant::now();
     let tree = ConfigTree::open(&options.root, options.git_ref.as_deref())?;
     let provenance = tree.provenance();
-    let env_path = format!("environments/{}.yaml", options.env);
-    let env_text = match tree.read(&env_path)? {
-        Some(text) => text,
-        None => return Err(environment_missing(&tree, options, env_path)),
-    };
-
     let mut sources = SourceSet::default();
     let mut problems: Vec<Problem> = Vec::new();
-
-    // The environment file.
-    let env_file = sources.add(env_path.clone(), Arc::from(env_text));
-    let env_node = match yaml::parse(env_file, sources.file(env_file)) {
-        Ok(node) => node,
-        Err(problem) => {
-            problems.push(problem);
-            Node::new(NodeValue::Map(Vec::new()), Span::new(env_file, 0, 0))
-        }
-    };
-    redact_env_tokens(&env_node, &mut sources);
-    if problems.is_empty() {
-        problems.extend(schema::check(
-            schema::SchemaKind::Environment,
-            &env_node,
-            &env_node.to_json(),
-            &format!("environment `{}`", options.env),
-            env_node.span,
-        ));
-    }
-    let environment = env::build(&options.env, &env_node, &mut problems);
+    let (environment, env_node, env_file) =
+        read_environment(&tree, options, &mut sources, &mut problems)?;
 
     // Resource files selected by the include globs.
     let all_files = tree.list_files()?;
@@ -285,6 +260,56 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
 
 fn declared_refs(declared: &[Declared]) -> Vec<(&ResourceId, &Key, &Node)> {
     declared.iter().map(|d| (&d.id, &d.key, &d.node)).collect()
+}
+
+/// Reads and checks the environment file alone.
+fn read_environment(
+    tree: &ConfigTree,
+    options: &LoadOptions,
+    sources: &mut SourceSet,
+    problems: &mut Vec<Problem>,
+) -> Result<(Environment, Node, FileId), ConfigError> {
+    let env_path = format!("environments/{}.yaml", options.env);
+    let Some(env_text) = tree.read(&env_path)? else {
+        return Err(environment_missing(tree, options, env_path));
+    };
+    let env_file = sources.add(env_path, Arc::from(env_text));
+    let env_node = match yaml::parse(env_file, sources.file(env_file)) {
+        Ok(node) => node,
+        Err(problem) => {
+            problems.push(problem);
+            Node::new(NodeValue::Map(Vec::new()), Span::new(env_file, 0, 0))
+        }
+    };
+    redact_env_tokens(&env_node, sources);
+    if problems.is_empty() {
+        problems.extend(schema::check(
+            schema::SchemaKind::Environment,
+            &env_node,
+            &env_node.to_json(),
+            &format!("environment `{}`", options.env),
+            env_node.span,
+        ));
+    }
+    let environment = env::build(&options.env, &env_node, problems);
+    Ok((environment, env_node, env_file))
+}
+
+/// Loads only the environment file (for commands that work before any resource file exists).
+pub fn load_environment(options: &LoadOptions) -> Result<Environment, ConfigError> {
+    let tree = ConfigTree::open(&options.root, options.git_ref.as_deref())?;
+    let mut sources = SourceSet::default();
+    let mut problems = Vec::new();
+    let (environment, _, _) = read_environment(&tree, options, &mut sources, &mut problems)?;
+    if problems.is_empty() {
+        return Ok(environment);
+    }
+    let mut report = Problems {
+        items: problems,
+        sources,
+    };
+    report.sort();
+    Err(ConfigError::Invalid(Box::new(report)))
 }
 
 /// The singular noun for a kind, as used in messages (`job`).

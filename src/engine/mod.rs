@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod connect;
 pub mod drift;
+pub mod export;
 pub mod live;
 pub mod planner;
 pub mod readiness;
