@@ -140,7 +140,7 @@ impl Progress for Bars {
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
     let config = config::load(&options)?;
-    let targets = super::parse_targets(&args.targets)?;
+    let targets = super::parse_targets(&args.targets, &config)?;
     let saved: Option<Plan> = match &args.planfile {
         Some(path) => Some(read_plan(path, &config.environment.name)?),
         None => None,
@@ -157,16 +157,22 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             targets: targets.clone(),
             roles: run::roles_from_file(&config.environment),
             enforce_guard: true,
+            skip: Default::default(),
         };
-        let (connections, fresh, contexts) =
-            super::connect_and_plan(&config, &options.root, &client, &request).await;
+        let locked =
+            super::LockedRun::start(&config, &options.root, &client, request, "apply").await?;
+        let (connections, contexts) = (&locked.connections, &locked.contexts);
         let outcome = async {
             let plan = match &saved {
                 Some(saved) => {
-                    run::check_not_stale(saved, &contexts)?;
-                    saved.clone()
+                    run::check_not_stale(saved, contexts)?;
+                    // What is true now: the guard and unreachable workspaces count, not what
+                    // was true when the plan was saved.
+                    let mut plan = saved.clone();
+                    plan.failures = locked.plan.failures.clone();
+                    plan
                 }
-                None => fresh,
+                None => locked.plan.clone(),
             };
             if saved.is_none() {
                 print!("{}", render_plan(&plan, &config, PlanFormat::Text));
@@ -177,9 +183,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                 let bars = Bars::new(&plan);
                 let report = run::apply_environment(
                     &config.environment.name,
-                    &connections,
+                    connections,
                     &plan,
-                    &contexts,
+                    contexts,
                     &provenance,
                     None,
                     &bars,
@@ -194,9 +200,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                 };
                 run::apply_environment(
                     &config.environment.name,
-                    &connections,
+                    connections,
                     &plan,
-                    &contexts,
+                    contexts,
                     &provenance,
                     None,
                     &printer,
@@ -206,9 +212,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             Ok::<_, miette::Report>((report, plan))
         }
         .await;
-        for c in connections {
-            c.close().await;
-        }
+        locked.finish(&config.environment.name).await;
         outcome
     })?;
     println!();

@@ -43,6 +43,7 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> miette::Result<ExitCode> {
             targets: Vec::new(),
             roles: run::roles_from_file(&config.environment),
             enforce_guard: false,
+            skip: Default::default(),
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;

@@ -187,7 +187,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
     let runtime = super::runtime()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let failures = runtime.block_on(async {
-        let request = planner::PlanRequest { targets: Vec::new(), roles: run::roles_from_file(&config.environment), enforce_guard: true };
+        let request = planner::PlanRequest { targets: Vec::new(), roles: run::roles_from_file(&config.environment), enforce_guard: true,     skip: Default::default(), };
         let (connections, plan, contexts) = super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request).await;
         let result = async {
             let mut work = Vec::new();
@@ -211,9 +211,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
                     return Err(ExportError::Cancelled.into());
                 }
             }
-            let mut targets: Vec<&connect::Connection> = connections.iter().filter(|c| work.iter().any(|(w, _)| w.spec.name == c.spec.name)).collect();
-            targets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-            let locks = run::take_locks(&config.environment.name, &targets, "adopt").await?;
+            let locks = run::take_locks(&config.environment.name, &connections, "adopt").await?;
             let mut failed = plan.failures.len();
             for (c, a) in &work {
                 match export::adopt(&c.client, &config.environment.name, a).await {
@@ -224,7 +222,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
                     }
                 }
             }
-            run::release_locks(&config.environment.name, &targets, &locks).await;
+            run::release_locks(&config.environment.name, &connections, &locks).await;
             Ok::<usize, miette::Report>(failed)
         }
         .await;

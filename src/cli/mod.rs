@@ -117,9 +117,9 @@ pub enum CliError {
         known: String,
     },
     /// A `--target` that is not `kind.key`.
-    #[error("invalid --target `{0}`")]
+    #[error("--target `{0}` names no declared resource")]
     #[diagnostic(help(
-        "write kind.key, e.g. jobs.nightly_etl (kinds: jobs, clusters, instance_pools, secret_scopes)"
+        "write kind.key of a resource in the configuration, e.g. jobs.nightly_etl (kinds: jobs, clusters, instance_pools, secret_scopes)"
     ))]
     BadTarget(String),
     /// Writing output failed.
@@ -196,11 +196,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Parses `--target kind.key` values.
-fn parse_targets(targets: &[String]) -> Result<Vec<crate::model::ResourceId>, CliError> {
+fn parse_targets(
+    targets: &[String],
+    config: &crate::config::Config,
+) -> Result<Vec<crate::model::ResourceId>, CliError> {
     targets
         .iter()
         .map(|t| {
-            crate::engine::planner::parse_target(t).ok_or_else(|| CliError::BadTarget(t.clone()))
+            crate::engine::planner::parse_target(t)
+                .filter(|id| config.resources.contains(id))
+                .ok_or_else(|| CliError::BadTarget(t.clone()))
         })
         .collect()
 }
@@ -240,6 +245,60 @@ async fn connect_and_plan(
     let (plan, contexts) =
         crate::engine::planner::plan_environment(config, &connections, failures, request).await;
     (connections, plan, contexts)
+}
+
+/// What a writing command works with: the connections, the locks it holds, the plan.
+struct LockedRun {
+    connections: Vec<crate::engine::connect::Connection>,
+    locks: crate::engine::run::Locks,
+    plan: crate::plan::Plan,
+    contexts: std::collections::BTreeMap<String, crate::engine::planner::WorkspaceContext>,
+}
+
+impl LockedRun {
+    /// Connects, takes every lock (name order), then plans under the locks: what is applied is
+    /// what was read while no other run could write.
+    async fn start(
+        config: &crate::config::Config,
+        root: &std::path::Path,
+        client: &crate::client::ClientOptions,
+        mut request: crate::engine::planner::PlanRequest,
+        operation: &str,
+    ) -> Result<Self, crate::engine::EngineError> {
+        let (connections, mut failures) =
+            crate::engine::connect::connect_all(&config.environment.workspaces, root, client).await;
+        let locks =
+            match crate::engine::run::take_locks(&config.environment.name, &connections, operation)
+                .await
+            {
+                Ok(locks) => locks,
+                Err(e) => {
+                    for c in connections {
+                        c.close().await;
+                    }
+                    return Err(e);
+                }
+            };
+        request.skip = locks.failed.iter().map(|f| f.workspace.clone()).collect();
+        failures.extend(locks.failed.iter().cloned());
+        let (plan, contexts) =
+            crate::engine::planner::plan_environment(config, &connections, failures, &request)
+                .await;
+        Ok(LockedRun {
+            connections,
+            locks,
+            plan,
+            contexts,
+        })
+    }
+
+    /// Gives back the locks and closes the connections.
+    async fn finish(self, environment: &str) {
+        crate::engine::run::release_locks(environment, &self.connections, &self.locks).await;
+        for c in self.connections {
+            c.close().await;
+        }
+    }
 }
 
 /// The load options for the global arguments.

@@ -50,7 +50,7 @@ pub struct PlanArgs {
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
     let config = config::load(&options)?;
-    let targets = super::parse_targets(&args.targets)?;
+    let targets = super::parse_targets(&args.targets, &config)?;
     let changed = match &args.base {
         Some(rev) => Some(config::source::changed_since(&options.root, rev)?),
         None => None,
@@ -65,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             targets: targets.clone(),
             roles: run::roles_from_file(&config.environment),
             enforce_guard: true,
+            skip: Default::default(),
         };
         let (connections, plan, _) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;

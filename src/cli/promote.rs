@@ -67,6 +67,10 @@ pub enum PromoteError {
     /// The user said no.
     #[error("promotion cancelled")]
     Cancelled,
+    /// Deletions without a terminal to confirm them.
+    #[error("the promotion deletes objects and there is no terminal to confirm it")]
+    #[diagnostic(help("review it with --dry-run and re-run with --auto-approve"))]
+    DeletionsNeedApproval,
     /// `--ref` makes no sense for a promotion.
     #[error("promote works on the work tree, not on --ref")]
     #[diagnostic(help(
@@ -129,87 +133,154 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             targets: Vec::new(),
             roles,
             enforce_guard: false,
+            skip: Default::default(),
         };
-        let (connections, mut plan, contexts) =
+        // First a read-only look: a dry run, an unreachable workspace without --allow-unreachable
+        // and an already active target all end here, having written nothing (not even a lock).
+        let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;
-        let result = async {
-            if let Some(f) = plan.failures.iter().find(|f| f.workspace == args.workspace) {
-                return Err(PromoteError::TargetUnreachable {
-                    workspace: f.workspace.clone(),
-                    reason: f.error.clone(),
-                }
-                .into());
-            }
-            let unreachable: Vec<String> =
-                plan.failures.iter().map(|f| f.workspace.clone()).collect();
-            if !unreachable.is_empty() && !args.allow_unreachable {
-                return Err(PromoteError::Unreachable(unreachable.join(", ")).into());
-            }
-            // Clusters marked start_on_promote start on the new active workspace.
-            if let Some(ctx) = contexts.get(&args.workspace) {
-                add_cluster_starts(&mut plan, &args.workspace, ctx);
-            }
-            let target_record_active = contexts
-                .get(&args.workspace)
-                .and_then(|c| c.read.record.as_ref())
-                .is_some_and(|r| r.role == Role::Active);
-            if environment.active == args.workspace
-                && target_record_active
-                && !plan.has_changes()
-                && unreachable.is_empty()
-            {
-                println!(
-                    "{} is already the active workspace of {}: nothing to change",
-                    args.workspace, environment.name
-                );
-                return Ok(None);
-            }
-            print!("{}", render_plan(&plan, &config, args.format));
-            if args.dry_run {
-                println!("\ndry run: nothing was changed");
-                return Ok(None);
-            }
-            if !args.auto_approve && tty {
-                print!(
-                    "\nPromote {} to active in {}? Only 'yes' is accepted: ",
-                    args.workspace, environment.name
-                );
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut answer);
-                if answer.trim() != "yes" {
-                    return Err(PromoteError::Cancelled.into());
-                }
-            }
-            let provenance = run::Provenance::from(&config.provenance);
-            let promotion = run::Promotion {
-                target: args.workspace.clone(),
-                unreachable,
-            };
-            let printer = Lines {
-                lock: Mutex::new(()),
-            };
-            let report = run::apply_environment(
-                &environment.name,
-                &connections,
-                &plan,
-                &contexts,
-                &provenance,
-                Some(&promotion),
-                &printer,
-            )
-            .await?;
-            Ok::<_, miette::Report>(Some((report, promotion)))
+        let mut look = super::LockedRun {
+            connections,
+            locks: Default::default(),
+            plan,
+            contexts,
+        };
+        if let Some(done) = preflight(&config, args, &mut look) {
+            look.finish(&environment.name).await;
+            return done;
         }
-        .await;
-        for c in connections {
-            c.close().await;
-        }
+        look.finish(&environment.name).await;
+        let mut locked =
+            super::LockedRun::start(&config, &options.root, &client, request, "promote").await?;
+        let result = promote(&config, &options.root, args, tty, &mut locked).await;
+        locked.finish(&environment.name).await;
         result
     })?;
-    let Some((report, promotion)) = outcome else {
-        return Ok(ExitCode::SUCCESS);
+    Ok(outcome)
+}
+
+/// Checks made before anything is written: `Some` ends the command (with its outcome).
+fn preflight(
+    config: &config::Config,
+    args: &PromoteArgs,
+    look: &mut super::LockedRun,
+) -> Option<miette::Result<ExitCode>> {
+    let environment = &config.environment;
+    if let Some(f) = look
+        .plan
+        .failures
+        .iter()
+        .find(|f| f.workspace == args.workspace)
+    {
+        return Some(Err(PromoteError::TargetUnreachable {
+            workspace: f.workspace.clone(),
+            reason: f.error.clone(),
+        }
+        .into()));
+    }
+    let unreachable: Vec<String> = look
+        .plan
+        .failures
+        .iter()
+        .map(|f| f.workspace.clone())
+        .collect();
+    if !unreachable.is_empty() && !args.allow_unreachable {
+        return Some(Err(PromoteError::Unreachable(unreachable.join(", ")).into()));
+    }
+    if let Some(ctx) = look.contexts.get(&args.workspace) {
+        add_cluster_starts(&mut look.plan, &args.workspace, ctx);
+    }
+    let target_record_active = look
+        .contexts
+        .get(&args.workspace)
+        .and_then(|c| c.read.record.as_ref())
+        .is_some_and(|r| r.role == Role::Active);
+    if environment.active == args.workspace
+        && target_record_active
+        && !look.plan.has_changes()
+        && unreachable.is_empty()
+    {
+        println!(
+            "{} is already the active workspace of {}: nothing to change",
+            args.workspace, environment.name
+        );
+        return Some(Ok(ExitCode::SUCCESS));
+    }
+    if args.dry_run {
+        print!("{}", render_plan(&look.plan, config, args.format));
+        // Machine-readable output stays clean.
+        if args.format == PlanFormat::Text {
+            println!("\ndry run: nothing was changed");
+        } else {
+            eprintln!("dry run: nothing was changed");
+        }
+        return Some(Ok(ExitCode::SUCCESS));
+    }
+    None
+}
+
+/// Plans, shows, applies and records the promotion under the locks `locked` holds.
+async fn promote(
+    config: &config::Config,
+    root: &std::path::Path,
+    args: &PromoteArgs,
+    tty: bool,
+    locked: &mut super::LockedRun,
+) -> miette::Result<ExitCode> {
+    let environment = &config.environment;
+    let plan = &mut locked.plan;
+    if let Some(f) = plan.failures.iter().find(|f| f.workspace == args.workspace) {
+        return Err(PromoteError::TargetUnreachable {
+            workspace: f.workspace.clone(),
+            reason: f.error.clone(),
+        }
+        .into());
+    }
+    let unreachable: Vec<String> = plan.failures.iter().map(|f| f.workspace.clone()).collect();
+    if !unreachable.is_empty() && !args.allow_unreachable {
+        return Err(PromoteError::Unreachable(unreachable.join(", ")).into());
+    }
+    // Clusters marked start_on_promote start on the new active workspace.
+    if let Some(ctx) = locked.contexts.get(&args.workspace) {
+        add_cluster_starts(plan, &args.workspace, ctx);
+    }
+    print!("{}", render_plan(plan, config, args.format));
+    if !args.auto_approve {
+        if !tty {
+            if plan.has_deletions() {
+                return Err(PromoteError::DeletionsNeedApproval.into());
+            }
+        } else {
+            print!(
+                "\nPromote {} to active in {}? Only 'yes' is accepted: ",
+                args.workspace, environment.name
+            );
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            if answer.trim() != "yes" {
+                return Err(PromoteError::Cancelled.into());
+            }
+        }
+    }
+    let provenance = run::Provenance::from(&config.provenance);
+    let promotion = run::Promotion {
+        target: args.workspace.clone(),
+        unreachable,
     };
+    let printer = Lines {
+        lock: Mutex::new(()),
+    };
+    let report = run::apply_environment(
+        &environment.name,
+        &locked.connections,
+        plan,
+        &locked.contexts,
+        &provenance,
+        Some(&promotion),
+        &printer,
+    )
+    .await?;
     println!();
     for w in &report.workspaces {
         let failed = w.outcomes.iter().filter(|o| o.result.is_err()).count();
@@ -220,12 +291,15 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             failed
         );
     }
+    for (workspace, error) in &report.failures {
+        println!("{workspace}  not promoted: {error}");
+    }
     for workspace in &promotion.unreachable {
         println!(
             "{workspace}  unreachable: pending fence recorded; the next plan, apply or promote fences it once it answers"
         );
     }
-    let changed = edit::set_active(&options.root, &environment.name, &args.workspace)?;
+    let changed = edit::set_active(root, &environment.name, &args.workspace)?;
     let rel = format!("environments/{}.yaml", environment.name);
     if changed && !args.no_commit {
         let message = format!(
@@ -234,12 +308,16 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             environment.name,
             state::operator()
         );
-        match edit::commit_file(&options.root, &rel, &message)? {
-            Some(sha) => println!(
-                "{rel}: active: {} — committed {} (push it: git push)",
-                args.workspace,
-                &sha[..7.min(sha.len())]
-            ),
+        match edit::commit_file(root, &rel, &message)? {
+            Some(sha) => {
+                // The workspaces hold exactly what this commit describes: record it.
+                record_commit(&locked.connections, &environment.name, &report, &sha).await;
+                println!(
+                    "{rel}: active: {} — committed {} (push it: git push)",
+                    args.workspace,
+                    &sha[..7.min(sha.len())]
+                );
+            }
             None => println!(
                 "{rel}: active: {} (not a Git repository: nothing committed)",
                 args.workspace
@@ -263,6 +341,33 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             environment.name, args.workspace
         );
         Ok(ExitCode::from(1))
+    }
+}
+
+/// Updates the last applied commit of the workspaces a promotion fully applied.
+async fn record_commit(
+    connections: &[crate::engine::connect::Connection],
+    environment: &str,
+    report: &run::ApplyReport,
+    sha: &str,
+) {
+    for c in connections {
+        let done = report
+            .workspaces
+            .iter()
+            .any(|w| w.workspace == c.spec.name && w.succeeded());
+        if !done {
+            continue;
+        }
+        if let Ok(Some(mut record)) = state::read_state_record(&c.client, environment).await
+            && let Some(applied) = record.last_applied.as_mut()
+        {
+            applied.commit = sha.to_string();
+            applied.dirty = false;
+            if let Err(e) = state::write_state_record(&c.client, &record).await {
+                tracing::warn!(workspace = %c.spec.name, error = %e, "state record not updated with the promotion commit");
+            }
+        }
     }
 }
 

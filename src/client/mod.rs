@@ -152,6 +152,8 @@ pub struct ClientOptions {
     pub min_delay: Duration,
     /// Largest backoff delay (Retry-After may ask for more).
     pub max_delay: Duration,
+    /// How long one request keeps waiting out 429s (they do not count as retries).
+    pub throttle_budget: Duration,
 }
 
 impl Default for ClientOptions {
@@ -159,9 +161,10 @@ impl Default for ClientOptions {
         ClientOptions {
             parallelism: 16,
             timeout: Duration::from_secs(60),
-            max_retries: 8,
+            max_retries: 6,
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(10),
+            throttle_budget: Duration::from_secs(600),
         }
     }
 }
@@ -187,6 +190,8 @@ pub struct WorkspaceClient {
     options: ClientOptions,
     /// Request counters.
     pub stats: ClientStats,
+    /// Until when the workspace asked us (by a 429) to send nothing.
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// One failed attempt, classified for the retry loop.
@@ -194,6 +199,8 @@ struct Attempt {
     error: ClientError,
     retry: bool,
     retry_after: Option<Duration>,
+    /// A 429: refused before any work, retried outside the retry budget (see [`WorkspaceClient::call`]).
+    throttled: bool,
 }
 
 impl WorkspaceClient {
@@ -233,6 +240,7 @@ impl WorkspaceClient {
             limit: AdaptiveLimit::new(options.parallelism),
             options,
             stats: ClientStats::default(),
+            paused_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -295,10 +303,37 @@ impl WorkspaceClient {
             .with_max_delay(self.options.max_delay)
             .with_max_times(self.options.max_retries)
             .with_jitter();
+        // 429s do not use up the retry budget: the workspace refused before doing anything,
+        // and every request waits out its Retry-After (see `pause`). Throttling is bounded by
+        // time instead.
+        let deadline = std::time::Instant::now() + self.options.throttle_budget;
+        loop {
+            match self
+                .call_once(&method, path, query, body, retry, backoff)
+                .await
+            {
+                Err(a) if a.throttled && std::time::Instant::now() < deadline => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(workspace = %self.name, %method, path, error = %a.error, "throttled; retrying after the pause");
+                }
+                other => return other.map_err(|a| a.error),
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+        backoff: ExponentialBuilder,
+    ) -> Result<Value, Attempt> {
         let attempt = || async { self.attempt(method.clone(), path, query, body, retry).await };
         attempt
             .retry(backoff)
-            .when(|a: &Attempt| a.retry)
+            .when(|a: &Attempt| a.retry && !a.throttled)
             .adjust(|a: &Attempt, delay| match (a.retry_after, delay) {
                 // Retry-After wins over our own schedule, but never shortens it.
                 (Some(after), Some(d)) => Some(after.max(d)),
@@ -309,7 +344,27 @@ impl WorkspaceClient {
                 tracing::debug!(workspace = %self.name, %method, path, ?delay, error = %a.error, "retrying");
             })
             .await
-            .map_err(|a| a.error)
+    }
+
+    /// Waits while the workspace asked everyone to wait (a 429's Retry-After).
+    async fn wait_if_paused(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            match until {
+                Some(t) if t > std::time::Instant::now() => {
+                    tokio::time::sleep_until(t.into()).await
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn pause(&self, wait: Duration) {
+        let until = std::time::Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
     }
 
     async fn attempt(
@@ -320,6 +375,7 @@ impl WorkspaceClient {
         body: Option<&Value>,
         retry: Retry,
     ) -> Result<Value, Attempt> {
+        self.wait_if_paused().await;
         let _permit = self.limit.acquire().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
@@ -363,13 +419,17 @@ impl WorkspaceClient {
                 },
                 retry: false,
                 retry_after: None,
+                throttled: false,
             });
         }
         let (code, message) = parse_error_body(status, &bytes);
         let message = message.replace(self.token.expose(), "***");
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+        if throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             self.limit.on_throttled();
+            // Everyone waits, not just this request: hammering a limited workspace only buys more 429s.
+            self.pause(retry_after.unwrap_or(Duration::from_secs(1)));
         }
         let error = classify(&self.name, &method, path, status, code, message);
         let transient = matches!(status.as_u16(), 429 | 503 | 504);
@@ -390,12 +450,14 @@ impl WorkspaceClient {
                 },
                 retry: false,
                 retry_after: None,
+                throttled: false,
             });
         }
         Err(Attempt {
             error,
             retry: retry_ok,
             retry_after,
+            throttled,
         })
     }
 
@@ -424,6 +486,7 @@ impl WorkspaceClient {
                 },
                 retry: false,
                 retry_after: None,
+                throttled: false,
             };
         }
         Attempt {
@@ -435,6 +498,7 @@ impl WorkspaceClient {
             },
             retry: true,
             retry_after: None,
+            throttled: false,
         }
     }
 }

@@ -22,7 +22,9 @@ pub fn parse(file_id: FileId, file: &SourceFile) -> Result<Node, Problem> {
             Span::new(file_id, 0, 0),
         ));
     }
-    let options = serde_saphyr::Options::default();
+    // YAML 1.2 booleans only: `yes`, `on`, `y` stay text (as keys and as values).
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(raw) => Ok(raw.into_node(file_id, file)),
         Err(error) => Err(syntax_problem(file_id, file, &error)),
@@ -320,6 +322,17 @@ mod tests {
         }
         let problem = load(&text).unwrap_err();
         assert!(problem.message.contains("YAML"), "{}", problem.message);
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_text() {
+        let node = load("y: 1\nyes: 2\non: 3\nflag: yes\nreal: true\n").unwrap();
+        let json = node.to_json();
+        assert_eq!(json["y"], 1);
+        assert_eq!(json["yes"], 2);
+        assert_eq!(json["on"], 3);
+        assert_eq!(json["flag"], "yes");
+        assert_eq!(json["real"], true);
     }
 
     #[test]

@@ -136,23 +136,54 @@ impl Run<'_> {
         for a in actions {
             by_resource.entry(&a.resource).or_default().push(a);
         }
-        let chains = by_resource.into_values().map(|chain| async move {
-            for action in chain {
-                // Only a failed create or update stops the resource's later actions; one
-                // secret that cannot be read must not hold back the others or the ACLs.
-                let structural = matches!(
-                    action.action,
-                    Action::Create { .. }
-                        | Action::Update { .. }
-                        | Action::Replace { .. }
-                        | Action::CreateScope { .. }
-                );
-                if !self.one(action).await && structural {
-                    break;
-                }
+        // Waves: a resource that references another one of this group (a job running a job
+        // created in the same apply) waits for it.
+        let mut pending: BTreeMap<&ResourceId, (Vec<&PlannedAction>, BTreeSet<ResourceId>)> =
+            by_resource
+                .into_iter()
+                .map(|(id, chain)| {
+                    let deps = chain
+                        .iter()
+                        .flat_map(|a| body_of(&a.action).map(references).unwrap_or_default())
+                        .filter(|d| d != id)
+                        .collect();
+                    (id, (chain, deps))
+                })
+                .collect();
+        while !pending.is_empty() {
+            let waiting: BTreeSet<ResourceId> = pending.keys().map(|id| (*id).clone()).collect();
+            let mut ready: Vec<&ResourceId> = pending
+                .iter()
+                .filter(|(_, (_, deps))| deps.is_disjoint(&waiting))
+                .map(|(id, _)| *id)
+                .collect();
+            if ready.is_empty() {
+                ready = pending.keys().copied().collect(); // a cycle: validation forbids it; go on
             }
-        });
-        futures::future::join_all(chains).await;
+            let wave: Vec<Vec<&PlannedAction>> = ready
+                .iter()
+                .filter_map(|id| pending.remove(id))
+                .map(|(chain, _)| chain)
+                .collect();
+            futures::future::join_all(wave.into_iter().map(|chain| self.chain(chain))).await;
+        }
+    }
+
+    /// One resource's actions in order; a failed create or update stops the rest, while one
+    /// secret that cannot be read does not hold back the others or the ACLs.
+    async fn chain(&self, chain: Vec<&PlannedAction>) {
+        for action in chain {
+            let structural = matches!(
+                action.action,
+                Action::Create { .. }
+                    | Action::Update { .. }
+                    | Action::Replace { .. }
+                    | Action::CreateScope { .. }
+            );
+            if !self.one(action).await && structural {
+                break;
+            }
+        }
     }
 
     /// Carries out one action and records its outcome; false when it failed.
@@ -335,16 +366,7 @@ impl Run<'_> {
                 Ok(format!("{} grants", acl.len()))
             }
             Action::CreateScope { name } => {
-                match self
-                    .client
-                    .create("/api/2.0/secrets/scopes/create", &json!({"scope": name}))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {}
-                    Err(ClientError::OutcomeUnknown { .. }) if self.scope_exists(name).await? => {}
-                    Err(e) => return Err(e),
-                }
+                self.create_scope(name).await?;
                 self.record
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -531,6 +553,32 @@ impl Run<'_> {
         }
     }
 
+    /// Creates a scope; an unknown outcome is checked by listing before trying again.
+    async fn create_scope(&self, name: &str) -> Result<(), ClientError> {
+        let mut last = None;
+        for _ in 0..5 {
+            match self
+                .client
+                .create("/api/2.0/secrets/scopes/create", &json!({"scope": name}))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {
+                    return Ok(());
+                }
+                Err(e @ ClientError::OutcomeUnknown { .. }) => {
+                    if self.scope_exists(name).await? {
+                        return Ok(());
+                    }
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.local_error(format!("scope {name} could not be created"))))
+    }
+
     async fn scope_exists(&self, name: &str) -> Result<bool, ClientError> {
         let answer = self.client.get("/api/2.0/secrets/scopes/list", &[]).await?;
         Ok(answer
@@ -675,6 +723,16 @@ fn grant_json(grant: &crate::model::live::Grant) -> Value {
         crate::model::Principal::ServicePrincipalName(_) => "service_principal_name",
     };
     json!({field: grant.principal.name(), "permission_level": grant.level})
+}
+
+/// The request body of a create, update or replace.
+fn body_of(action: &Action) -> Option<&Value> {
+    match action {
+        Action::Create { body } | Action::Update { body, .. } | Action::Replace { body, .. } => {
+            Some(body)
+        }
+        _ => None,
+    }
 }
 
 fn references(value: &Value) -> Vec<ResourceId> {

@@ -54,13 +54,6 @@ pub async fn read(
     live.instance_pools = keep_first(pools.0, "instance_pools", &mut duplicates);
     live.duplicates = duplicates;
 
-    let (jobs, clusters, pools) = tokio::try_join!(
-        read_grants(client, "jobs", &mut live.jobs),
-        read_grants(client, "clusters", &mut live.clusters),
-        read_grants(client, "instance-pools", &mut live.instance_pools),
-    )?;
-    let _ = (jobs, clusters, pools);
-
     let wanted: Vec<(String, String)> = scope_names
         .iter()
         .filter_map(|(key, name)| {
@@ -70,10 +63,17 @@ pub async fn read(
                 .map(|actual| (key.clone(), actual.clone()))
         })
         .collect();
-    let read_scopes = wanted
-        .iter()
-        .map(|(key, name)| async move { read_scope(client, name).await.map(|s| (key.clone(), s)) });
-    live.secret_scopes = try_join_all(read_scopes).await?.into_iter().collect();
+    let read_scopes = try_join_all(wanted.iter().map(|(key, name)| async move {
+        read_scope(client, name).await.map(|s| (key.clone(), s))
+    }));
+    // Permissions and scopes are read side by side, sharing the workspace's request slots.
+    let (_, _, _, scopes) = tokio::try_join!(
+        read_grants(client, "jobs", &mut live.jobs),
+        read_grants(client, "clusters", &mut live.clusters),
+        read_grants(client, "instance-pools", &mut live.instance_pools),
+        read_scopes,
+    )?;
+    live.secret_scopes = scopes.into_iter().collect();
     Ok(LiveRead {
         live,
         record,

@@ -34,6 +34,8 @@ pub struct PlanRequest {
     pub roles: BTreeMap<String, Role>,
     /// Refuse workspaces whose record says active while `roles` says passive (off for promote).
     pub enforce_guard: bool,
+    /// Workspaces to leave out (they could not be locked).
+    pub skip: BTreeSet<String>,
 }
 
 /// Plans every connected workspace: all are read first (concurrently), then planned.
@@ -48,10 +50,14 @@ pub async fn plan_environment(
         futures::future::join_all(connections.iter().map(|c| read_one(config, c, request))).await;
     // A workspace another record says to fence was promoted away from while unreachable: its
     // own record still says active, and making it passive is exactly what must happen.
+    // Only fences recorded by the workspace that is active now count: a fence left in an old
+    // record must never switch the guard off.
     let fenced: BTreeSet<String> = reads
         .iter()
         .filter_map(|r| r.as_ref().ok())
-        .filter_map(|(read, _)| read.record.as_ref())
+        .filter(|(_, role, _)| *role == Role::Active)
+        .filter_map(|(read, _, _)| read.record.as_ref())
+        .filter(|record| record.role == Role::Active)
         .flat_map(|record| record.pending_fences.iter().map(|f| f.workspace.clone()))
         .collect();
     let mut contexts = BTreeMap::new();
@@ -59,11 +65,11 @@ pub async fn plan_environment(
     let mut workspaces = Vec::new();
     for (connection, result) in connections.iter().zip(reads) {
         let name = &connection.spec.name;
-        let planned = result.and_then(|(read, role)| {
+        let planned = result.and_then(|(read, role, resources)| {
             if request.enforce_guard && !fenced.contains(name) {
                 guard(name, role, read.record.as_ref())?;
             }
-            Ok(plan_one(config, connection, request, read, role))
+            Ok(plan_one(config, connection, request, read, role, resources))
         });
         match planned {
             Ok(context) => {
@@ -110,9 +116,10 @@ async fn read_one(
     config: &Config,
     connection: &Connection,
     request: &PlanRequest,
-) -> Result<(LiveRead, Role), EngineError> {
+) -> Result<(LiveRead, Role, crate::model::Resources), EngineError> {
     let name = &connection.spec.name;
     let role = role_of(config, request, name);
+    // Computed once per workspace: it is the most expensive step of planning.
     let resources = config::resources_for_role(config, name, role);
     let scope_names: BTreeMap<String, String> = resources
         .secret_scopes
@@ -122,6 +129,7 @@ async fn read_one(
     Ok((
         live::read(&connection.client, &config.environment.name, &scope_names).await?,
         role,
+        resources,
     ))
 }
 
@@ -131,9 +139,10 @@ fn plan_one(
     request: &PlanRequest,
     read: LiveRead,
     role: Role,
+    resources: crate::model::Resources,
 ) -> WorkspaceContext {
     let name = &connection.spec.name;
-    let desired = policy::for_role(config::resources_for_role(config, name, role), role);
+    let desired = policy::for_role(resources, role);
     let secrets = secret_knowledge(
         name,
         &desired,

@@ -101,12 +101,6 @@ pub async fn apply_environment(
         .filter(|c| contexts.contains_key(&c.spec.name))
         .collect();
     targets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-    let operation = if promotion.is_some() {
-        "promote"
-    } else {
-        "apply"
-    };
-    let locks = take_locks(environment, &targets, operation).await?;
 
     let work = targets.iter().filter_map(|c| {
         let ctx = contexts.get(&c.spec.name)?;
@@ -148,13 +142,29 @@ pub async fn apply_environment(
         .filter(|(_, report, record)| record.role == Role::Passive && report.succeeded())
         .map(|(c, _, _)| c.spec.name.clone())
         .collect();
+    // A promotion's waived unreachable workspaces are not failures: their fence is recorded.
+    let waived = |w: &str| promotion.is_some_and(|p| p.unreachable.iter().any(|u| u == w));
+    let mut failures: Vec<(String, String)> = plan
+        .failures
+        .iter()
+        .filter(|f| !waived(&f.workspace))
+        .map(|f| (f.workspace.clone(), f.error.clone()))
+        .collect();
+    // A workspace of a saved plan that could not be read now is not applied: say so.
+    for w in &plan.workspaces {
+        if !contexts.contains_key(&w.workspace)
+            && !waived(&w.workspace)
+            && !failures.iter().any(|(f, _)| f == &w.workspace)
+        {
+            failures.push((
+                w.workspace.clone(),
+                "not applied: the workspace could not be read or locked".into(),
+            ));
+        }
+    }
     let mut report = ApplyReport {
         workspaces: Vec::new(),
-        failures: plan
-            .failures
-            .iter()
-            .map(|f| (f.workspace.clone(), f.error.clone()))
-            .collect(),
+        failures,
     };
     let writes = results
         .into_iter()
@@ -162,6 +172,10 @@ pub async fn apply_environment(
             record
                 .pending_fences
                 .retain(|f| !fenced.contains(&f.workspace));
+            if let Some(p) = promotion {
+                // The target is active now: a fence for it (from an earlier failover) is obsolete.
+                record.pending_fences.retain(|f| f.workspace != p.target);
+            }
             if let Some(p) = promotion.filter(|p| p.target == c.spec.name) {
                 record.promoted_at = Some(state::rfc3339(state::now_ms()));
                 record.promoted_by = Some(state::operator());
@@ -195,41 +209,58 @@ pub async fn apply_environment(
         report.workspaces.push(workspace_report);
         report.failures.extend(failure);
     }
-    release_locks(environment, &targets, &locks).await;
     Ok(report)
 }
 
-/// Takes the lock in each workspace, in name order; on a held lock, gives back the ones taken.
-pub async fn take_locks(
-    environment: &str,
-    targets: &[&Connection],
-    operation: &str,
-) -> Result<Vec<Lock>, EngineError> {
-    let mut taken: Vec<Lock> = Vec::new();
-    for (i, c) in targets.iter().enumerate() {
-        match state::acquire_lock(&c.client, environment, operation, LOCK_TTL_MS).await {
-            Ok(lock) => taken.push(lock),
-            Err(error) => {
-                release_locks(environment, &targets[..i], &taken).await;
-                return Err(match error {
-                    LockError::Held(lock) => EngineError::Locked {
-                        workspace: c.spec.name.clone(),
-                        holder: lock.holder,
-                        operation: lock.operation,
-                        since: lock.since,
-                    },
-                    LockError::Client(e) => EngineError::from(e),
-                });
-            }
-        }
-    }
-    Ok(taken)
+/// The locks one run holds, and the workspaces whose lock could not be asked for.
+#[derive(Debug, Default)]
+pub struct Locks {
+    /// Workspace → lock.
+    pub held: BTreeMap<String, Lock>,
+    /// Workspaces that failed while locking (unreachable): they are left out of the run.
+    pub failed: Vec<crate::plan::WorkspaceFailure>,
 }
 
-/// Gives back locks (best effort: an unreleased lock expires).
-pub async fn release_locks(environment: &str, targets: &[&Connection], locks: &[Lock]) {
-    for (c, lock) in targets.iter().zip(locks) {
-        if let Err(e) = state::release_lock(&c.client, environment, lock).await {
+/// Takes the lock in every connected workspace, in name order. A lock someone else holds stops
+/// everything (after giving back the ones taken); a workspace that fails is left out.
+pub async fn take_locks(
+    environment: &str,
+    connections: &[Connection],
+    operation: &str,
+) -> Result<Locks, EngineError> {
+    let mut ordered: Vec<&Connection> = connections.iter().collect();
+    ordered.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    let mut locks = Locks::default();
+    for c in ordered {
+        match state::acquire_lock(&c.client, environment, operation, LOCK_TTL_MS).await {
+            Ok(lock) => {
+                locks.held.insert(c.spec.name.clone(), lock);
+            }
+            Err(LockError::Held(lock)) => {
+                release_locks(environment, connections, &locks).await;
+                return Err(EngineError::Locked {
+                    workspace: c.spec.name.clone(),
+                    holder: lock.holder,
+                    operation: lock.operation,
+                    since: lock.since,
+                });
+            }
+            Err(LockError::Client(e)) => locks.failed.push(crate::plan::WorkspaceFailure {
+                workspace: c.spec.name.clone(),
+                error: e.to_string(),
+                guard: false,
+            }),
+        }
+    }
+    Ok(locks)
+}
+
+/// Gives back the locks (best effort: a lock not given back expires).
+pub async fn release_locks(environment: &str, connections: &[Connection], locks: &Locks) {
+    for c in connections {
+        if let Some(lock) = locks.held.get(&c.spec.name)
+            && let Err(e) = state::release_lock(&c.client, environment, lock).await
+        {
             tracing::warn!(workspace = %c.spec.name, error = %e, "lock not released; it expires on its own");
         }
     }

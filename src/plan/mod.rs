@@ -298,11 +298,18 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
         permissions(
             &resource,
             &pool.permissions,
+            !pool.permissions.is_empty(),
             input.live.instance_pools.get(key),
             &mut actions,
         );
     }
 
+    let mut ids = ids;
+    ids.replaced = actions
+        .iter()
+        .filter(|a| matches!(a.action, Action::Replace { .. }))
+        .map(|a| a.resource.clone())
+        .collect();
     for (key, cluster) in &desired.clusters {
         let body = with_tags(
             ids.resolve(&Value::Object(cluster.spec.clone())),
@@ -352,7 +359,13 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
             }),
             _ => {}
         }
-        permissions(&resource, &cluster.permissions, live, &mut actions);
+        permissions(
+            &resource,
+            &cluster.permissions,
+            !cluster.permissions.is_empty(),
+            live,
+            &mut actions,
+        );
     }
 
     for (key, job) in &desired.jobs {
@@ -383,7 +396,13 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
                 }
             }
         }
-        permissions(&resource, &job.permissions, live, &mut actions);
+        permissions(
+            &resource,
+            &job.permissions,
+            !job.permissions.is_empty() || held_back(input, &resource),
+            live,
+            &mut actions,
+        );
     }
 
     plan_scopes(input, &mut actions);
@@ -507,9 +526,14 @@ fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
             }
         }
     }
-    let desired_scopes: BTreeSet<&str> = desired.secret_scopes.values().map(|s| s.name()).collect();
+    // Scope names are case-insensitive: `Etl` and `etl` are one scope.
+    let desired_scopes: BTreeSet<String> = desired
+        .secret_scopes
+        .values()
+        .map(|s| s.name().to_lowercase())
+        .collect();
     for name in &input.secrets.managed_scopes {
-        if !desired_scopes.contains(name.as_str()) {
+        if !desired_scopes.contains(&name.to_lowercase()) {
             actions.push(PlannedAction {
                 resource: rid(Kind::SecretScopes, name),
                 action: Action::DeleteScope { name: name.clone() },
@@ -539,11 +563,12 @@ fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
 fn permissions(
     resource: &ResourceId,
     wanted: &[Permission],
+    managed: bool,
     live: Option<&LiveObject>,
     actions: &mut Vec<PlannedAction>,
 ) {
-    if wanted.is_empty() && resource.kind != Kind::Jobs {
-        return;
+    if !managed {
+        return; // an object whose config lists no grants keeps whatever it has
     }
     let mut after: Vec<Grant> = wanted
         .iter()
@@ -556,9 +581,6 @@ fn permissions(
     let before: Vec<Grant> = live.map(|l| l.grants.clone()).unwrap_or_default();
     if keep_owner && let Some(owner) = before.iter().find(|g| g.level == "IS_OWNER") {
         after.push(owner.clone());
-    }
-    if wanted.is_empty() {
-        return; // a job without configured grants keeps whatever it has
     }
     after.sort();
     let mut sorted_before = before.clone();
@@ -576,17 +598,35 @@ fn permissions(
     }
 }
 
+/// Whether the role withholds some of this job's configured grants (then its grants are set
+/// even when none remain to apply: the held ones must go).
+fn held_back(input: &PlanInput, resource: &ResourceId) -> bool {
+    input.desired.overrides.iter().any(|o| {
+        &o.resource == resource
+            && o.field == "permissions"
+            && o.source == crate::policy::OverrideSource::Passive
+    })
+}
+
 /// IDs of live managed objects, for resolving `${resources.<kind>.<key>.id}`.
 struct LiveIds<'a> {
     live: &'a LiveWorkspace,
+    /// Objects replaced in this run: their IDs change, so references wait for apply.
+    replaced: BTreeSet<ResourceId>,
 }
 
 impl<'a> LiveIds<'a> {
     fn new(live: &'a LiveWorkspace) -> Self {
-        LiveIds { live }
+        LiveIds {
+            live,
+            replaced: BTreeSet::new(),
+        }
     }
 
     fn id(&self, target: &ResourceId) -> Option<Value> {
+        if self.replaced.contains(target) {
+            return None;
+        }
         let objects = match target.kind {
             Kind::Jobs => &self.live.jobs,
             Kind::Clusters => &self.live.clusters,

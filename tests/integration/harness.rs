@@ -82,6 +82,32 @@ impl TestRepo {
         self.dir.path()
     }
 
+    /// Writes (or overwrites) a file of an existing repository, creating directories.
+    pub fn write(&self, rel: &str, contents: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+
+    /// Like [`TestRepo::tandem`], with extra environment variables set on the tandem process
+    /// (set after the inherited tandem settings are removed, so `TANDEM_LOG` may be given).
+    pub fn tandem_env(&self, args: &[&str], envs: &[(&str, &str)]) -> TandemRun {
+        let mut command = Command::cargo_bin("tandem").expect("binary");
+        command
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("TANDEM_ENV")
+            .env_remove("TANDEM_LOG");
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        TandemRun {
+            output: command.output().expect("run tandem"),
+        }
+    }
+
     /// `tandem -C <repo> <args>`, with colour off and no inherited tandem settings.
     pub fn tandem(&self, args: &[&str]) -> TandemRun {
         let output = Command::cargo_bin("tandem")
@@ -127,6 +153,10 @@ impl TandemRun {
         );
         self.stdout()
     }
+    /// Standard output and standard error together.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout(), self.stderr())
+    }
     /// Asserts exit code 1 and returns stderr.
     pub fn failure(&self) -> String {
         assert_eq!(
@@ -150,5 +180,95 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).expect("copy");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git inspection helpers (added for tests/integration/promote.rs). Additions only: nothing above
+// this line depends on them.
+// ---------------------------------------------------------------------------------------------
+
+impl TestRepo {
+    /// The Git repository (after [`TestRepo::git_init`]).
+    pub fn git_repo(&self) -> &git2::Repository {
+        self.git.as_ref().expect("git_init first")
+    }
+
+    /// A file of the work tree, as text.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel)).expect("read file")
+    }
+
+    /// The commit HEAD points to.
+    pub fn head_commit(&self) -> git2::Commit<'_> {
+        self.git_repo()
+            .head()
+            .expect("HEAD")
+            .peel_to_commit()
+            .expect("HEAD commit")
+    }
+
+    /// HEAD's SHA.
+    pub fn head_sha(&self) -> String {
+        self.head_commit().id().to_string()
+    }
+
+    /// HEAD's full commit message.
+    pub fn head_message(&self) -> String {
+        self.head_commit().message().unwrap_or_default().to_string()
+    }
+
+    /// How many commits HEAD's history holds.
+    pub fn commit_count(&self) -> usize {
+        let repo = self.git_repo();
+        let mut walk = repo.revwalk().expect("revwalk");
+        walk.push_head().expect("push HEAD");
+        walk.count()
+    }
+
+    /// The content of `rel` in HEAD's tree (`None` when HEAD has no such file).
+    pub fn file_at_head(&self, rel: &str) -> Option<String> {
+        let commit = self.head_commit();
+        let tree = commit.tree().expect("tree");
+        let entry = tree.get_path(Path::new(rel)).ok()?;
+        let blob = entry
+            .to_object(self.git_repo())
+            .expect("object")
+            .peel_to_blob()
+            .expect("blob");
+        Some(String::from_utf8_lossy(blob.content()).into_owned())
+    }
+
+    /// The paths HEAD changed compared with its first parent (every path for a root commit).
+    pub fn files_changed_by_head(&self) -> Vec<String> {
+        let repo = self.git_repo();
+        let commit = self.head_commit();
+        let tree = commit.tree().expect("tree");
+        let parent_tree = commit
+            .parent(0)
+            .ok()
+            .map(|p| p.tree().expect("parent tree"));
+        let diff = repo
+            .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
+            .expect("diff");
+        diff.deltas()
+            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect()
+    }
+
+    /// Whether `rel` differs from HEAD in the index or the work tree (untracked counts).
+    pub fn is_modified(&self, rel: &str) -> bool {
+        let status = self.git_repo().status_file(Path::new(rel)).expect("status");
+        !status.is_empty() && status != git2::Status::CURRENT && status != git2::Status::IGNORED
+    }
+
+    /// `git checkout HEAD -- <rel>`: the file (or every file under a folder) as HEAD has it.
+    pub fn checkout_from_head(&self, rel: &str) {
+        let mut options = git2::build::CheckoutBuilder::new();
+        options.force().path(rel);
+        self.git_repo()
+            .checkout_head(Some(&mut options))
+            .expect("checkout");
     }
 }

@@ -1,10 +1,13 @@
 //! tandem's integration tests: one binary, a fluent harness (temporary repositories, the real
 //! `tandem` binary), insta snapshots.
 
+mod apply;
+mod client;
 mod config_corpus;
 mod emulator;
 mod equivalence;
 mod git_ref;
 mod harness;
 mod model_roundtrip;
+mod promote;
 mod validate;
