@@ -3,432 +3,19 @@
 //! through the emulator's own API.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tandem::emulator::{self, RunningEmulator};
 
-use super::harness::{PAIR_ENV, TandemRun, TestRepo};
+use super::harness::{
+    Emulator, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok, remote_env,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A blocking client for one emulated workspace: an embedded `local:` workspace opened in this
-/// process on its state file (after tandem exited), or an emulator subprocess.
-struct Ws {
-    rt: tokio::runtime::Runtime,
-    running: Option<RunningEmulator>,
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-/// A direct (not inherited) grant: principal and level.
-type Grants = BTreeSet<(String, String)>;
-
-fn grants(entries: &[(&str, &str)]) -> Grants {
-    entries
-        .iter()
-        .map(|(p, l)| (p.to_string(), l.to_string()))
-        .collect()
-}
-
-impl Ws {
-    /// Serves the embedded workspace `name` of `repo` from its state file.
-    fn local(repo: &TestRepo, name: &str) -> Ws {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let running = rt
-            .block_on(emulator::start(emulator::embedded_options(
-                repo.path(),
-                name,
-            )))
-            .expect("embedded emulator starts on its state file");
-        Ws {
-            base: running.url.clone(),
-            running: Some(running),
-            rt,
-            token: "dev".into(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// A client for an emulator served elsewhere.
-    fn remote(url: &str, token: &str) -> Ws {
-        Ws {
-            rt: tokio::runtime::Runtime::new().expect("runtime"),
-            running: None,
-            base: url.to_string(),
-            token: token.to_string(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        self.rt.block_on(async {
-            let mut request = self
-                .http
-                .request(method, format!("{}{path}", self.base))
-                .bearer_auth(&self.token);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.expect("request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("body");
-            let value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            };
-            (status, value)
-        })
-    }
-
-    /// `GET`, repeated while a flaky emulator answers 429 or 503 (reads are safe to repeat).
-    fn get(&self, path: &str) -> Value {
-        let mut attempts = 0;
-        loop {
-            let (status, value) = self.call("GET", path, None);
-            attempts += 1;
-            if matches!(status, 429 | 503) && attempts < 30 {
-                std::thread::sleep(Duration::from_millis(if status == 429 { 1000 } else { 50 }));
-                continue;
-            }
-            assert_eq!(status, 200, "GET {path}: {value}");
-            return value;
-        }
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let (status, value) = self.call("POST", path, Some(body));
-        assert_eq!(status, 200, "POST {path}: {value}");
-        value
-    }
-
-    /// `POST /__emulator/<path>`.
-    fn admin_post(&self, path: &str, body: Value) {
-        let (status, value) = self.call("POST", &format!("/__emulator{path}"), Some(body));
-        assert_eq!(status, 200, "admin {path}: {value}");
-    }
-
-    fn stats(&self) -> Value {
-        self.get("/__emulator/stats")
-    }
-
-    /// Every job, with its tasks.
-    fn jobs(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut path = "/api/2.2/jobs/list?limit=100&expand_tasks=true".to_string();
-            if let Some(t) = &token {
-                path.push_str(&format!("&page_token={t}"));
-            }
-            let page = self.get(&path);
-            out.extend(page["jobs"].as_array().cloned().unwrap_or_default());
-            match page["next_page_token"].as_str() {
-                Some(t) if page["has_more"] == true && !t.is_empty() => token = Some(t.into()),
-                _ => break,
-            }
-        }
-        out
-    }
-
-    /// Every cluster.
-    fn clusters(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut path = "/api/2.1/clusters/list?page_size=100".to_string();
-            if let Some(t) = &token {
-                path.push_str(&format!("&page_token={t}"));
-            }
-            let page = self.get(&path);
-            out.extend(page["clusters"].as_array().cloned().unwrap_or_default());
-            match page["next_page_token"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.into()),
-                _ => break,
-            }
-        }
-        out
-    }
-
-    /// Every instance pool.
-    fn pools(&self) -> Vec<Value> {
-        self.get("/api/2.0/instance-pools/list")["instance_pools"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// tandem's logical key → how many objects of the kind carry it.
-    fn key_counts(&self, kind: &str) -> BTreeMap<String, usize> {
-        let (objects, tags) = match kind {
-            "jobs" => (self.jobs(), "/settings/tags"),
-            "clusters" => (self.clusters(), "/custom_tags"),
-            "instance_pools" => (self.pools(), "/custom_tags"),
-            other => panic!("kind {other}"),
-        };
-        let mut counts = BTreeMap::new();
-        for o in objects {
-            if let Some(key) = o
-                .pointer(tags)
-                .and_then(|t| t.get("tandem-key"))
-                .and_then(Value::as_str)
-            {
-                *counts.entry(key.to_string()).or_default() += 1;
-            }
-        }
-        counts
-    }
-
-    /// The managed objects of a kind with logical key `key` (all of them: duplicates included).
-    fn all_by_key(&self, kind: &str, key: &str) -> Vec<Value> {
-        let (objects, tags) = match kind {
-            "jobs" => (self.jobs(), "/settings/tags"),
-            "clusters" => (self.clusters(), "/custom_tags"),
-            "instance_pools" => (self.pools(), "/custom_tags"),
-            other => panic!("kind {other}"),
-        };
-        objects
-            .into_iter()
-            .filter(|o| {
-                o.pointer(tags)
-                    .and_then(|t| t.get("tandem-key"))
-                    .and_then(Value::as_str)
-                    == Some(key)
-            })
-            .collect()
-    }
-
-    /// The one managed object with logical key `key`, if any (panics on duplicates).
-    fn find(&self, kind: &str, key: &str) -> Option<Value> {
-        let mut found = self.all_by_key(kind, key);
-        assert!(found.len() <= 1, "{} {kind}.{key} objects", found.len());
-        found.pop()
-    }
-
-    fn one(&self, kind: &str, key: &str) -> Value {
-        self.find(kind, key)
-            .unwrap_or_else(|| panic!("{kind}.{key} does not exist in {}", self.base))
-    }
-
-    /// The full settings of job `key` (jobs/get).
-    fn job_settings(&self, key: &str) -> Value {
-        let id = self.one("jobs", key)["job_id"].clone();
-        self.get(&format!("/api/2.2/jobs/get?job_id={id}"))["settings"].clone()
-    }
-
-    fn cluster_state(&self, key: &str) -> String {
-        let id = self.one("clusters", key)["cluster_id"]
-            .as_str()
-            .expect("id")
-            .to_string();
-        self.get(&format!("/api/2.1/clusters/get?cluster_id={id}"))["state"]
-            .as_str()
-            .expect("state")
-            .to_string()
-    }
-
-    /// Direct grants of an object (`jobs`, `clusters`, `instance-pools`).
-    fn grants_of(&self, object_type: &str, id: &Value) -> Grants {
-        let id = match id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let answer = self.get(&format!("/api/2.0/permissions/{object_type}/{id}"));
-        let mut out = Grants::new();
-        for entry in answer["access_control_list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let who = ["user_name", "group_name", "service_principal_name"]
-                .iter()
-                .find_map(|f| entry[*f].as_str())
-                .expect("principal")
-                .to_string();
-            for p in entry["all_permissions"].as_array().into_iter().flatten() {
-                if p["inherited"] != true {
-                    out.insert((
-                        who.clone(),
-                        p["permission_level"].as_str().expect("level").into(),
-                    ));
-                }
-            }
-        }
-        out
-    }
-
-    fn job_grants(&self, key: &str) -> Grants {
-        self.grants_of("jobs", &self.one("jobs", key)["job_id"])
-    }
-
-    fn cluster_grants(&self, key: &str) -> Grants {
-        self.grants_of("clusters", &self.one("clusters", key)["cluster_id"])
-    }
-
-    fn pool_grants(&self, key: &str) -> Grants {
-        self.grants_of(
-            "instance-pools",
-            &self.one("instance_pools", key)["instance_pool_id"],
-        )
-    }
-
-    fn scopes(&self) -> BTreeSet<String> {
-        self.get("/api/2.0/secrets/scopes/list")["scopes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| s["name"].as_str().expect("name").to_string())
-            .collect()
-    }
-
-    /// Secret key → last_updated_timestamp.
-    fn secrets(&self, scope: &str) -> BTreeMap<String, i64> {
-        self.get(&format!("/api/2.0/secrets/list?scope={scope}"))["secrets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| {
-                (
-                    s["key"].as_str().expect("key").to_string(),
-                    s["last_updated_timestamp"].as_i64().unwrap_or_default(),
-                )
-            })
-            .collect()
-    }
-
-    fn acls(&self, scope: &str) -> BTreeMap<String, String> {
-        self.get(&format!("/api/2.0/secrets/acls/list?scope={scope}"))["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| {
-                (
-                    a["principal"].as_str().expect("principal").to_string(),
-                    a["permission"].as_str().expect("permission").to_string(),
-                )
-            })
-            .collect()
-    }
-
-    /// SHA-256 of a secret's value as the emulator recorded it (embedded workspaces only).
-    fn secret_sha256(&self, scope: &str, key: &str) -> Option<String> {
-        let running = self.running.as_ref().expect("an in-process workspace");
-        running.workspace.store.read(|db| {
-            db.scopes
-                .values()
-                .find(|s| s.name == scope)
-                .and_then(|s| s.secrets.get(key))
-                .map(|s| s.sha256.clone())
-        })
-    }
-
-    /// A workspace file's JSON content, if it exists.
-    fn read_file_json(&self, path: &str) -> Option<Value> {
-        let (status, answer) = self.call(
-            "GET",
-            &format!("/api/2.0/workspace/export?path={path}&format=SOURCE"),
-            None,
-        );
-        if status != 200 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(answer["content"].as_str().expect("content"))
-            .expect("base64");
-        Some(serde_json::from_slice(&bytes).expect("json file"))
-    }
-
-    /// Writes a JSON workspace file (creating its folder), replacing any existing one.
-    fn write_file_json(&self, path: &str, value: &Value) {
-        let dir = path.rsplit_once('/').expect("dir").0;
-        self.post("/api/2.0/workspace/mkdirs", json!({"path": dir}));
-        let content = base64::engine::general_purpose::STANDARD
-            .encode(serde_json::to_vec(value).expect("json"));
-        self.post(
-            "/api/2.0/workspace/import",
-            json!({"path": path, "content": content, "format": "AUTO", "overwrite": true}),
-        );
-    }
-
-    fn state_record(&self) -> Option<Value> {
-        self.read_file_json("/Shared/.tandem/test/state.json")
-    }
-
-    fn lock(&self) -> Option<Value> {
-        self.read_file_json("/Shared/.tandem/test/lock.json")
-    }
-
-    /// Stops an in-process workspace, persisting its state and freeing its state file.
-    fn close(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            // Close pooled connections first, so the server's shutdown need not wait for them.
-            self.http = reqwest::Client::new();
-            self.rt.block_on(running.stop());
-        }
-    }
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// `tandem emulator` as a subprocess; killed when dropped.
-struct EmulatorProcess {
-    child: Child,
-    url: String,
-}
-
-impl EmulatorProcess {
-    fn spawn(state: &Path, extra: &[&str]) -> EmulatorProcess {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(["emulator", "--port", "0", "--state"])
-            .arg(state)
-            .args(extra)
-            .env_remove("TANDEM_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tandem emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining stdout so the emulator never writes into a closed pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("tandem workspace emulator listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the emulator prints its URL");
-        EmulatorProcess { child, url }
-    }
-}
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn sha256_hex(value: &str) -> String {
     Sha256::digest(value.as_bytes())
@@ -473,21 +60,6 @@ fn planned_resources(plan: &Value, workspace: &str) -> BTreeSet<String> {
             )
         })
         .collect()
-}
-
-fn assert_converged(repo: &TestRepo, envs: &[(&str, &str)]) {
-    let run = repo.tandem_env(&["-e", "test", "plan", "--detailed-exitcode"], envs);
-    assert_eq!(
-        run.code(),
-        0,
-        "expected no changes:\n{}\n{}",
-        run.stdout(),
-        run.stderr()
-    );
-}
-
-fn ok(run: &TandemRun) -> String {
-    run.success()
 }
 
 /// `(done, failed)` from apply's `<workspace>  N done, M failed` line.
@@ -799,8 +371,6 @@ fn every_kind_is_created_changed_and_deleted_on_both_workspaces() {
 // ---------------------------------------------------------------------------------------------
 // 2. a trio
 // ---------------------------------------------------------------------------------------------
-
-const TRIO_ENV: &str = "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: local:secondary\n  tertiary:\n    host: local:tertiary\nactive: primary\n";
 
 const TRIO_RESOURCES: &str = r#"resources:
   instance_pools:
@@ -1679,12 +1249,6 @@ fn flaky_resources(jobs: usize) -> String {
     FLAKY_RESOURCES.replace("JOBS\n", &out)
 }
 
-fn remote_env(primary: &str, secondary: &str) -> String {
-    format!(
-        "workspaces:\n  primary:\n    host: {primary}\n    token_env: TANDEM_TEST_TOKEN\n  secondary:\n    host: {secondary}\n    token_env: TANDEM_TEST_TOKEN\nactive: primary\n"
-    )
-}
-
 fn assert_no_duplicates(ws: &Ws, name: &str, jobs: usize) {
     for (kind, expected) in [("jobs", jobs), ("clusters", 2), ("instance_pools", 2)] {
         let counts = ws.key_counts(kind);
@@ -1701,8 +1265,8 @@ fn assert_no_duplicates(ws: &Ws, name: &str, jobs: usize) {
 #[test]
 fn a_flaky_network_converges_without_duplicates() {
     let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &["--faults", "flaky:7"]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &["--faults", "flaky:8"]);
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &["--faults", "flaky:7"]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &["--faults", "flaky:8"]);
     let jobs = 12;
     let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
         .file("resources/r.yaml", &flaky_resources(jobs));
@@ -1711,8 +1275,8 @@ fn a_flaky_network_converges_without_duplicates() {
         ("TANDEM_TEST_SECRET", "flaky-secret-value"),
     ];
     let first = repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs);
-    let p = Ws::remote(&primary.url, "dev");
-    let s = Ws::remote(&secondary.url, "dev");
+    let p = primary.client();
+    let s = secondary.client();
     // Even a first apply that failed part-way must not have created anything twice.
     assert_no_duplicates(&p, "primary", jobs);
     assert_no_duplicates(&s, "secondary", jobs);
@@ -1736,41 +1300,57 @@ fn a_flaky_network_converges_without_duplicates() {
     );
 }
 
+/// Two emulators whose creates at `paths` answer 503 `times` times (after committing when
+/// `commit`); `flaky_resources(jobs)` applies at once, injecting `faults` per workspace, with
+/// no duplicates and nothing left to change.
+fn apply_through_create_faults(
+    paths: &[&str],
+    commit: bool,
+    times: u64,
+    jobs: usize,
+    secret: &str,
+    faults: u64,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &[]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &[]);
+    let p = primary.client();
+    let s = secondary.client();
+    for ws in [&p, &s] {
+        for path in paths {
+            ws.add_fault(
+                json!({"method": "POST", "path": path, "status": 503, "commit": commit, "times": times}),
+            );
+        }
+    }
+    let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
+        .file("resources/r.yaml", &flaky_resources(jobs));
+    let envs = [("TANDEM_TEST_TOKEN", "dev"), ("TANDEM_TEST_SECRET", secret)];
+    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
+    assert_applied(&out, &["primary", "secondary"]);
+    for (ws, name) in [(&p, "primary"), (&s, "secondary")] {
+        assert_eq!(ws.stats()["faults_injected"], faults, "{name}");
+        assert_no_duplicates(ws, name, jobs);
+    }
+    assert_converged(&repo, &envs);
+}
+
 #[test]
 fn creates_that_commit_then_fail_are_not_repeated() {
-    let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &[]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &[]);
-    let p = Ws::remote(&primary.url, "dev");
-    let s = Ws::remote(&secondary.url, "dev");
-    for ws in [&p, &s] {
-        for path in [
+    // 3 jobs, 2 clusters, 2 pools, 1 scope answered 503 after committing.
+    apply_through_create_faults(
+        &[
             "/api/*/jobs/create",
             "/api/*/clusters/create",
             "/api/*/instance-pools/create",
             "/api/*/secrets/scopes/create",
-        ] {
-            ws.admin_post(
-                "/faults",
-                json!({"method": "POST", "path": path, "status": 503, "commit": true, "times": 3}),
-            );
-        }
-    }
-    let jobs = 5;
-    let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
-        .file("resources/r.yaml", &flaky_resources(jobs));
-    let envs = [
-        ("TANDEM_TEST_TOKEN", "dev"),
-        ("TANDEM_TEST_SECRET", "commit-secret-value"),
-    ];
-    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
-    assert_applied(&out, &["primary", "secondary"]);
-    for (ws, name) in [(&p, "primary"), (&s, "secondary")] {
-        // 3 jobs, 2 clusters, 2 pools, 1 scope answered 503 after committing.
-        assert_eq!(ws.stats()["faults_injected"], 8, "{name}");
-        assert_no_duplicates(ws, name, jobs);
-    }
-    assert_converged(&repo, &envs);
+        ],
+        true,
+        3,
+        5,
+        "commit-secret-value",
+        8,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1784,8 +1364,8 @@ fn secret_values_and_tokens_never_reach_any_output() {
     const SECRET_WEST: &str = "west-secret-value-456";
     const SECRET_CHANGED: &str = "super-secret-value-789";
     let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &["--token", TOKEN]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &["--token", TOKEN]);
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &["--token", TOKEN]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &["--token", TOKEN]);
     let secret_file = dir.path().join("key.pem");
     std::fs::write(&secret_file, "file-secret-value-000").expect("secret file");
     let resources = format!(
@@ -2111,6 +1691,16 @@ const SCOPES_V2: &str = r#"resources:
         - {principal: data-eng, permission: WRITE}
 "#;
 
+/// Asserts a scope's secret keys and its whole ACL (principal, permission) in `ws`.
+fn assert_scope(ws: &Ws, scope: &str, keys: &[&str], acls: &[(&str, &str)], name: &str) {
+    assert_eq!(ws.secrets(scope).keys().collect::<Vec<_>>(), keys, "{name}");
+    let expected: BTreeMap<String, String> = acls
+        .iter()
+        .map(|(p, l)| (p.to_string(), l.to_string()))
+        .collect();
+    assert_eq!(ws.acls(scope), expected, "{name}");
+}
+
 #[test]
 fn secrets_and_acls_follow_the_config_and_only_scopes_tandem_created_are_deleted() {
     let repo = TestRepo::with_env(PAIR_ENV);
@@ -2166,18 +1756,12 @@ fn secrets_and_acls_follow_the_config_and_only_scopes_tandem_created_are_deleted
     assert_applied(&out, &["primary", "secondary"]);
     for name in ["primary", "secondary"] {
         let ws = Ws::local(&repo, name);
-        assert_eq!(
-            ws.secrets("adopted").keys().collect::<Vec<_>>(),
-            ["a"],
-            "{name}"
-        );
-        assert_eq!(
-            ws.acls("adopted"),
-            BTreeMap::from([
-                ("admin@example.com".to_string(), "MANAGE".to_string()),
-                ("data-eng".to_string(), "READ".to_string()),
-            ]),
-            "{name}"
+        assert_scope(
+            &ws,
+            "adopted",
+            &["a"],
+            &[("admin@example.com", "MANAGE"), ("data-eng", "READ")],
+            name,
         );
         assert_eq!(
             ws.secrets("owned").keys().collect::<Vec<_>>(),
@@ -2208,18 +1792,12 @@ fn secrets_and_acls_follow_the_config_and_only_scopes_tandem_created_are_deleted
     ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
     for name in ["primary", "secondary"] {
         let ws = Ws::local(&repo, name);
-        assert_eq!(
-            ws.secrets("owned").keys().collect::<Vec<_>>(),
-            ["alpha"],
-            "{name}"
-        );
-        assert_eq!(
-            ws.acls("owned"),
-            BTreeMap::from([
-                ("admin@example.com".to_string(), "MANAGE".to_string()),
-                ("data-eng".to_string(), "WRITE".to_string()),
-            ]),
-            "{name}"
+        assert_scope(
+            &ws,
+            "owned",
+            &["alpha"],
+            &[("admin@example.com", "MANAGE"), ("data-eng", "WRITE")],
+            name,
         );
         ws.close();
     }
@@ -2512,8 +2090,8 @@ fn a_saved_plan_does_not_bypass_the_guard() {
 
 fn a_saved_plan_reports_a_workspace_it_could_not_apply() {
     let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &[]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &[]);
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &[]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &[]);
     let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
         .file("resources/r.yaml", ONE_JOB);
     let envs = [("TANDEM_TEST_TOKEN", "dev")];
@@ -2521,8 +2099,8 @@ fn a_saved_plan_reports_a_workspace_it_could_not_apply() {
     let plan_arg = plan_file.to_str().expect("utf-8");
     ok(&repo.tandem_env(&["-e", "test", "plan", "--out", plan_arg], &envs));
     // The secondary fails every request from now on.
-    let s = Ws::remote(&secondary.url, "dev");
-    s.admin_post("/faults", json!({"path": "/api/*", "status": 500}));
+    let s = secondary.client();
+    s.add_fault(json!({"path": "/api/*", "status": 500}));
     let run = repo.tandem_env(&["-e", "test", "apply", plan_arg, "--auto-approve"], &envs);
     let out = run.all_output();
     assert_eq!(
@@ -2640,48 +2218,28 @@ fn many_jobs_and_a_job_with_many_tasks_converge() {
 
 #[test]
 fn creates_answered_503_without_committing_are_looked_up_then_tried_again() {
-    let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &[]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &[]);
-    let p = Ws::remote(&primary.url, "dev");
-    let s = Ws::remote(&secondary.url, "dev");
-    for ws in [&p, &s] {
-        for path in [
+    apply_through_create_faults(
+        &[
             "/api/*/jobs/create",
             "/api/*/clusters/create",
             "/api/*/instance-pools/create",
-        ] {
-            ws.admin_post(
-                "/faults",
-                json!({"method": "POST", "path": path, "status": 503, "commit": false, "times": 2}),
-            );
-        }
-    }
-    let jobs = 4;
-    let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
-        .file("resources/r.yaml", &flaky_resources(jobs));
-    let envs = [
-        ("TANDEM_TEST_TOKEN", "dev"),
-        ("TANDEM_TEST_SECRET", "retry-secret-value"),
-    ];
-    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
-    assert_applied(&out, &["primary", "secondary"]);
-    for (ws, name) in [(&p, "primary"), (&s, "secondary")] {
-        assert_eq!(ws.stats()["faults_injected"], 6, "{name}");
-        assert_no_duplicates(ws, name, jobs);
-    }
-    assert_converged(&repo, &envs);
+        ],
+        false,
+        2,
+        4,
+        "retry-secret-value",
+        6,
+    );
 }
 
 #[test]
 
 fn a_scope_create_answered_503_without_committing_is_tried_again() {
     let dir = tempfile::tempdir().expect("dir");
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &[]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &[]);
-    let p = Ws::remote(&primary.url, "dev");
-    p.admin_post(
-        "/faults",
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &[]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &[]);
+    let p = primary.client();
+    p.add_fault(
         json!({"method": "POST", "path": "/api/2.0/secrets/scopes/create", "status": 503, "times": 1}),
     );
     let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url)).file(
@@ -2709,8 +2267,8 @@ fn a_scope_create_answered_503_without_committing_is_tried_again() {
 fn two_concurrent_applies_never_create_duplicates() {
     let dir = tempfile::tempdir().expect("dir");
     // Latency makes a slow run's reading take long enough for a quick run to finish meanwhile.
-    let primary = EmulatorProcess::spawn(&dir.path().join("p.json"), &["--latency-ms", "30"]);
-    let secondary = EmulatorProcess::spawn(&dir.path().join("s.json"), &["--latency-ms", "30"]);
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &["--latency-ms", "30"]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &["--latency-ms", "30"]);
     let mut yaml = String::from("resources:\n  jobs:\n");
     for i in 0..80 {
         yaml.push_str(&format!(

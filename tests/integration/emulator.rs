@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tandem::emulator::{self, EmulatorOptions, RunningEmulator};
 
+use super::harness::send_request;
+
 /// A minimal HTTP client for the emulator's API (deliberately not tandem's client).
 struct Api {
     base: String,
@@ -28,23 +30,14 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value, headers)
+        send_request(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            &self.token,
+            body,
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {

@@ -1,9 +1,15 @@
 //! A temporary tandem repository and ways to run tandem against it.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
 
 use assert_cmd::Command;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tandem::emulator::{self, RunningEmulator};
 
 /// The repository's own root (where `examples/` and `environments/` live).
 pub fn project_root() -> PathBuf {
@@ -18,6 +24,9 @@ pub struct TestRepo {
 
 /// A pair of workspaces on embedded emulators, the smallest valid environment.
 pub const PAIR_ENV: &str = "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: local:secondary\nactive: primary\n";
+
+/// Three workspaces on embedded emulators, the primary active.
+pub const TRIO_ENV: &str = "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: local:secondary\n  tertiary:\n    host: local:tertiary\nactive: primary\n";
 
 impl TestRepo {
     /// An empty repository directory.
@@ -271,4 +280,564 @@ impl TestRepo {
             .checkout_head(Some(&mut options))
             .expect("checkout");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tandem runs and emulated workspaces (shared by apply.rs, promote.rs and emulator.rs).
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts that the run succeeded and returns its stdout.
+pub fn ok(run: &TandemRun) -> String {
+    run.success()
+}
+
+/// Asserts that `tandem -e test plan --detailed-exitcode` (with `envs`) finds no changes.
+pub fn assert_converged(repo: &TestRepo, envs: &[(&str, &str)]) {
+    let run = repo.tandem_env(&["-e", "test", "plan", "--detailed-exitcode"], envs);
+    assert_eq!(
+        run.code(),
+        0,
+        "expected no changes:\n{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+}
+
+/// A direct (not inherited) grant: principal and level.
+pub type Grants = BTreeSet<(String, String)>;
+
+/// Grants from `(principal, level)` pairs.
+pub fn grants(entries: &[(&str, &str)]) -> Grants {
+    entries
+        .iter()
+        .map(|(p, l)| (p.to_string(), l.to_string()))
+        .collect()
+}
+
+/// Sends one request with a bearer token: status, JSON body (`Null` when blank, the text when not JSON), headers.
+pub async fn send_request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value, headers)
+}
+
+/// A blocking client for one emulated workspace: an embedded `local:` workspace opened in this
+/// process on its state file (after tandem exited), or an emulator served elsewhere.
+pub struct Ws {
+    rt: tokio::runtime::Runtime,
+    running: Option<RunningEmulator>,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Ws {
+    /// Serves the embedded workspace `name` of `repo` from its state file.
+    pub fn local(repo: &TestRepo, name: &str) -> Ws {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let running = rt
+            .block_on(emulator::start(emulator::embedded_options(
+                repo.path(),
+                name,
+            )))
+            .expect("embedded emulator starts on its state file");
+        Ws {
+            base: running.url.clone(),
+            running: Some(running),
+            rt,
+            token: "dev".into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A client for an emulator served elsewhere.
+    pub fn remote(url: &str, token: &str) -> Ws {
+        Ws {
+            rt: tokio::runtime::Runtime::new().expect("runtime"),
+            running: None,
+            base: url.to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// One request: status and JSON body.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let url = format!("{}{path}", self.base);
+        let (status, value, _) =
+            self.rt
+                .block_on(send_request(&self.http, method, url, &self.token, body));
+        (status, value)
+    }
+
+    /// `GET`, repeated while a flaky emulator answers 429 or 503 (reads are safe to repeat).
+    pub fn get(&self, path: &str) -> Value {
+        let mut attempts = 0;
+        loop {
+            let (status, value) = self.call("GET", path, None);
+            attempts += 1;
+            if matches!(status, 429 | 503) && attempts < 30 {
+                std::thread::sleep(Duration::from_millis(if status == 429 { 1000 } else { 50 }));
+                continue;
+            }
+            assert_eq!(status, 200, "GET {path}: {value}");
+            return value;
+        }
+    }
+
+    /// `POST`, asserting 200.
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        let (status, value) = self.call("POST", path, Some(body));
+        assert_eq!(status, 200, "POST {path}: {value}");
+        value
+    }
+
+    /// Adds a fault rule (`POST /__emulator/faults`).
+    pub fn add_fault(&self, rule: Value) {
+        let (status, value) = self.call("POST", "/__emulator/faults", Some(rule));
+        assert_eq!(status, 200, "fault rule: {value}");
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        let (status, value) = self.call("DELETE", "/__emulator/faults", None);
+        assert_eq!(status, 200, "clear faults: {value}");
+    }
+
+    /// Forgets the request counts.
+    pub fn reset_stats(&self) {
+        let (status, value) = self.call("DELETE", "/__emulator/stats", None);
+        assert_eq!(status, 200, "reset stats: {value}");
+    }
+
+    /// The emulator's statistics (`GET /__emulator/stats`).
+    pub fn stats(&self) -> Value {
+        self.get("/__emulator/stats")
+    }
+
+    /// `"METHOD /route/template"` → count, since the last reset.
+    pub fn route_counts(&self) -> BTreeMap<String, u64> {
+        self.stats()["routes"]
+            .as_object()
+            .expect("routes")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().expect("count")))
+            .collect()
+    }
+
+    /// The requests other than reads since the last reset.
+    pub fn writes(&self) -> BTreeMap<String, u64> {
+        self.route_counts()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .collect()
+    }
+
+    /// Every item (`field`) of a paged list, following `next_page_token` (and `has_more` if asked).
+    fn paged(&self, first: &str, field: &str, check_has_more: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = first.to_string();
+            if let Some(t) = &token {
+                path.push_str(&format!("&page_token={t}"));
+            }
+            let page = self.get(&path);
+            out.extend(page[field].as_array().cloned().unwrap_or_default());
+            let more = !check_has_more || page["has_more"] == true;
+            match page["next_page_token"].as_str() {
+                Some(t) if more && !t.is_empty() => token = Some(t.into()),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Every job, with its tasks.
+    pub fn jobs(&self) -> Vec<Value> {
+        self.paged(
+            "/api/2.2/jobs/list?limit=100&expand_tasks=true",
+            "jobs",
+            true,
+        )
+    }
+
+    /// Every cluster.
+    pub fn clusters(&self) -> Vec<Value> {
+        self.paged("/api/2.1/clusters/list?page_size=100", "clusters", false)
+    }
+
+    /// Every instance pool.
+    pub fn pools(&self) -> Vec<Value> {
+        self.get("/api/2.0/instance-pools/list")["instance_pools"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// tandem's managed objects of `kind`, by logical key (every one, duplicates included).
+    pub fn managed(&self, kind: &str) -> Vec<(String, Value)> {
+        let (objects, tags) = match kind {
+            "jobs" => (self.jobs(), "/settings/tags"),
+            "clusters" => (self.clusters(), "/custom_tags"),
+            "instance_pools" => (self.pools(), "/custom_tags"),
+            other => panic!("kind {other}"),
+        };
+        objects
+            .into_iter()
+            .filter_map(|o| {
+                let key = o
+                    .pointer(tags)
+                    .and_then(|t| t.get("tandem-key"))
+                    .and_then(Value::as_str)?
+                    .to_string();
+                Some((key, o))
+            })
+            .collect()
+    }
+
+    /// tandem's logical key → how many objects of the kind carry it.
+    pub fn key_counts(&self, kind: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for (key, _) in self.managed(kind) {
+            *counts.entry(key).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The managed objects of a kind with logical key `key` (all of them: duplicates included).
+    pub fn all_by_key(&self, kind: &str, key: &str) -> Vec<Value> {
+        self.managed(kind)
+            .into_iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, o)| o)
+            .collect()
+    }
+
+    /// The one managed object with logical key `key`, if any (panics on duplicates).
+    pub fn find(&self, kind: &str, key: &str) -> Option<Value> {
+        let mut found = self.all_by_key(kind, key);
+        assert!(found.len() <= 1, "{} {kind}.{key} objects", found.len());
+        found.pop()
+    }
+
+    /// The one managed object with logical key `key` (panics when missing).
+    pub fn one(&self, kind: &str, key: &str) -> Value {
+        self.find(kind, key)
+            .unwrap_or_else(|| panic!("{kind}.{key} does not exist in {}", self.base))
+    }
+
+    /// The full settings of job `key` (jobs/get).
+    pub fn job_settings(&self, key: &str) -> Value {
+        let id = self.one("jobs", key)["job_id"].clone();
+        self.get(&format!("/api/2.2/jobs/get?job_id={id}"))["settings"].clone()
+    }
+
+    /// Cluster `key` as clusters/get answers.
+    pub fn cluster(&self, key: &str) -> Value {
+        let id = self.one("clusters", key)["cluster_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        self.get(&format!("/api/2.1/clusters/get?cluster_id={id}"))
+    }
+
+    /// Cluster `key`'s run state.
+    pub fn cluster_state(&self, key: &str) -> String {
+        self.cluster(key)["state"]
+            .as_str()
+            .expect("state")
+            .to_string()
+    }
+
+    /// Direct grants of an object (`jobs`, `clusters`, `instance-pools`).
+    pub fn grants_of(&self, object_type: &str, id: &Value) -> Grants {
+        let id = match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let answer = self.get(&format!("/api/2.0/permissions/{object_type}/{id}"));
+        let mut out = Grants::new();
+        for entry in answer["access_control_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let who = ["user_name", "group_name", "service_principal_name"]
+                .iter()
+                .find_map(|f| entry[*f].as_str())
+                .expect("principal")
+                .to_string();
+            for p in entry["all_permissions"].as_array().into_iter().flatten() {
+                if p["inherited"] != true {
+                    out.insert((
+                        who.clone(),
+                        p["permission_level"].as_str().expect("level").into(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Direct grants of job `key`.
+    pub fn job_grants(&self, key: &str) -> Grants {
+        self.grants_of("jobs", &self.one("jobs", key)["job_id"])
+    }
+
+    /// Direct grants of cluster `key`.
+    pub fn cluster_grants(&self, key: &str) -> Grants {
+        self.grants_of("clusters", &self.one("clusters", key)["cluster_id"])
+    }
+
+    /// Direct grants of instance pool `key`.
+    pub fn pool_grants(&self, key: &str) -> Grants {
+        self.grants_of(
+            "instance-pools",
+            &self.one("instance_pools", key)["instance_pool_id"],
+        )
+    }
+
+    /// The names of every secret scope.
+    pub fn scopes(&self) -> BTreeSet<String> {
+        self.get("/api/2.0/secrets/scopes/list")["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s["name"].as_str().expect("name").to_string())
+            .collect()
+    }
+
+    /// Secret key → last_updated_timestamp.
+    pub fn secrets(&self, scope: &str) -> BTreeMap<String, i64> {
+        self.get(&format!("/api/2.0/secrets/list?scope={scope}"))["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                (
+                    s["key"].as_str().expect("key").to_string(),
+                    s["last_updated_timestamp"].as_i64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// A scope's ACLs: principal → permission.
+    pub fn acls(&self, scope: &str) -> BTreeMap<String, String> {
+        self.get(&format!("/api/2.0/secrets/acls/list?scope={scope}"))["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a["principal"].as_str().expect("principal").to_string(),
+                    a["permission"].as_str().expect("permission").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// SHA-256 of a secret's value as the emulator recorded it (embedded workspaces only).
+    pub fn secret_sha256(&self, scope: &str, key: &str) -> Option<String> {
+        let running = self.running.as_ref().expect("an in-process workspace");
+        running.workspace.store.read(|db| {
+            db.scopes
+                .values()
+                .find(|s| s.name == scope)
+                .and_then(|s| s.secrets.get(key))
+                .map(|s| s.sha256.clone())
+        })
+    }
+
+    /// A workspace file's JSON content, if it exists.
+    pub fn read_file_json(&self, path: &str) -> Option<Value> {
+        let (status, answer) = self.call(
+            "GET",
+            &format!("/api/2.0/workspace/export?path={path}&format=SOURCE"),
+            None,
+        );
+        if status != 200 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(answer["content"].as_str().expect("content"))
+            .expect("base64");
+        Some(serde_json::from_slice(&bytes).expect("json file"))
+    }
+
+    /// Writes a JSON workspace file (creating its folder), replacing any existing one.
+    pub fn write_file_json(&self, path: &str, value: &Value) {
+        let dir = path.rsplit_once('/').expect("dir").0;
+        self.post("/api/2.0/workspace/mkdirs", json!({"path": dir}));
+        let content = base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(value).expect("json"));
+        self.post(
+            "/api/2.0/workspace/import",
+            json!({"path": path, "content": content, "format": "AUTO", "overwrite": true}),
+        );
+    }
+
+    /// The environment `test`'s state record in this workspace, if any.
+    pub fn state_record(&self) -> Option<Value> {
+        self.read_file_json("/Shared/.tandem/test/state.json")
+    }
+
+    /// The state record, which must exist.
+    pub fn record(&self) -> Value {
+        self.state_record().expect("a state record")
+    }
+
+    /// The environment `test`'s lock in this workspace, if any.
+    pub fn lock(&self) -> Option<Value> {
+        self.read_file_json("/Shared/.tandem/test/lock.json")
+    }
+
+    /// Stops an in-process workspace, persisting its state and freeing its state file.
+    pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Close pooled connections first, so the server's shutdown need not wait for them.
+            self.http = reqwest::Client::new();
+            self.rt.block_on(running.stop());
+        }
+    }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Opens an embedded workspace, runs `f` on it, and closes it again.
+pub fn with_local<T>(repo: &TestRepo, name: &str, f: impl FnOnce(&Ws) -> T) -> T {
+    let ws = Ws::local(repo, name);
+    let out = f(&ws);
+    ws.close();
+    out
+}
+
+/// A free loopback port (bound and released at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `tandem emulator` as a subprocess on a state file; killed when dropped.
+pub struct Emulator {
+    child: Option<Child>,
+    state: PathBuf,
+    port: u16,
+    extra: Vec<String>,
+    /// The URL it serves.
+    pub url: String,
+}
+
+impl Emulator {
+    /// Started on any port, with extra flags (`--faults`, `--token`, `--latency-ms`, …).
+    pub fn spawn(state: &Path, extra: &[&str]) -> Emulator {
+        Self::launch(state, 0, extra)
+    }
+
+    /// Started on a port of our choosing, so it can be killed and started again at the same
+    /// address on the same state file.
+    pub fn restartable(state: &Path) -> Emulator {
+        Self::launch(state, free_port(), &[])
+    }
+
+    fn launch(state: &Path, port: u16, extra: &[&str]) -> Emulator {
+        let mut emulator = Emulator {
+            child: None,
+            state: state.to_path_buf(),
+            port,
+            extra: extra.iter().map(|e| e.to_string()).collect(),
+            url: String::new(),
+        };
+        emulator.start();
+        emulator
+    }
+
+    /// Starts the process (again) and waits for it to print its URL.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["emulator", "--port", &self.port.to_string(), "--state"])
+            .arg(&self.state)
+            .args(&self.extra)
+            .env_remove("TANDEM_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tandem emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stdout so the emulator never writes into a closed pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("tandem workspace emulator listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the emulator prints its URL");
+        if self.port != 0 {
+            assert_eq!(url, format!("http://127.0.0.1:{}", self.port));
+        }
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Kills the process (the workspace becomes unreachable; its state file stays).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A client for it (token `dev`).
+    pub fn client(&self) -> Ws {
+        Ws::remote(&self.url, "dev")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An environment of two external emulators, `primary` active, token from `TANDEM_TEST_TOKEN`.
+pub fn remote_env(primary: &str, secondary: &str) -> String {
+    format!(
+        "workspaces:\n  primary:\n    host: {primary}\n    token_env: TANDEM_TEST_TOKEN\n  secondary:\n    host: {secondary}\n    token_env: TANDEM_TEST_TOKEN\nactive: primary\n"
+    )
 }

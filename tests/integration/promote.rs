@@ -4,16 +4,13 @@
 //! workspace that goes away and comes back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
-use tandem::emulator::{self, RunningEmulator};
 
-use super::harness::{PAIR_ENV, TandemRun, TestRepo};
+use super::harness::{
+    Emulator, Grants, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok,
+    remote_env, with_local,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -33,10 +30,6 @@ fn tandem(repo: &TestRepo, args: &[&str]) -> TandemRun {
     repo.tandem_env(&all, &ENVS)
 }
 
-fn ok(run: &TandemRun) -> String {
-    run.success()
-}
-
 /// A Git repository holding `env` as `environments/test.yaml` and `resources` as
 /// `resources/r.yaml`, committed (embedded workspaces' state is ignored, as a real repository
 /// would have it).
@@ -49,314 +42,8 @@ fn git_repo(env: &str, resources: &str) -> TestRepo {
     repo
 }
 
-fn assert_plan_empty(repo: &TestRepo) {
-    let run = tandem(repo, &["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        run.code(),
-        0,
-        "expected no changes:\n{}\n{}",
-        run.stdout(),
-        run.stderr()
-    );
-}
-
-/// A direct (not inherited) grant: principal and level.
-type Grants = BTreeSet<(String, String)>;
-
-fn grants(entries: &[(&str, &str)]) -> Grants {
-    entries
-        .iter()
-        .map(|(p, l)| (p.to_string(), l.to_string()))
-        .collect()
-}
-
-/// A blocking client for one emulated workspace: an embedded `local:` workspace opened in this
-/// process on its state file (after tandem exited), or an emulator served elsewhere.
-struct Ws {
-    rt: tokio::runtime::Runtime,
-    running: Option<RunningEmulator>,
-    base: String,
-    http: reqwest::Client,
-}
-
+/// Promotion's view of a workspace.
 impl Ws {
-    /// Serves the embedded workspace `name` of `repo` from its state file.
-    fn local(repo: &TestRepo, name: &str) -> Ws {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let running = rt
-            .block_on(emulator::start(emulator::embedded_options(
-                repo.path(),
-                name,
-            )))
-            .expect("embedded emulator starts on its state file");
-        Ws {
-            base: running.url.clone(),
-            running: Some(running),
-            rt,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// A client for an emulator served elsewhere (token `dev`).
-    fn remote(url: &str) -> Ws {
-        Ws {
-            rt: tokio::runtime::Runtime::new().expect("runtime"),
-            running: None,
-            base: url.to_string(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        self.rt.block_on(async {
-            let mut request = self
-                .http
-                .request(method, format!("{}{path}", self.base))
-                .bearer_auth("dev");
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.expect("request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("body");
-            let value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            };
-            (status, value)
-        })
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, value) = self.call("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {value}");
-        value
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let (status, value) = self.call("POST", path, Some(body));
-        assert_eq!(status, 200, "POST {path}: {value}");
-        value
-    }
-
-    /// Adds a fault rule (`POST /__emulator/faults`).
-    fn add_fault(&self, rule: Value) {
-        let (status, value) = self.call("POST", "/__emulator/faults", Some(rule));
-        assert_eq!(status, 200, "fault rule: {value}");
-    }
-
-    /// Removes every fault rule.
-    fn clear_faults(&self) {
-        let (status, value) = self.call("DELETE", "/__emulator/faults", None);
-        assert_eq!(status, 200, "clear faults: {value}");
-    }
-
-    /// Forgets the request counts.
-    fn reset_stats(&self) {
-        let (status, value) = self.call("DELETE", "/__emulator/stats", None);
-        assert_eq!(status, 200, "reset stats: {value}");
-    }
-
-    /// `"METHOD /route/template"` → count, since the last reset.
-    fn route_counts(&self) -> BTreeMap<String, u64> {
-        let stats = self.get("/__emulator/stats");
-        stats["routes"]
-            .as_object()
-            .expect("routes")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_u64().expect("count")))
-            .collect()
-    }
-
-    /// The requests other than reads since the last reset.
-    fn writes(&self) -> BTreeMap<String, u64> {
-        self.route_counts()
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("GET "))
-            .collect()
-    }
-
-    /// Every job, with its tasks.
-    fn jobs(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut path = "/api/2.2/jobs/list?limit=100&expand_tasks=true".to_string();
-            if let Some(t) = &token {
-                path.push_str(&format!("&page_token={t}"));
-            }
-            let page = self.get(&path);
-            out.extend(page["jobs"].as_array().cloned().unwrap_or_default());
-            match page["next_page_token"].as_str() {
-                Some(t) if page["has_more"] == true && !t.is_empty() => token = Some(t.into()),
-                _ => break,
-            }
-        }
-        out
-    }
-
-    fn clusters(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut path = "/api/2.1/clusters/list?page_size=100".to_string();
-            if let Some(t) = &token {
-                path.push_str(&format!("&page_token={t}"));
-            }
-            let page = self.get(&path);
-            out.extend(page["clusters"].as_array().cloned().unwrap_or_default());
-            match page["next_page_token"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.into()),
-                _ => break,
-            }
-        }
-        out
-    }
-
-    fn pools(&self) -> Vec<Value> {
-        self.get("/api/2.0/instance-pools/list")["instance_pools"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// tandem's managed objects of `kind`, by logical key (every one, duplicates included).
-    fn managed(&self, kind: &str) -> Vec<(String, Value)> {
-        let (objects, tags) = match kind {
-            "jobs" => (self.jobs(), "/settings/tags"),
-            "clusters" => (self.clusters(), "/custom_tags"),
-            "instance_pools" => (self.pools(), "/custom_tags"),
-            other => panic!("kind {other}"),
-        };
-        objects
-            .into_iter()
-            .filter_map(|o| {
-                let key = o
-                    .pointer(tags)
-                    .and_then(|t| t.get("tandem-key"))
-                    .and_then(Value::as_str)?
-                    .to_string();
-                Some((key, o))
-            })
-            .collect()
-    }
-
-    fn find(&self, kind: &str, key: &str) -> Option<Value> {
-        let mut found: Vec<Value> = self
-            .managed(kind)
-            .into_iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, o)| o)
-            .collect();
-        assert!(found.len() <= 1, "{} {kind}.{key} objects", found.len());
-        found.pop()
-    }
-
-    fn one(&self, kind: &str, key: &str) -> Value {
-        self.find(kind, key)
-            .unwrap_or_else(|| panic!("{kind}.{key} does not exist in {}", self.base))
-    }
-
-    fn job_settings(&self, key: &str) -> Value {
-        let id = self.one("jobs", key)["job_id"].clone();
-        self.get(&format!("/api/2.2/jobs/get?job_id={id}"))["settings"].clone()
-    }
-
-    fn cluster(&self, key: &str) -> Value {
-        let id = self.one("clusters", key)["cluster_id"]
-            .as_str()
-            .expect("id")
-            .to_string();
-        self.get(&format!("/api/2.1/clusters/get?cluster_id={id}"))
-    }
-
-    fn cluster_state(&self, key: &str) -> String {
-        self.cluster(key)["state"]
-            .as_str()
-            .expect("state")
-            .to_string()
-    }
-
-    fn grants_of(&self, object_type: &str, id: &Value) -> Grants {
-        let id = match id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let answer = self.get(&format!("/api/2.0/permissions/{object_type}/{id}"));
-        let mut out = Grants::new();
-        for entry in answer["access_control_list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let who = ["user_name", "group_name", "service_principal_name"]
-                .iter()
-                .find_map(|f| entry[*f].as_str())
-                .expect("principal")
-                .to_string();
-            for p in entry["all_permissions"].as_array().into_iter().flatten() {
-                if p["inherited"] != true {
-                    out.insert((
-                        who.clone(),
-                        p["permission_level"].as_str().expect("level").into(),
-                    ));
-                }
-            }
-        }
-        out
-    }
-
-    fn job_grants(&self, key: &str) -> Grants {
-        self.grants_of("jobs", &self.one("jobs", key)["job_id"])
-    }
-
-    fn scopes(&self) -> BTreeSet<String> {
-        self.get("/api/2.0/secrets/scopes/list")["scopes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| s["name"].as_str().expect("name").to_string())
-            .collect()
-    }
-
-    /// A workspace file's JSON content, if it exists.
-    fn read_file_json(&self, path: &str) -> Option<Value> {
-        let (status, answer) = self.call(
-            "GET",
-            &format!("/api/2.0/workspace/export?path={path}&format=SOURCE"),
-            None,
-        );
-        if status != 200 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(answer["content"].as_str().expect("content"))
-            .expect("base64");
-        Some(serde_json::from_slice(&bytes).expect("json file"))
-    }
-
-    fn write_file_json(&self, path: &str, value: &Value) {
-        let dir = path.rsplit_once('/').expect("dir").0;
-        self.post("/api/2.0/workspace/mkdirs", json!({"path": dir}));
-        let content = base64::engine::general_purpose::STANDARD
-            .encode(serde_json::to_vec(value).expect("json"));
-        self.post(
-            "/api/2.0/workspace/import",
-            json!({"path": path, "content": content, "format": "AUTO", "overwrite": true}),
-        );
-    }
-
-    fn state_record(&self) -> Value {
-        self.read_file_json("/Shared/.tandem/test/state.json")
-            .expect("a state record")
-    }
-
-    fn lock(&self) -> Option<Value> {
-        self.read_file_json("/Shared/.tandem/test/lock.json")
-    }
-
     /// Everything tandem manages here, as comparable JSON: per job its ID, full settings and
     /// direct grants; per pool and cluster its ID, spec and grants (cluster run state and the
     /// times that go with it left out: they follow the role, see the tests); per scope its
@@ -419,22 +106,6 @@ impl Ws {
         }
         json!({"jobs": jobs, "pools": pools, "clusters": clusters, "scopes": scopes})
     }
-
-    fn close(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            self.rt.block_on(running.stop());
-        }
-    }
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// The JSON paths where `a` and `b` differ, with both values (empty when equal).
@@ -479,92 +150,6 @@ fn assert_same(before: &Value, after: &Value, what: &str) {
     );
 }
 
-/// Opens an embedded workspace, runs `f` on it, and closes it again.
-fn with_local<T>(repo: &TestRepo, name: &str, f: impl FnOnce(&Ws) -> T) -> T {
-    let ws = Ws::local(repo, name);
-    let out = f(&ws);
-    ws.close();
-    out
-}
-
-/// A free loopback port (bound and released at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// `tandem emulator` as a subprocess on a port of our choosing, so it can be killed and started
-/// again at the same address on the same state file. Killed when dropped.
-struct Emulator {
-    child: Option<Child>,
-    state: PathBuf,
-    port: u16,
-    url: String,
-}
-
-impl Emulator {
-    fn spawn(state: &Path) -> Emulator {
-        let mut emulator = Emulator {
-            child: None,
-            state: state.to_path_buf(),
-            port: free_port(),
-            url: String::new(),
-        };
-        emulator.start();
-        emulator
-    }
-
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(["emulator", "--port", &self.port.to_string(), "--state"])
-            .arg(&self.state)
-            .env_remove("TANDEM_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tandem emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining stdout so the emulator never writes into a closed pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("tandem workspace emulator listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the emulator prints its URL");
-        assert_eq!(url, format!("http://127.0.0.1:{}", self.port));
-        self.url = url;
-        self.child = Some(child);
-    }
-
-    /// Kills the process (the workspace becomes unreachable; its state file stays).
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn client(&self) -> Ws {
-        Ws::remote(&self.url)
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// Two emulator subprocesses (state files in their own temporary directory) and a Git
 /// repository whose environment points at them.
 struct ExternalPair {
@@ -576,7 +161,8 @@ struct ExternalPair {
 
 fn external_env(primary: &str, secondary: &str) -> String {
     format!(
-        "# DR pair on external emulators\nworkspaces:\n  primary:\n    host: {primary}\n    token_env: TANDEM_TEST_TOKEN\n  secondary:\n    host: {secondary}\n    token_env: TANDEM_TEST_TOKEN\nactive: primary\n"
+        "# DR pair on external emulators\n{}",
+        remote_env(primary, secondary)
     )
 }
 
@@ -584,8 +170,8 @@ impl ExternalPair {
     /// Both emulators up, `resources` applied from a committed repository.
     fn applied(resources: &str) -> ExternalPair {
         let dir = tempfile::tempdir().expect("dir");
-        let primary = Emulator::spawn(&dir.path().join("primary.json"));
-        let secondary = Emulator::spawn(&dir.path().join("secondary.json"));
+        let primary = Emulator::restartable(&dir.path().join("primary.json"));
+        let secondary = Emulator::restartable(&dir.path().join("secondary.json"));
         let repo = git_repo(&external_env(&primary.url, &secondary.url), resources);
         ok(&tandem(&repo, &["apply", "--auto-approve"]));
         ExternalPair {
@@ -793,7 +379,7 @@ fn assert_platform_roles(repo: &TestRepo, active: &str, passive: &[&str]) {
             &ws.cluster_state("etl"),
             &format!("{active}: start_on_promote cluster"),
         );
-        let record = ws.state_record();
+        let record = ws.record();
         assert_eq!(record["role"], "active", "{active}: {record}");
     });
     for name in passive {
@@ -808,7 +394,7 @@ fn assert_platform_roles(repo: &TestRepo, active: &str, passive: &[&str]) {
             );
             assert_terminated(&ws.cluster_state("etl"), &format!("{name} etl"));
             assert_terminated(&ws.cluster_state("adhoc"), &format!("{name} adhoc"));
-            let record = ws.state_record();
+            let record = ws.record();
             assert_eq!(record["role"], "passive", "{name}: {record}");
         });
     }
@@ -822,7 +408,7 @@ fn assert_platform_roles(repo: &TestRepo, active: &str, passive: &[&str]) {
 fn failover_and_failback_round_trip_restores_every_object() {
     let repo = git_repo(PAIR_ENV, PLATFORM);
     ok(&tandem(&repo, &["apply", "--auto-approve"]));
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
     assert_platform_roles(&repo, "primary", &["secondary"]);
     let before: BTreeMap<&str, Value> = ["primary", "secondary"]
         .into_iter()
@@ -830,7 +416,7 @@ fn failover_and_failback_round_trip_restores_every_object() {
         .collect();
     let first_records: BTreeMap<&str, Value> = ["primary", "secondary"]
         .into_iter()
-        .map(|name| (name, with_local(&repo, name, Ws::state_record)))
+        .map(|name| (name, with_local(&repo, name, Ws::record)))
         .collect();
 
     // Failover.
@@ -841,7 +427,7 @@ fn failover_and_failback_round_trip_restores_every_object() {
     );
     assert_platform_roles(&repo, "secondary", &["primary"]);
     with_local(&repo, "secondary", |ws| {
-        let record = ws.state_record();
+        let record = ws.record();
         assert!(
             record["promoted_by"]
                 .as_str()
@@ -854,7 +440,7 @@ fn failover_and_failback_round_trip_restores_every_object() {
         // The cluster that is not `start_on_promote` stays as it was (terminated).
         assert_terminated(&ws.cluster_state("adhoc"), "secondary adhoc");
     });
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
 
     // Failback.
     let out = ok(&tandem(&repo, &["promote", "primary", "--auto-approve"]));
@@ -872,7 +458,7 @@ fn failover_and_failback_round_trip_restores_every_object() {
                 "{name}: the round trip changed objects (same IDs, settings, grants, secrets expected)"
             ),
         );
-        let record = with_local(&repo, name, Ws::state_record);
+        let record = with_local(&repo, name, Ws::record);
         assert_eq!(record["role"], first_records[name]["role"], "{name}");
         assert_eq!(
             record["salt"], first_records[name]["salt"],
@@ -893,7 +479,7 @@ fn failover_and_failback_round_trip_restores_every_object() {
         assert_running(&ws.cluster_state("etl"), "primary etl after failback");
         assert_terminated(&ws.cluster_state("adhoc"), "primary adhoc after failback");
     });
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
     assert_eq!(
         repo.read("environments/test.yaml"),
         PAIR_ENV,
@@ -1008,7 +594,7 @@ fn a_dry_run_changes_nothing_in_any_format() {
     let env_before = pair.repo.read("environments/test.yaml");
     let head_before = pair.repo.head_sha();
     let snapshots = [p.snapshot(), s.snapshot()];
-    let records = [p.state_record(), s.state_record()];
+    let records = [p.record(), s.record()];
     p.reset_stats();
     s.reset_stats();
 
@@ -1070,7 +656,7 @@ fn a_dry_run_changes_nothing_in_any_format() {
     }
     assert_same(&snapshots[0], &p.snapshot(), "primary changed");
     assert_same(&snapshots[1], &s.snapshot(), "secondary changed");
-    assert_eq!([p.state_record(), s.state_record()], records);
+    assert_eq!([p.record(), s.record()], records);
     assert!(p.lock().is_none() && s.lock().is_none());
     assert_eq!(pair.repo.read("environments/test.yaml"), env_before);
     assert_eq!(pair.repo.head_sha(), head_before, "no commit");
@@ -1104,7 +690,7 @@ fn promoting_the_active_workspace_changes_nothing_and_says_so() {
     let env_before = pair.repo.read("environments/test.yaml");
     let head_before = pair.repo.head_sha();
     let snapshots = [p.snapshot(), s.snapshot()];
-    let records = [p.state_record(), s.state_record()];
+    let records = [p.record(), s.record()];
     p.reset_stats();
     s.reset_stats();
 
@@ -1119,7 +705,7 @@ fn promoting_the_active_workspace_changes_nothing_and_says_so() {
     }
     assert_same(&snapshots[0], &p.snapshot(), "primary changed");
     assert_same(&snapshots[1], &s.snapshot(), "secondary changed");
-    assert_eq!([p.state_record(), s.state_record()], records);
+    assert_eq!([p.record(), s.record()], records);
     assert_eq!(pair.repo.read("environments/test.yaml"), env_before);
     assert_eq!(pair.repo.head_sha(), head_before);
 
@@ -1177,7 +763,7 @@ fn an_unreachable_primary_is_fenced_when_it_comes_back() {
     let mut pair = ExternalPair::applied(ONE_JOB);
     let s = pair.secondary.client();
     let secondary_before = s.snapshot();
-    let record_before = s.state_record();
+    let record_before = s.record();
     let head_before = pair.repo.head_sha();
     let env_before = pair.repo.read("environments/test.yaml");
 
@@ -1190,7 +776,7 @@ fn an_unreachable_primary_is_fenced_when_it_comes_back() {
     assert!(err.contains("--allow-unreachable"), "{err}");
     assert_eq!(s.writes(), BTreeMap::new(), "the secondary was written to");
     assert_same(&secondary_before, &s.snapshot(), "the secondary changed");
-    assert_eq!(s.state_record(), record_before);
+    assert_eq!(s.record(), record_before);
     assert!(s.lock().is_none());
     assert_eq!(pair.repo.read("environments/test.yaml"), env_before);
     assert_eq!(pair.repo.head_sha(), head_before);
@@ -1211,7 +797,7 @@ fn an_unreachable_primary_is_fenced_when_it_comes_back() {
         run.stderr()
     );
     assert_job_active(&s, "etl", 2, &etl_active_grants());
-    let record = s.state_record();
+    let record = s.record();
     assert_eq!(record["role"], "active", "{record}");
     let fences = record["pending_fences"].as_array().expect("pending fences");
     assert_eq!(fences.len(), 1, "{record}");
@@ -1255,21 +841,21 @@ fn an_unreachable_primary_is_fenced_when_it_comes_back() {
     // The primary comes back, still believing it is active; the next apply fences it.
     pair.primary.start();
     let p = pair.primary.client();
-    assert_eq!(p.state_record()["role"], "active");
+    assert_eq!(p.record()["role"], "active");
     assert_eq!(p.job_settings("etl")["max_concurrent_runs"], 2);
     let run = tandem(&pair.repo, &["plan", "--detailed-exitcode"]);
     assert_eq!(run.code(), 2, "{}\n{}", run.stdout(), run.stderr());
     assert!(run.stdout().contains("pending fence"), "{}", run.stdout());
     ok(&tandem(&pair.repo, &["apply", "--auto-approve"]));
     assert_job_passive(&p, "etl", &owner());
-    assert_eq!(p.state_record()["role"], "passive");
+    assert_eq!(p.record()["role"], "passive");
     assert_job_active(&s, "etl", 2, &etl_active_grants());
     assert_eq!(
-        s.state_record()["pending_fences"],
+        s.record()["pending_fences"],
         json!([]),
         "the fence is cleared once applied"
     );
-    assert_plan_empty(&pair.repo);
+    assert_converged(&pair.repo, &ENVS);
     let (code, status) = status_json(&pair.repo);
     assert_eq!(code, 0, "{status}");
 }
@@ -1316,7 +902,7 @@ fn plan_and_apply_refuse_while_the_promotion_is_not_in_the_checkout() {
         &["promote", "secondary", "--auto-approve", "--no-commit"],
     ));
     let promoted_at = with_local(&repo, "secondary", |ws| {
-        ws.state_record()["promoted_at"]
+        ws.record()["promoted_at"]
             .as_str()
             .expect("promoted_at")
             .to_string()
@@ -1359,7 +945,7 @@ fn plan_and_apply_refuse_while_the_promotion_is_not_in_the_checkout() {
     }
     with_local(&repo, "secondary", |ws| {
         assert_job_active(ws, "etl", 2, &etl_active_grants());
-        assert_eq!(ws.state_record()["role"], "active");
+        assert_eq!(ws.record()["role"], "active");
         assert!(ws.lock().is_none());
     });
     with_local(&repo, "primary", |ws| assert!(ws.lock().is_none()));
@@ -1411,8 +997,8 @@ fn an_interrupted_promotion_completes_when_run_again() {
     );
     assert_job_active(&s, "etl", 2, &etl_active_grants());
     assert_job_passive(&p, "etl", &owner());
-    assert_eq!(s.state_record()["role"], "active");
-    assert_eq!(p.state_record()["role"], "passive");
+    assert_eq!(s.record()["role"], "active");
+    assert_eq!(p.record()["role"], "passive");
     assert!(
         pair.repo
             .read("environments/test.yaml")
@@ -1424,14 +1010,12 @@ fn an_interrupted_promotion_completes_when_run_again() {
         "one promotion commit in all"
     );
     assert!(!pair.repo.is_modified("environments/test.yaml"));
-    assert_plan_empty(&pair.repo);
+    assert_converged(&pair.repo, &ENVS);
 }
 
 // ---------------------------------------------------------------------------------------------
 // 8. a trio
 // ---------------------------------------------------------------------------------------------
-
-const TRIO_ENV: &str = "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: local:secondary\n  tertiary:\n    host: local:tertiary\nactive: primary\n";
 
 #[test]
 fn a_trio_promotes_its_tertiary_workspace() {
@@ -1449,7 +1033,7 @@ fn a_trio_promotes_its_tertiary_workspace() {
             .contains("\nactive: tertiary\n")
     );
     assert!(repo.head_message().contains("tertiary"));
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
     let (code, status) = status_json(&repo);
     assert_eq!(code, 0, "{status}");
     for name in ["primary", "secondary", "tertiary"] {
@@ -1542,11 +1126,11 @@ fn active_only_resources_move_with_the_active_role() {
     assert!(out.contains("secondary  create jobs.report  ok"), "{out}");
     assert!(out.contains("primary  delete jobs.report  ok"), "{out}");
     assert_active_only_on(&repo, "secondary", "primary");
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
 
     ok(&tandem(&repo, &["promote", "primary", "--auto-approve"]));
     assert_active_only_on(&repo, "primary", "secondary");
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1621,7 +1205,7 @@ fn status_reports_roles_last_apply_lock_lag_and_mismatches() {
 
     // The secondary's record says active while the file says passive.
     with_local(&repo, "secondary", |ws| {
-        let mut record = ws.state_record();
+        let mut record = ws.record();
         record["role"] = json!("active");
         record["promoted_by"] = json!("someone@elsewhere");
         record["promoted_at"] = json!("2026-03-04T05:06:07Z");
@@ -1723,7 +1307,7 @@ fn failing_back_to_a_workspace_with_a_pending_fence_clears_the_fence() {
     );
     let s = pair.secondary.client();
     assert_eq!(
-        s.state_record()["pending_fences"][0]["workspace"],
+        s.record()["pending_fences"][0]["workspace"],
         "primary",
         "precondition"
     );
@@ -1740,7 +1324,7 @@ fn failing_back_to_a_workspace_with_a_pending_fence_clears_the_fence() {
     assert_job_passive(&s, "etl", &owner());
     let text = tandem(&pair.repo, &["status"]).stdout();
     assert_eq!(
-        s.state_record()["pending_fences"],
+        s.record()["pending_fences"],
         json!([]),
         "the primary is active again; nothing is left to fence. status:\n{text}"
     );
@@ -1765,7 +1349,7 @@ fn status_after_a_promotion_is_up_to_date_with_the_promotion_commit() {
     let repo = git_repo(PAIR_ENV, ONE_JOB);
     ok(&tandem(&repo, &["apply", "--auto-approve"]));
     ok(&tandem(&repo, &["promote", "secondary", "--auto-approve"]));
-    assert_plan_empty(&repo);
+    assert_converged(&repo, &ENVS);
     let (code, status) = status_json(&repo);
     assert_eq!(code, 0, "{status}");
     for name in ["primary", "secondary"] {
