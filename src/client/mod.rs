@@ -377,6 +377,8 @@ impl WorkspaceClient {
     ) -> Result<Value, Attempt> {
         self.wait_if_paused().await;
         let _permit = self.limit.acquire().await;
+        // Requests that queued for a slot during a pause must not go out the moment it ends.
+        self.wait_if_paused().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
