@@ -517,27 +517,18 @@ impl Run<'_> {
                     .and_then(|j| j.get("job_id").map(id_text)))
             }
             Kind::Clusters => {
-                let mut token: Option<String> = None;
-                loop {
-                    let mut query = vec![("page_size", "100".to_string())];
-                    if let Some(t) = &token {
-                        query.push(("page_token", t.clone()));
-                    }
-                    let page = self.client.get("/api/2.1/clusters/list", &query).await?;
-                    if let Some(found) = page
-                        .get("clusters")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .find(|c| ours(c.get("custom_tags")))
-                    {
-                        return Ok(found.get("cluster_id").map(id_text));
-                    }
-                    match page.get("next_page_token").and_then(Value::as_str) {
-                        Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                        _ => return Ok(None),
-                    }
-                }
+                let query = [("page_size", "100".to_string())];
+                let clusters = super::live::list_pages(
+                    self.client,
+                    "/api/2.1/clusters/list",
+                    &query,
+                    "clusters",
+                )
+                .await?;
+                Ok(clusters
+                    .iter()
+                    .find(|c| ours(c.get("custom_tags")))
+                    .and_then(|c| c.get("cluster_id").map(id_text)))
             }
             Kind::InstancePools => {
                 let answer = self.client.get("/api/2.0/instance-pools/list", &[]).await?;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
 
-use super::live::direct_grants;
+use super::live::{ALL_PURPOSE_CLUSTERS, direct_grants, list_pages};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::config::schema::{SchemaKind, schema_source};
 use crate::model::{Kind, Resources};
@@ -287,23 +287,14 @@ fn permissions_type(kind: Kind) -> &'static str {
 }
 
 async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("limit", "100".to_string()),
-            ("expand_tasks", "true".to_string()),
-        ];
-        if let Some(t) = &token {
-            query.push(("page_token", t.clone()));
-        }
-        let page = client.get("/api/2.2/jobs/list", &query).await?;
-        for job in page
-            .get("jobs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    let query = [
+        ("limit", "100".to_string()),
+        ("expand_tasks", "true".to_string()),
+    ];
+    let jobs = list_pages(client, "/api/2.2/jobs/list", &query, "jobs").await?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
             let body = job
                 .get("settings")
                 .and_then(Value::as_object)
@@ -318,44 +309,27 @@ async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> 
                 .get("job_id")
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .unwrap_or_default();
-            out.push(Found {
+            Found {
                 kind: Kind::Jobs,
                 id,
                 name,
                 body,
                 grants: Vec::new(),
-            });
-        }
-        match page.get("next_page_token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() && page.get("has_more") != Some(&Value::Bool(false)) => {
-                token = Some(t.to_string())
             }
-            _ => break,
-        }
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("page_size", "100".to_string()),
-            ("filter_by.cluster_sources", "API".to_string()),
-            ("filter_by.cluster_sources", "UI".to_string()),
-        ];
-        if let Some(t) = &token {
-            query.push(("page_token", t.clone()));
-        }
-        let page = client.get("/api/2.1/clusters/list", &query).await?;
-        for c in page
-            .get("clusters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(body) = c.as_object() else { continue };
+    let query: Vec<(&str, String)> = ALL_PURPOSE_CLUSTERS
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    let clusters = list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await?;
+    Ok(clusters
+        .into_iter()
+        .filter_map(|c| {
+            let body = c.as_object()?.clone();
             let name = body
                 .get("cluster_name")
                 .and_then(Value::as_str)
@@ -366,20 +340,15 @@ async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientErr
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            out.push(Found {
+            Some(Found {
                 kind: Kind::Clusters,
                 id,
                 name,
-                body: body.clone(),
+                body,
                 grants: Vec::new(),
-            });
-        }
-        match page.get("next_page_token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(out)
+            })
+        })
+        .collect())
 }
 
 async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {

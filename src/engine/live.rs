@@ -122,61 +122,77 @@ fn keep_first(
 type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
 
 async fn read_jobs(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
+    let query = [
+        ("limit", "100".to_string()),
+        ("expand_tasks", "true".to_string()),
+    ];
     let mut out = Vec::new();
     let mut unmanaged = BTreeMap::new();
+    for job in list_pages(client, "/api/2.2/jobs/list", &query, "jobs").await? {
+        let settings = job
+            .get("settings")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let id = job.get("job_id").map(id_text).unwrap_or_default();
+        let Some(key) = managed_key(settings.get("tags"), environment) else {
+            if let Some(name) = settings.get("name").and_then(Value::as_str) {
+                unmanaged.insert(name.to_string(), id);
+            }
+            continue;
+        };
+        let settings = if job.get("has_more") == Some(&Value::Bool(true)) {
+            full_job(client, &id).await?
+        } else {
+            settings
+        };
+        out.push((
+            key,
+            LiveObject {
+                id,
+                body: settings,
+                state: None,
+                grants: Vec::new(),
+            },
+        ));
+    }
+    // Oldest first, so the original survives and later duplicates are the ones set aside.
+    out.sort_by_key(|(_, o)| o.id.parse::<i64>().unwrap_or(i64::MAX));
+    Ok((out, unmanaged))
+}
+
+/// Query of `clusters/list` for all-purpose clusters (job clusters are not tandem's).
+pub(crate) const ALL_PURPOSE_CLUSTERS: [(&str, &str); 3] = [
+    ("page_size", "100"),
+    ("filter_by.cluster_sources", "API"),
+    ("filter_by.cluster_sources", "UI"),
+];
+
+/// Every item of a paged list endpoint (`page_token` / `next_page_token`), in order.
+pub(crate) async fn list_pages(
+    client: &WorkspaceClient,
+    path: &str,
+    query: &[(&str, String)],
+    items: &str,
+) -> Result<Vec<Value>, ClientError> {
+    let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut query = vec![
-            ("limit", "100".to_string()),
-            ("expand_tasks", "true".to_string()),
-        ];
+        let mut q = query.to_vec();
         if let Some(t) = &token {
-            query.push(("page_token", t.clone()));
+            q.push(("page_token", t.clone()));
         }
-        let page = client.get("/api/2.2/jobs/list", &query).await?;
-        for job in page
-            .get("jobs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let settings = job
-                .get("settings")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let id = job.get("job_id").map(id_text).unwrap_or_default();
-            let Some(key) = managed_key(settings.get("tags"), environment) else {
-                if let Some(name) = settings.get("name").and_then(Value::as_str) {
-                    unmanaged.insert(name.to_string(), id);
-                }
-                continue;
-            };
-            let settings = if job.get("has_more") == Some(&Value::Bool(true)) {
-                full_job(client, &id).await?
-            } else {
-                settings
-            };
-            out.push((
-                key,
-                LiveObject {
-                    id,
-                    body: settings,
-                    state: None,
-                    grants: Vec::new(),
-                },
-            ));
+        let mut page = client.get(path, &q).await?;
+        if let Some(Value::Array(list)) = page.get_mut(items).map(Value::take) {
+            out.extend(list);
         }
         match page.get("next_page_token").and_then(Value::as_str) {
             Some(t) if !t.is_empty() && page.get("has_more") != Some(&Value::Bool(false)) => {
                 token = Some(t.to_string())
             }
-            _ => break,
+            _ => return Ok(out),
         }
     }
-    // Oldest first, so the original survives and later duplicates are the ones set aside.
-    out.sort_by_key(|(_, o)| o.id.parse::<i64>().unwrap_or(i64::MAX));
-    Ok((out, unmanaged))
 }
 
 /// A job with more than 100 tasks: `jobs/get` pages its arrays.
@@ -212,56 +228,39 @@ async fn full_job(client: &WorkspaceClient, id: &str) -> Result<Map<String, Valu
 }
 
 async fn read_clusters(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
+    let query: Vec<(&str, String)> = ALL_PURPOSE_CLUSTERS
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
     let mut out = Vec::new();
     let mut unmanaged = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("page_size", "100".to_string()),
-            ("filter_by.cluster_sources", "API".to_string()),
-            ("filter_by.cluster_sources", "UI".to_string()),
-        ];
-        if let Some(t) = &token {
-            query.push(("page_token", t.clone()));
+    for cluster in list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await? {
+        let Some(body) = cluster.as_object() else {
+            continue;
+        };
+        if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
+            continue;
         }
-        let page = client.get("/api/2.1/clusters/list", &query).await?;
-        for cluster in page
-            .get("clusters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(body) = cluster.as_object() else {
-                continue;
-            };
-            if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
-                continue;
+        let id = body.get("cluster_id").map(id_text).unwrap_or_default();
+        let Some(key) = managed_key(body.get("custom_tags"), environment) else {
+            if let Some(name) = body.get("cluster_name").and_then(Value::as_str) {
+                unmanaged.insert(name.to_string(), id);
             }
-            let id = body.get("cluster_id").map(id_text).unwrap_or_default();
-            let Some(key) = managed_key(body.get("custom_tags"), environment) else {
-                if let Some(name) = body.get("cluster_name").and_then(Value::as_str) {
-                    unmanaged.insert(name.to_string(), id);
-                }
-                continue;
-            };
-            let state = body
-                .get("state")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            out.push((
-                key,
-                LiveObject {
-                    id,
-                    body: body.clone(),
-                    state,
-                    grants: Vec::new(),
-                },
-            ));
-        }
-        match page.get("next_page_token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
+            continue;
+        };
+        let state = body
+            .get("state")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        out.push((
+            key,
+            LiveObject {
+                id,
+                body: body.clone(),
+                state,
+                grants: Vec::new(),
+            },
+        ));
     }
     out.sort_by_key(|(_, o)| o.body.get("start_time").and_then(Value::as_i64));
     Ok((out, unmanaged))
