@@ -1,6 +1,6 @@
 //! `tandem apply [PLANFILE]`: make every workspace of the environment hold the configuration.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -159,10 +159,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             enforce_guard: true,
             skip: Default::default(),
         };
+        // Caught from here on: a signal while the locks are being taken is acted on once they
+        // are held, so they are given back rather than left behind.
+        let mut interrupts = super::Interrupts::listen();
         let locked =
             super::LockedRun::start(&config, &options.root, &client, request, "apply").await?;
         let (connections, contexts) = (&locked.connections, &locked.contexts);
-        let outcome = async {
+        let work = async {
             let plan = match &saved {
                 Some(saved) => {
                     run::check_not_stale(saved, contexts)?;
@@ -177,7 +180,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             if saved.is_none() {
                 print!("{}", render_plan(&plan, &config, PlanFormat::Text));
             }
-            confirm(&plan, args.auto_approve, tty)?;
+            confirm(&plan, args.auto_approve, tty).await?;
             let provenance = run::Provenance::from(&config.provenance);
             let report = if std::io::stdout().is_terminal() {
                 let bars = Bars::new(&plan);
@@ -210,9 +213,21 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                 .await?
             };
             Ok::<_, miette::Report>((report, plan))
-        }
+        };
+        // A signal stops the work at its next await (as a kill would) but not the release of
+        // the locks, unless a second one insists.
+        let (outcome, interrupted) = tokio::select! {
+            biased;
+            signal = interrupts.recv() => (Err(super::CliError::Interrupted(signal).into()), true),
+            outcome = work => (outcome, false),
+        };
+        super::finish_interruptible(
+            locked,
+            &config.environment.name,
+            interrupted,
+            &mut interrupts,
+        )
         .await;
-        locked.finish(&config.environment.name).await;
         outcome
     })?;
     println!();
@@ -239,7 +254,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     })
 }
 
-fn confirm(plan: &Plan, auto_approve: bool, tty: bool) -> Result<(), ApplyError> {
+async fn confirm(plan: &Plan, auto_approve: bool, tty: bool) -> Result<(), ApplyError> {
     if auto_approve || !plan.has_changes() {
         return Ok(());
     }
@@ -255,8 +270,7 @@ fn confirm(plan: &Plan, auto_approve: bool, tty: bool) -> Result<(), ApplyError>
         plan.workspaces.len()
     );
     let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
+    let answer = super::read_answer().await;
     if answer.trim() == "yes" {
         Ok(())
     } else {

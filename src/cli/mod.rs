@@ -125,6 +125,100 @@ pub enum CliError {
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// SIGINT or SIGTERM arrived while the command held its locks.
+    #[error("interrupted by {0}: stopped, and the locks were given back")]
+    #[diagnostic(help(
+        "what was already carried out stays done; run the command again to finish the job"
+    ))]
+    Interrupted(&'static str),
+}
+
+/// SIGINT and SIGTERM, caught from [`Interrupts::listen`] on: a writing command stops and gives
+/// its locks back instead of dying with them (CI cancels a job with SIGINT, then SIGTERM).
+/// Only a SIGKILL leaves a lock behind (for `tandem unlock`, or its expiry).
+struct Interrupts {
+    #[cfg(unix)]
+    signals: Vec<(tokio::signal::unix::Signal, &'static str)>,
+}
+
+impl Interrupts {
+    /// Starts catching the signals (inside the runtime); one arriving before [`Interrupts::recv`]
+    /// is awaited is kept for it.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [
+                (SignalKind::interrupt(), "SIGINT"),
+                (SignalKind::terminate(), "SIGTERM"),
+            ]
+            .into_iter()
+            .filter_map(|(kind, name)| signal(kind).ok().map(|s| (s, name)))
+            .collect();
+            Interrupts { signals }
+        }
+        #[cfg(not(unix))]
+        Interrupts {}
+    }
+
+    /// The next signal's name (never, when none could be caught).
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            if self.signals.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = self.signals.iter_mut().map(|(signal, name)| {
+                Box::pin(async move {
+                    match signal.recv().await {
+                        Some(()) => *name,
+                        None => std::future::pending().await,
+                    }
+                })
+            });
+            futures::future::select_all(waits).await.0
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// Gives back the locks. After an interrupt a second signal stops that too (an operator who
+/// insists; what is left expires or needs `tandem unlock`); otherwise a signal arriving now is
+/// ignored, so a run that finished its work never leaves its locks behind.
+async fn finish_interruptible(
+    locked: LockedRun,
+    environment: &str,
+    interrupted: bool,
+    interrupts: &mut Interrupts,
+) {
+    if interrupted {
+        tokio::select! {
+            biased;
+            () = locked.finish(environment) => {}
+            _ = interrupts.recv() => {}
+        }
+    } else {
+        locked.finish(environment).await;
+    }
+}
+
+/// One line from stdin (a confirmation), read on its own thread so a signal can interrupt the
+/// wait: the thread is left blocked, and ends with the process.
+async fn read_answer() -> String {
+    use std::io::BufRead;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        let _ = tx.send(answer);
+    });
+    rx.await.unwrap_or_default()
 }
 
 /// Whether coloured output is wanted on stderr/stdout (a terminal, and NO_COLOR unset).
@@ -247,6 +341,74 @@ async fn connect_and_plan(
     (connections, plan, contexts)
 }
 
+/// Workspaces connected, and their objects being read, while the configuration still loads
+/// (read-only commands). Only when every workspace is remote: starting an embedded one creates
+/// its state files, and nothing is created while the configuration may still be invalid.
+struct EarlyReads {
+    workspaces: Vec<crate::config::WorkspaceSpec>,
+    connections: Vec<crate::engine::connect::Connection>,
+    failures: Vec<crate::plan::WorkspaceFailure>,
+    reads: crate::engine::planner::ObjectReads,
+}
+
+impl EarlyReads {
+    /// Starts them if the environment file loads and names remote workspaces only.
+    fn start(
+        options: &crate::config::LoadOptions,
+        runtime: &tokio::runtime::Runtime,
+        client: &crate::client::ClientOptions,
+    ) -> Option<Self> {
+        let environment = crate::config::load_environment(options).ok()?;
+        let embedded = environment
+            .workspaces
+            .iter()
+            .any(|w| matches!(w.host, crate::config::Host::Local(_)));
+        if embedded {
+            return None;
+        }
+        runtime.block_on(async {
+            let (connections, failures) =
+                crate::engine::connect::connect_all(&environment.workspaces, &options.root, client)
+                    .await;
+            let reads = crate::engine::planner::ObjectReads::start(&connections, &environment.name);
+            Some(EarlyReads {
+                workspaces: environment.workspaces,
+                connections,
+                failures,
+                reads,
+            })
+        })
+    }
+}
+
+/// [`connect_and_plan`], using reads started early when they are of the same workspaces.
+async fn connect_and_plan_early(
+    config: &crate::config::Config,
+    root: &std::path::Path,
+    client: &crate::client::ClientOptions,
+    request: &crate::engine::planner::PlanRequest,
+    early: Option<EarlyReads>,
+) -> (
+    Vec<crate::engine::connect::Connection>,
+    crate::plan::Plan,
+    std::collections::BTreeMap<String, crate::engine::planner::WorkspaceContext>,
+) {
+    match early {
+        Some(early) if early.workspaces == config.environment.workspaces => {
+            let (plan, contexts) = crate::engine::planner::plan_environment_from(
+                config,
+                &early.connections,
+                early.failures,
+                request,
+                early.reads,
+            )
+            .await;
+            (early.connections, plan, contexts)
+        }
+        _ => connect_and_plan(config, root, client, request).await,
+    }
+}
+
 /// What a writing command works with: the connections, the locks it holds, the plan.
 struct LockedRun {
     connections: Vec<crate::engine::connect::Connection>,
@@ -265,7 +427,7 @@ impl LockedRun {
         mut request: crate::engine::planner::PlanRequest,
         operation: &str,
     ) -> Result<Self, crate::engine::EngineError> {
-        let (connections, mut failures) =
+        let (mut connections, mut failures) =
             crate::engine::connect::connect_all(&config.environment.workspaces, root, client).await;
         let locks =
             match crate::engine::run::take_locks(&config.environment.name, &connections, operation)
@@ -281,9 +443,21 @@ impl LockedRun {
             };
         request.skip = locks.failed.iter().map(|f| f.workspace.clone()).collect();
         failures.extend(locks.failed.iter().cloned());
-        let (plan, contexts) =
-            crate::engine::planner::plan_environment(config, &connections, failures, &request)
-                .await;
+        // Only locked workspaces are read and planned (so only they are applied): a workspace
+        // whose lock could not be taken must not be written, and reading it again (unreachable,
+        // most likely) would only wait out the same retries.
+        connections.sort_by_key(|c| request.skip.contains(&c.spec.name));
+        let locked = connections
+            .iter()
+            .filter(|c| !request.skip.contains(&c.spec.name))
+            .count();
+        let (plan, contexts) = crate::engine::planner::plan_environment(
+            config,
+            &connections[..locked],
+            failures,
+            &request,
+        )
+        .await;
         Ok(LockedRun {
             connections,
             locks,

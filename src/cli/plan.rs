@@ -49,18 +49,20 @@ pub struct PlanArgs {
 /// Runs the command.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
+    let runtime = super::runtime()?;
+    let client = ClientOptions {
+        parallelism: args.parallelism,
+        ..ClientOptions::default()
+    };
+    // Reading the workspaces takes longer than loading the configuration: start it first.
+    let early = super::EarlyReads::start(&options, &runtime, &client);
     let config = config::load(&options)?;
     let targets = super::parse_targets(&args.targets, &config)?;
     let changed = match &args.base {
         Some(rev) => Some(config::source::changed_since(&options.root, rev)?),
         None => None,
     };
-    let runtime = super::runtime()?;
     let mut plan = runtime.block_on(async {
-        let client = ClientOptions {
-            parallelism: args.parallelism,
-            ..ClientOptions::default()
-        };
         let request = planner::PlanRequest {
             targets: targets.clone(),
             roles: run::roles_from_file(&config.environment),
@@ -68,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             skip: Default::default(),
         };
         let (connections, plan, _) =
-            super::connect_and_plan(&config, &options.root, &client, &request).await;
+            super::connect_and_plan_early(&config, &options.root, &client, &request, early).await;
         for c in connections {
             c.close().await;
         }

@@ -4,7 +4,7 @@
 //! passive); the environment file's `active:` is rewritten and committed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -135,28 +135,147 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             enforce_guard: false,
             skip: Default::default(),
         };
-        // First a read-only look: a dry run, an unreachable workspace without --allow-unreachable
-        // and an already active target all end here, having written nothing (not even a lock).
-        let (connections, plan, contexts) =
-            super::connect_and_plan(&config, &options.root, &client, &request).await;
-        let mut look = super::LockedRun {
-            connections,
-            locks: Default::default(),
-            plan,
-            contexts,
-        };
-        if let Some(done) = preflight(&config, args, &mut look) {
+        if args.dry_run {
+            // A read-only plan of the promotion, shown and nothing more.
+            let mut look = read_only_look(&config, &options.root, &client, &request).await;
+            let done = preflight(&config, args, &mut look);
             look.finish(&environment.name).await;
-            return done;
+            if let Some(done) = done {
+                return done;
+            }
         }
-        look.finish(&environment.name).await;
+        // A cheap look first (each workspace's state record): an unreachable target, an
+        // unreachable workspace without --allow-unreachable and an already active target end
+        // here having written nothing, not even a lock. Only the last needs a full read, so a
+        // real promotion reads every workspace once, under its locks.
+        let (connections, failures) =
+            crate::engine::connect::connect_all(&environment.workspaces, &options.root, &client)
+                .await;
+        let records = state_records(
+            &environment.name,
+            &connections,
+            failures,
+            &args.workspace,
+            args.allow_unreachable,
+        )
+        .await;
+        for c in connections {
+            c.close().await;
+        }
+        let records = records?;
+        let target_active = records
+            .get(&args.workspace)
+            .is_some_and(|r| r.as_ref().is_some_and(|r| r.role == Role::Active));
+        if environment.active == args.workspace && target_active {
+            let mut look = read_only_look(&config, &options.root, &client, &request).await;
+            let done = match preflight(&config, args, &mut look) {
+                // "Nothing to change" must not hide the lock of a promotion that died after its
+                // last write: re-running it is how an operator finishes it.
+                Some(Ok(code)) => match held_lock(&environment.name, &look.connections).await {
+                    Some(locked) => Some(Err(locked.into())),
+                    None => Some(Ok(code)),
+                },
+                other => other,
+            };
+            look.finish(&environment.name).await;
+            if let Some(done) = done {
+                return done;
+            }
+        }
+        let mut interrupts = super::Interrupts::listen();
         let mut locked =
             super::LockedRun::start(&config, &options.root, &client, request, "promote").await?;
-        let result = promote(&config, &options.root, args, tty, &mut locked).await;
-        locked.finish(&environment.name).await;
+        // As in apply: a signal stops the promotion at its next await and the locks are given
+        // back; re-running the promotion finishes it.
+        let (result, interrupted) = tokio::select! {
+            biased;
+            signal = interrupts.recv() => (Err(super::CliError::Interrupted(signal).into()), true),
+            result = promote(&config, &options.root, args, tty, &mut locked) => (result, false),
+        };
+        super::finish_interruptible(locked, &environment.name, interrupted, &mut interrupts).await;
         result
     })?;
     Ok(outcome)
+}
+
+/// The first unexpired lock of `connections` (a dead run's or a running one's), as the error a
+/// run that needs it gets.
+async fn held_lock(
+    environment: &str,
+    connections: &[crate::engine::connect::Connection],
+) -> Option<crate::engine::EngineError> {
+    for c in connections {
+        if let Ok(Some(lock)) = state::read_lock(&c.client, environment).await
+            && lock.expires_ms > state::now_ms()
+        {
+            return Some(crate::engine::EngineError::Locked {
+                workspace: c.spec.name.clone(),
+                holder: lock.holder,
+                operation: lock.operation,
+                since: lock.since,
+            });
+        }
+    }
+    None
+}
+
+/// Connects and plans without locking: what a dry run shows.
+async fn read_only_look(
+    config: &config::Config,
+    root: &std::path::Path,
+    client: &ClientOptions,
+    request: &planner::PlanRequest,
+) -> super::LockedRun {
+    let (connections, plan, contexts) =
+        super::connect_and_plan(config, root, client, request).await;
+    super::LockedRun {
+        connections,
+        locks: Default::default(),
+        plan,
+        contexts,
+    }
+}
+
+/// Every reachable workspace's state record; the target unreachable, or another workspace
+/// unreachable without --allow-unreachable, is an error.
+async fn state_records(
+    environment: &str,
+    connections: &[crate::engine::connect::Connection],
+    mut failures: Vec<crate::plan::WorkspaceFailure>,
+    target: &str,
+    allow_unreachable: bool,
+) -> miette::Result<BTreeMap<String, Option<state::StateRecord>>> {
+    let reads = futures::future::join_all(
+        connections
+            .iter()
+            .map(|c| state::read_state_record(&c.client, environment)),
+    )
+    .await;
+    let mut records = BTreeMap::new();
+    for (c, read) in connections.iter().zip(reads) {
+        match read {
+            Ok(record) => {
+                records.insert(c.spec.name.clone(), record);
+            }
+            Err(e) => failures.push(crate::plan::WorkspaceFailure {
+                workspace: c.spec.name.clone(),
+                error: e.to_string(),
+                guard: false,
+            }),
+        }
+    }
+    if let Some(f) = failures.iter().find(|f| f.workspace == target) {
+        return Err(PromoteError::TargetUnreachable {
+            workspace: f.workspace.clone(),
+            reason: f.error.clone(),
+        }
+        .into());
+    }
+    if !failures.is_empty() && !allow_unreachable {
+        let names: Vec<&str> = failures.iter().map(|f| f.workspace.as_str()).collect();
+        return Err(PromoteError::Unreachable(names.join(", ")).into());
+    }
+    Ok(records)
 }
 
 /// Checks made before anything is written: `Some` ends the command (with its outcome).
@@ -256,8 +375,7 @@ async fn promote(
                 args.workspace, environment.name
             );
             let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut answer);
+            let answer = super::read_answer().await;
             if answer.trim() != "yes" {
                 return Err(PromoteError::Cancelled.into());
             }

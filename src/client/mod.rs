@@ -435,10 +435,14 @@ impl WorkspaceClient {
         }
         let error = classify(&self.name, &method, path, status, code, message);
         let transient = matches!(status.as_u16(), 429 | 503 | 504);
-        // A 429 was refused before any work; a 503/504 on a create may have committed.
+        // A 429 was refused before any work; any other server error on a create (a 500 or 502
+        // answered after the work was done, not only a 503/504) may have committed.
         let retry_ok =
             status == StatusCode::TOO_MANY_REQUESTS || (transient && retry == Retry::Idempotent);
-        if transient && !retry_ok {
+        let maybe_committed = retry == Retry::Unsafe
+            && status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED;
+        if maybe_committed {
             return Err(Attempt {
                 error: ClientError::OutcomeUnknown {
                     workspace: self.name.clone(),

@@ -2,6 +2,7 @@
 //! `local:<name>` ones by starting an embedded emulator on a free loopback port.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::client::{ClientError, ClientOptions, Token, WorkspaceClient, auth};
 use crate::config::{Host, WorkspaceSpec};
@@ -11,8 +12,8 @@ use crate::emulator::{self, EMBEDDED_TOKEN, RunningEmulator};
 pub struct Connection {
     /// Its spec from the environment file.
     pub spec: WorkspaceSpec,
-    /// The client.
-    pub client: WorkspaceClient,
+    /// The client (shared with the tasks reading the workspace).
+    pub client: Arc<WorkspaceClient>,
     /// The embedded emulator serving a `local:` workspace, kept alive with the connection.
     pub embedded: Option<RunningEmulator>,
 }
@@ -55,7 +56,7 @@ pub async fn connect(
             )?;
             Ok(Connection {
                 spec: spec.clone(),
-                client,
+                client: Arc::new(client),
                 embedded: Some(running),
             })
         }
@@ -64,7 +65,7 @@ pub async fn connect(
             let client = WorkspaceClient::new(&spec.name, url, credentials.token, options.clone())?;
             Ok(Connection {
                 spec: spec.clone(),
-                client,
+                client: Arc::new(client),
                 embedded: None,
             })
         }

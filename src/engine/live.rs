@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt;
 use futures::future::try_join_all;
 use serde_json::{Map, Value};
 
@@ -30,11 +31,46 @@ pub async fn read(
     environment: &str,
     scope_names: &BTreeMap<String, String>,
 ) -> Result<LiveRead, ClientError> {
-    let (jobs, clusters, pools, scopes, record, caller) = tokio::try_join!(
-        read_jobs(client, environment),
-        read_clusters(client, environment),
-        read_pools(client, environment),
-        list_scope_names(client),
+    // Scopes are read side by side with the objects, sharing the workspace's request slots.
+    let (objects, scopes) = tokio::try_join!(
+        read_objects(client, environment),
+        read_scopes(client, scope_names)
+    )?;
+    Ok(objects.with_scopes(scopes))
+}
+
+/// What can be read before the configuration is known: tandem's objects of `environment` with
+/// their grants, the state record and the caller.
+#[derive(Debug, Clone)]
+pub struct ObjectsRead {
+    live: LiveWorkspace,
+    record: Option<StateRecord>,
+    caller: Option<String>,
+}
+
+impl ObjectsRead {
+    /// The complete read, once the scopes the configuration names have been read too.
+    pub fn with_scopes(self, scopes: BTreeMap<String, LiveScope>) -> LiveRead {
+        let mut live = self.live;
+        live.secret_scopes = scopes;
+        LiveRead {
+            live,
+            record: self.record,
+            caller: self.caller,
+        }
+    }
+}
+
+/// Reads tandem's jobs, clusters and pools (with their grants), the state record and the
+/// caller: everything but the secret scopes.
+pub async fn read_objects(
+    client: &WorkspaceClient,
+    environment: &str,
+) -> Result<ObjectsRead, ClientError> {
+    let (jobs, clusters, pools, record, caller) = tokio::try_join!(
+        read_listed(client, &JOBS, environment),
+        read_listed(client, &CLUSTERS, environment),
+        read_listed(client, &POOLS, environment),
         read_state_record(client, environment),
         read_caller(client),
     )?;
@@ -53,7 +89,23 @@ pub async fn read(
     live.clusters = keep_first(clusters.0, "clusters", &mut duplicates);
     live.instance_pools = keep_first(pools.0, "instance_pools", &mut duplicates);
     live.duplicates = duplicates;
+    Ok(ObjectsRead {
+        live,
+        record,
+        caller,
+    })
+}
 
+/// Reads the scopes whose names the configuration uses (`scope_names`: config key → name),
+/// found case-insensitively among the workspace's scopes.
+pub async fn read_scopes(
+    client: &WorkspaceClient,
+    scope_names: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, LiveScope>, ClientError> {
+    if scope_names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let scopes = list_scope_names(client).await?;
     let wanted: Vec<(String, String)> = scope_names
         .iter()
         .filter_map(|(key, name)| {
@@ -63,22 +115,11 @@ pub async fn read(
                 .map(|actual| (key.clone(), actual.clone()))
         })
         .collect();
-    let read_scopes = try_join_all(wanted.iter().map(|(key, name)| async move {
+    let read = try_join_all(wanted.iter().map(|(key, name)| async move {
         read_scope(client, name).await.map(|s| (key.clone(), s))
-    }));
-    // Permissions and scopes are read side by side, sharing the workspace's request slots.
-    let (_, _, _, scopes) = tokio::try_join!(
-        read_grants(client, "jobs", &mut live.jobs),
-        read_grants(client, "clusters", &mut live.clusters),
-        read_grants(client, "instance-pools", &mut live.instance_pools),
-        read_scopes,
-    )?;
-    live.secret_scopes = scopes.into_iter().collect();
-    Ok(LiveRead {
-        live,
-        record,
-        caller,
-    })
+    }))
+    .await?;
+    Ok(read.into_iter().collect())
 }
 
 /// Whether an object's tags say it is tandem's in `environment`; its logical key if so.
@@ -121,43 +162,215 @@ fn keep_first(
 /// Managed objects by key, and the names of unmanaged ones (name → ID).
 type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
 
-async fn read_jobs(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
-    let query = [
-        ("limit", "100".to_string()),
-        ("expand_tasks", "true".to_string()),
-    ];
-    let mut out = Vec::new();
-    let mut unmanaged = BTreeMap::new();
-    for job in list_pages(client, "/api/2.2/jobs/list", &query, "jobs").await? {
-        let settings = job
-            .get("settings")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let id = job.get("job_id").map(id_text).unwrap_or_default();
-        let Some(key) = managed_key(settings.get("tags"), environment) else {
-            if let Some(name) = settings.get("name").and_then(Value::as_str) {
-                unmanaged.insert(name.to_string(), id);
-            }
-            continue;
-        };
-        let settings = if job.get("has_more") == Some(&Value::Bool(true)) {
-            full_job(client, &id).await?
-        } else {
-            settings
-        };
-        out.push((
+/// How one kind is listed and told apart.
+struct ListedKind {
+    path: &'static str,
+    query: &'static [(&'static str, &'static str)],
+    items: &'static str,
+    /// The Permissions API's object type.
+    object_type: &'static str,
+    /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
+    /// (name, ID), or not tandem's business.
+    classify: fn(&Value, &str) -> Listing,
+    /// Sort key putting the original of duplicated objects first.
+    age: fn(&LiveObject) -> i64,
+}
+
+enum Listing {
+    Managed(String, LiveObject, bool),
+    Unmanaged(String, String),
+    Skip,
+}
+
+const JOBS: ListedKind = ListedKind {
+    path: "/api/2.2/jobs/list",
+    query: &[("limit", "100"), ("expand_tasks", "true")],
+    items: "jobs",
+    object_type: "jobs",
+    classify: classify_job,
+    age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
+};
+
+const CLUSTERS: ListedKind = ListedKind {
+    path: "/api/2.1/clusters/list",
+    query: &ALL_PURPOSE_CLUSTERS,
+    items: "clusters",
+    object_type: "clusters",
+    classify: classify_cluster,
+    age: |o| {
+        o.body
+            .get("start_time")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX)
+    },
+};
+
+const POOLS: ListedKind = ListedKind {
+    path: "/api/2.0/instance-pools/list",
+    query: &[],
+    items: "instance_pools",
+    object_type: "instance-pools",
+    classify: classify_pool,
+    age: |_| 0,
+};
+
+fn classify_job(job: &Value, environment: &str) -> Listing {
+    let Some(settings) = job.get("settings").and_then(Value::as_object) else {
+        return Listing::Skip;
+    };
+    let paged = job.get("has_more") == Some(&Value::Bool(true));
+    let id = job.get("job_id").map(id_text).unwrap_or_default();
+    classified(settings, id, "tags", "name", environment, None, paged)
+}
+
+fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
+    let Some(body) = cluster.as_object() else {
+        return Listing::Skip;
+    };
+    // Job clusters are not tandem's.
+    if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
+        return Listing::Skip;
+    }
+    let id = body.get("cluster_id").map(id_text).unwrap_or_default();
+    let state = body
+        .get("state")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    classified(
+        body,
+        id,
+        "custom_tags",
+        "cluster_name",
+        environment,
+        state,
+        false,
+    )
+}
+
+fn classify_pool(pool: &Value, environment: &str) -> Listing {
+    let Some(body) = pool.as_object() else {
+        return Listing::Skip;
+    };
+    let id = body
+        .get("instance_pool_id")
+        .map(id_text)
+        .unwrap_or_default();
+    classified(
+        body,
+        id,
+        "custom_tags",
+        "instance_pool_name",
+        environment,
+        None,
+        false,
+    )
+}
+
+/// Managed when the tags under `tags` name tandem's `environment`; else unmanaged by `name`.
+fn classified(
+    body: &Map<String, Value>,
+    id: String,
+    tags: &str,
+    name: &str,
+    environment: &str,
+    state: Option<String>,
+    paged: bool,
+) -> Listing {
+    match managed_key(body.get(tags), environment) {
+        Some(key) => Listing::Managed(
             key,
             LiveObject {
                 id,
-                body: settings,
-                state: None,
+                body: body.clone(),
+                state,
                 grants: Vec::new(),
             },
-        ));
+            paged,
+        ),
+        None => match body.get(name).and_then(Value::as_str) {
+            Some(name) => Listing::Unmanaged(name.to_string(), id),
+            None => Listing::Skip,
+        },
+    }
+}
+
+/// What one request of a listing brought back.
+enum Answer {
+    Page(Value),
+    Grants(usize, Value),
+    FullJob(usize, Map<String, Value>),
+}
+
+/// Lists one kind page by page and reads each managed object's grants as soon as its page has
+/// arrived, so the permission reads overlap the (sequential) page reads.
+async fn read_listed(
+    client: &WorkspaceClient,
+    kind: &ListedKind,
+    environment: &str,
+) -> Result<Listed, ClientError> {
+    type Pending<'a> = futures::stream::FuturesUnordered<
+        std::pin::Pin<Box<dyn Future<Output = Result<Answer, ClientError>> + Send + 'a>>,
+    >;
+    let base: Vec<(&str, String)> = kind
+        .query
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    let page = move |token: Option<String>| {
+        let mut query = base.clone();
+        query.extend(token.map(|t| ("page_token", t)));
+        async move { client.get(kind.path, &query).await.map(Answer::Page) }
+    };
+    let mut pending: Pending = futures::stream::FuturesUnordered::new();
+    pending.push(Box::pin(page(None)));
+    let mut out: Vec<(String, LiveObject)> = Vec::new();
+    let mut unmanaged = BTreeMap::new();
+    while let Some(answer) = pending.next().await {
+        match answer? {
+            Answer::Page(mut body) => {
+                // The next page first: it is on the critical path.
+                if let Some(token) = next_page_token(&body) {
+                    pending.push(Box::pin(page(Some(token))));
+                }
+                let items = match body.get_mut(kind.items).map(Value::take) {
+                    Some(Value::Array(items)) => items,
+                    _ => Vec::new(),
+                };
+                for item in items {
+                    match (kind.classify)(&item, environment) {
+                        Listing::Managed(key, object, paged) => {
+                            let index = out.len();
+                            let id = object.id.clone();
+                            if paged {
+                                pending.push(Box::pin(async move {
+                                    full_job(client, &id)
+                                        .await
+                                        .map(|s| Answer::FullJob(index, s))
+                                }));
+                            }
+                            let path =
+                                format!("/api/2.0/permissions/{}/{}", kind.object_type, object.id);
+                            pending.push(Box::pin(async move {
+                                client
+                                    .get(&path, &[])
+                                    .await
+                                    .map(|g| Answer::Grants(index, g))
+                            }));
+                            out.push((key, object));
+                        }
+                        Listing::Unmanaged(name, id) => {
+                            unmanaged.insert(name, id);
+                        }
+                        Listing::Skip => {}
+                    }
+                }
+            }
+            Answer::Grants(index, answer) => out[index].1.grants = direct_grants(&answer),
+            Answer::FullJob(index, settings) => out[index].1.body = settings,
+        }
     }
     // Oldest first, so the original survives and later duplicates are the ones set aside.
-    out.sort_by_key(|(_, o)| o.id.parse::<i64>().unwrap_or(i64::MAX));
+    out.sort_by_key(|(_, o)| (kind.age)(o));
     Ok((out, unmanaged))
 }
 
@@ -167,6 +380,16 @@ pub(crate) const ALL_PURPOSE_CLUSTERS: [(&str, &str); 3] = [
     ("filter_by.cluster_sources", "API"),
     ("filter_by.cluster_sources", "UI"),
 ];
+
+/// The token of the page after this one, if there is one.
+fn next_page_token(page: &Value) -> Option<String> {
+    match page.get("next_page_token").and_then(Value::as_str) {
+        Some(t) if !t.is_empty() && page.get("has_more") != Some(&Value::Bool(false)) => {
+            Some(t.to_string())
+        }
+        _ => None,
+    }
+}
 
 /// Every item of a paged list endpoint (`page_token` / `next_page_token`), in order.
 pub(crate) async fn list_pages(
@@ -186,11 +409,9 @@ pub(crate) async fn list_pages(
         if let Some(Value::Array(list)) = page.get_mut(items).map(Value::take) {
             out.extend(list);
         }
-        match page.get("next_page_token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() && page.get("has_more") != Some(&Value::Bool(false)) => {
-                token = Some(t.to_string())
-            }
-            _ => return Ok(out),
+        match next_page_token(&page) {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
         }
     }
 }
@@ -225,97 +446,6 @@ async fn full_job(client: &WorkspaceClient, id: &str) -> Result<Map<String, Valu
         }
     }
     Ok(settings)
-}
-
-async fn read_clusters(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
-    let query: Vec<(&str, String)> = ALL_PURPOSE_CLUSTERS
-        .iter()
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect();
-    let mut out = Vec::new();
-    let mut unmanaged = BTreeMap::new();
-    for cluster in list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await? {
-        let Some(body) = cluster.as_object() else {
-            continue;
-        };
-        if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
-            continue;
-        }
-        let id = body.get("cluster_id").map(id_text).unwrap_or_default();
-        let Some(key) = managed_key(body.get("custom_tags"), environment) else {
-            if let Some(name) = body.get("cluster_name").and_then(Value::as_str) {
-                unmanaged.insert(name.to_string(), id);
-            }
-            continue;
-        };
-        let state = body
-            .get("state")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        out.push((
-            key,
-            LiveObject {
-                id,
-                body: body.clone(),
-                state,
-                grants: Vec::new(),
-            },
-        ));
-    }
-    out.sort_by_key(|(_, o)| o.body.get("start_time").and_then(Value::as_i64));
-    Ok((out, unmanaged))
-}
-
-async fn read_pools(client: &WorkspaceClient, environment: &str) -> Result<Listed, ClientError> {
-    let page = client.get("/api/2.0/instance-pools/list", &[]).await?;
-    let mut out = Vec::new();
-    let mut unmanaged = BTreeMap::new();
-    for pool in page
-        .get("instance_pools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(body) = pool.as_object() else {
-            continue;
-        };
-        let id = body
-            .get("instance_pool_id")
-            .map(id_text)
-            .unwrap_or_default();
-        let Some(key) = managed_key(body.get("custom_tags"), environment) else {
-            if let Some(name) = body.get("instance_pool_name").and_then(Value::as_str) {
-                unmanaged.insert(name.to_string(), id);
-            }
-            continue;
-        };
-        out.push((
-            key,
-            LiveObject {
-                id,
-                body: body.clone(),
-                state: None,
-                grants: Vec::new(),
-            },
-        ));
-    }
-    Ok((out, unmanaged))
-}
-
-async fn read_grants(
-    client: &WorkspaceClient,
-    object_type: &str,
-    objects: &mut BTreeMap<String, LiveObject>,
-) -> Result<(), ClientError> {
-    let reads = objects.values().map(|o| {
-        let path = format!("/api/2.0/permissions/{object_type}/{}", o.id);
-        async move { client.get(&path, &[]).await }
-    });
-    let answers = try_join_all(reads).await?;
-    for (object, answer) in objects.values_mut().zip(answers) {
-        object.grants = direct_grants(&answer);
-    }
-    Ok(())
 }
 
 /// The direct (not inherited) grants of a permissions answer.

@@ -67,6 +67,14 @@ pub enum EngineError {
         /// Workspace name.
         workspace: String,
     },
+    /// A background read ended without an answer (it panicked or was never started).
+    #[error("workspace {workspace}: reading it failed: {reason}")]
+    ReadTask {
+        /// Workspace name.
+        workspace: String,
+        /// What happened to the read.
+        reason: String,
+    },
 }
 
 impl From<ClientError> for EngineError {

@@ -4,16 +4,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+use std::sync::Arc;
+
+use crate::client::ClientError;
 
 use super::EngineError;
 use super::connect::Connection;
-use super::live::{self, LiveRead};
+use super::live::{self, LiveRead, ObjectsRead};
 use super::secrets::read_value;
 use super::state::StateRecord;
 use crate::config::{self, Config};
 use crate::model::{Kind, ResourceId, Role};
 use crate::plan::{self, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, WorkspacePlan};
 use crate::policy::{self, WorkspaceDesired};
+
+/// One workspace read, with its role and desired resources.
+type WorkspaceRead = Result<(LiveRead, Role, crate::model::Resources), EngineError>;
 
 /// What planning one workspace produced, kept for applying.
 pub struct WorkspaceContext {
@@ -38,6 +46,53 @@ pub struct PlanRequest {
     pub skip: BTreeSet<String>,
 }
 
+/// Reads of tandem's objects (everything but the secret scopes) under way in the background,
+/// one per workspace: started before the configuration is loaded, they overlap its parsing.
+pub struct ObjectReads {
+    reads: BTreeMap<String, JoinHandle<Result<ObjectsRead, ClientError>>>,
+}
+
+impl ObjectReads {
+    /// Starts reading every connected workspace of `environment` on the runtime's workers.
+    pub fn start(connections: &[Connection], environment: &str) -> Self {
+        let reads = connections
+            .iter()
+            .map(|c| {
+                let client = Arc::clone(&c.client);
+                let environment = environment.to_string();
+                let read =
+                    tokio::spawn(async move { live::read_objects(&client, &environment).await });
+                (c.spec.name.clone(), read)
+            })
+            .collect();
+        ObjectReads { reads }
+    }
+
+    /// The read of `workspace`, to await.
+    fn take(
+        &mut self,
+        workspace: &str,
+    ) -> impl Future<Output = Result<ObjectsRead, EngineError>> + use<> {
+        let read = self.reads.remove(workspace);
+        let workspace = workspace.to_string();
+        async move {
+            let Some(read) = read else {
+                return Err(EngineError::ReadTask {
+                    workspace,
+                    reason: "it was never started".into(),
+                });
+            };
+            match read.await {
+                Ok(result) => Ok(result?),
+                Err(e) => Err(EngineError::ReadTask {
+                    workspace,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+}
+
 /// Plans every connected workspace: all are read first (concurrently), then planned.
 /// Workspaces that could not be connected or read are reported as failures.
 pub async fn plan_environment(
@@ -46,8 +101,44 @@ pub async fn plan_environment(
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads =
-        futures::future::join_all(connections.iter().map(|c| read_one(config, c, request))).await;
+    let reads = ObjectReads::start(connections, &config.environment.name);
+    plan_environment_from(config, connections, failures, request, reads).await
+}
+
+/// [`plan_environment`] with object reads already under way.
+pub async fn plan_environment_from(
+    config: &Config,
+    connections: &[Connection],
+    failures: Vec<WorkspaceFailure>,
+    request: &PlanRequest,
+    mut objects: ObjectReads,
+) -> (Plan, BTreeMap<String, WorkspaceContext>) {
+    // The desired state of each workspace is the costliest computation of planning: done on
+    // this thread (and one more) while the runtime's workers carry the reads.
+    let desired: Vec<(Role, crate::model::Resources)> = in_parallel(connections, |c| {
+        let role = role_of(config, request, &c.spec.name);
+        (role, config::resources_for_role(config, &c.spec.name, role))
+    });
+    let mut reads = Vec::new();
+    for (connection, (role, resources)) in connections.iter().zip(desired) {
+        let scope_names: BTreeMap<String, String> = resources
+            .secret_scopes
+            .iter()
+            .map(|(k, s)| (k.clone(), s.name().to_string()))
+            .collect();
+        let objects = objects.take(&connection.spec.name);
+        let scopes = async move {
+            live::read_scopes(&connection.client, &scope_names)
+                .await
+                .map_err(EngineError::from)
+        };
+        reads.push(async move {
+            let (objects, scopes) = futures::future::try_join(objects, scopes).await?;
+            Ok::<_, EngineError>((objects.with_scopes(scopes), role, resources))
+        });
+    }
+    let reads = futures::future::join_all(reads).await;
+    tracing::debug!("workspaces read");
     // A workspace another record says to fence was promoted away from while unreachable: its
     // own record still says active, and making it passive is exactly what must happen.
     // Only fences recorded by the workspace that is active now count: a fence left in an old
@@ -60,10 +151,8 @@ pub async fn plan_environment(
         .filter(|record| record.role == Role::Active)
         .flat_map(|record| record.pending_fences.iter().map(|f| f.workspace.clone()))
         .collect();
-    let mut contexts = BTreeMap::new();
-    let mut failures = failures;
-    let mut workspaces = Vec::new();
-    for (connection, result) in connections.iter().zip(reads) {
+    let work: Vec<(&Connection, WorkspaceRead)> = connections.iter().zip(reads).collect();
+    let planned = in_parallel_owned(work, |(connection, result)| {
         let name = &connection.spec.name;
         let planned = result.and_then(|(read, role, resources)| {
             if request.enforce_guard && !fenced.contains(name) {
@@ -71,13 +160,20 @@ pub async fn plan_environment(
             }
             Ok(plan_one(config, connection, request, read, role, resources))
         });
+        (name.clone(), planned)
+    });
+    tracing::debug!("workspaces planned");
+    let mut contexts = BTreeMap::new();
+    let mut failures = failures;
+    let mut workspaces = Vec::new();
+    for (name, planned) in planned {
         match planned {
             Ok(context) => {
                 workspaces.push(context.plan.clone());
-                contexts.insert(name.clone(), context);
+                contexts.insert(name, context);
             }
             Err(e) => failures.push(WorkspaceFailure {
-                workspace: name.clone(),
+                workspace: name,
                 guard: matches!(e, EngineError::Guard { .. }),
                 error: e.to_string(),
             }),
@@ -110,27 +206,6 @@ fn role_of(config: &Config, request: &PlanRequest, name: &str) -> Role {
         .get(name)
         .copied()
         .unwrap_or_else(|| config.environment.role_of(name))
-}
-
-async fn read_one(
-    config: &Config,
-    connection: &Connection,
-    request: &PlanRequest,
-) -> Result<(LiveRead, Role, crate::model::Resources), EngineError> {
-    let name = &connection.spec.name;
-    let role = role_of(config, request, name);
-    // Computed once per workspace: it is the most expensive step of planning.
-    let resources = config::resources_for_role(config, name, role);
-    let scope_names: BTreeMap<String, String> = resources
-        .secret_scopes
-        .iter()
-        .map(|(k, s)| (k.clone(), s.name().to_string()))
-        .collect();
-    Ok((
-        live::read(&connection.client, &config.environment.name, &scope_names).await?,
-        role,
-        resources,
-    ))
 }
 
 fn plan_one(
@@ -229,9 +304,24 @@ fn secret_knowledge(
 
 /// A digest of what the plan was computed from, to refuse applying a stale plan.
 pub fn fingerprint_live(read: &LiveRead) -> String {
-    // Objects that are not tandem's do not make a plan stale.
-    let mut managed = read.live.clone();
-    managed.unmanaged.clear();
+    // Objects that are not tandem's do not make a plan stale; serialised by reference, as the
+    // live state of a large workspace is big.
+    #[derive(serde::Serialize)]
+    struct Managed<'a> {
+        jobs: &'a BTreeMap<String, crate::model::live::LiveObject>,
+        clusters: &'a BTreeMap<String, crate::model::live::LiveObject>,
+        instance_pools: &'a BTreeMap<String, crate::model::live::LiveObject>,
+        secret_scopes: &'a BTreeMap<String, crate::model::live::LiveScope>,
+        duplicates: &'a BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    }
+    let live = &read.live;
+    let managed = Managed {
+        jobs: &live.jobs,
+        clusters: &live.clusters,
+        instance_pools: &live.instance_pools,
+        secret_scopes: &live.secret_scopes,
+        duplicates: &live.duplicates,
+    };
     let json = serde_json::to_vec(&managed).unwrap_or_default();
     let digest = Sha256::digest(json);
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
@@ -277,5 +367,32 @@ pub fn parse_target(text: &str) -> Option<ResourceId> {
     Some(ResourceId {
         kind: Kind::parse(kind)?,
         key: key.to_string(),
+    })
+}
+
+/// Maps `f` over `items` on one thread per item (workspaces: a handful), keeping the order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items.iter().map(|i| scope.spawn(move || f(i))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// [`in_parallel`] over owned items.
+fn in_parallel_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|i| scope.spawn(move || f(i)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }

@@ -271,7 +271,9 @@ pub async fn acquire_lock(
         since_ms: now,
     };
     let value = serde_json::to_value(&lock).unwrap_or(Value::Null);
-    for _ in 0..2 {
+    // As patient with a flaky create as with any other (see `apply`'s creates): a lock that
+    // failed to be taken leaves the whole workspace out of the run.
+    for attempt in 0..5u64 {
         match write_json(client, &lock_path(environment), &value, false).await {
             Ok(()) => return Ok(lock),
             Err(ClientError::OutcomeUnknown { .. }) => {
@@ -282,6 +284,7 @@ pub async fn acquire_lock(
                 {
                     return Ok(lock);
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
             }
             Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {
                 let Some(current) = read_lock(client, environment).await? else {
