@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
 use crate::config::{self, emit};
+use crate::engine::apply::{ActionOutcome, Progress};
+use crate::engine::secrets::read_value;
 use crate::engine::{connect, export, planner, run, state};
 use crate::model::{Kind, Resources};
 
@@ -41,6 +43,15 @@ pub struct ExportArgs {
 
 /// Arguments of `tandem adopt`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Matches configured jobs, clusters and pools with existing objects of the same name that carry no \
+tandem tags, and tags them (same IDs: nothing is re-created; a running cluster is edited to add \
+the tags). Configured secret scopes that exist become tandem's. Every configured secret that \
+exists but whose value tandem has no record of (never written by tandem, or rewritten outside it \
+since) is written again from its source (env: or file:) and its salted fingerprint recorded in \
+the workspace's state record, as apply does. A secret whose source cannot be read is reported and \
+skipped, and adopt exits 1: set the variable and run adopt again. Then `tandem plan` shows what \
+still differs.")]
 pub struct AdoptArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -81,7 +92,7 @@ pub fn run_export(global: &GlobalArgs, args: &ExportArgs) -> miette::Result<Exit
         .transpose()
         .map_err(|e| ExportError::Pattern(e.to_string()))?;
     let runtime = super::runtime()?;
-    let resources = runtime.block_on(async {
+    let exported = runtime.block_on(async {
         let connection = connect::connect(&spec, &options.root, &ClientOptions::default())
             .await
             .map_err(|e| ExportError::Workspace(e.to_string()))?;
@@ -91,6 +102,7 @@ pub fn run_export(global: &GlobalArgs, args: &ExportArgs) -> miette::Result<Exit
         connection.close().await;
         result
     })?;
+    let resources = exported.resources;
     let dir = options.root.join(&args.out);
     let mut written = 0;
     for kind in Kind::ALL {
@@ -126,6 +138,14 @@ pub fn run_export(global: &GlobalArgs, args: &ExportArgs) -> miette::Result<Exit
         spec.name,
         dir.display()
     );
+    if !exported.unresolved.is_empty() {
+        println!(
+            "warning: these IDs belong to objects --match left out; they stay IDs, which mean nothing in another workspace (export those objects too, or write references by hand):"
+        );
+        for u in &exported.unresolved {
+            println!("  {u}");
+        }
+    }
     if !resources.secret_scopes.is_empty() {
         println!(
             "secret values cannot be read: each secret reads {{env: SCOPE_KEY}}; set those variables (or change the sources) before applying"
@@ -180,64 +200,175 @@ fn only(resources: &Resources, kind: Kind, key: &str) -> Resources {
     single
 }
 
-/// Runs `tandem adopt`.
+/// Runs `tandem adopt`: tags existing objects the configuration describes (matched by name) as
+/// tandem's, records existing scopes as tandem's, and writes every configured secret tandem has
+/// no record of (never written by tandem, or rewritten since) from its source, recording its
+/// fingerprint. A secret whose source cannot be read is reported and skipped (exit 1).
 pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCode> {
     let options = load_options(global)?;
     let config = config::load(&options)?;
+    let environment = config.environment.name.clone();
     let runtime = super::runtime()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let failures = runtime.block_on(async {
-        let request = planner::PlanRequest { targets: Vec::new(), roles: run::roles_from_file(&config.environment), enforce_guard: true,     skip: Default::default(), };
-        let (connections, plan, contexts) = super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request).await;
-        let result = async {
-            let mut work = Vec::new();
-            for c in &connections {
-                let Some(ctx) = contexts.get(&c.spec.name) else { continue };
-                for a in export::adoption_candidates(&ctx.desired.resources, &ctx.read.live) {
-                    println!("{}  adopt {} ← {} \"{}\"", c.spec.name, a.resource, a.id, a.name);
-                    work.push((c, a));
-                }
-            }
-            if work.is_empty() {
-                println!("nothing to adopt: every configured object is managed already or does not exist yet");
-                return Ok(plan.failures.len());
-            }
-            if !args.auto_approve && tty {
-                print!("Tag these objects as tandem's? Only 'yes' is accepted: ");
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                let _ = std::io::stdin().read_line(&mut answer);
-                if answer.trim() != "yes" {
-                    return Err(ExportError::Cancelled.into());
-                }
-            }
-            let locks = run::take_locks(&config.environment.name, &connections, "adopt").await?;
-            let mut failed = plan.failures.len();
-            for (c, a) in &work {
-                match export::adopt(&c.client, &config.environment.name, a).await {
-                    Ok(()) => println!("{}  adopted {}", c.spec.name, a.resource),
-                    Err(e) => {
-                        failed += 1;
-                        println!("{}  adopt {} failed: {e}", c.spec.name, a.resource);
-                    }
-                }
-            }
-            run::release_locks(&config.environment.name, &connections, &locks).await;
-            Ok::<usize, miette::Report>(failed)
-        }
-        .await;
-        for c in connections {
-            c.close().await;
-        }
+        let request = planner::PlanRequest {
+            targets: Vec::new(),
+            roles: run::roles_from_file(&config.environment),
+            enforce_guard: true,
+            skip: Default::default(),
+        };
+        let locked = super::LockedRun::start(
+            &config,
+            &options.root,
+            &ClientOptions::default(),
+            request,
+            "adopt",
+        )
+        .await?;
+        let result = adopt_locked(&locked, &environment, args.auto_approve, tty).await;
+        locked.finish(&environment).await;
         result
     })?;
-    println!(
-        "next: `tandem -e {} plan` shows what still differs",
-        config.environment.name
-    );
+    println!("next: `tandem -e {environment} plan` shows what still differs");
     Ok(if failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What adopt does in one workspace.
+struct Work<'a> {
+    connection: &'a connect::Connection,
+    objects: Vec<export::Adoption>,
+    scopes: Vec<(crate::model::ResourceId, String)>,
+    secrets: Vec<export::SecretAdoption>,
+}
+
+/// Prints one line per secret written.
+struct SecretLines;
+
+impl Progress for SecretLines {
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome) {
+        match &outcome.result {
+            Ok(detail) => println!("{workspace}  adopted {}: {detail}", outcome.resource),
+            Err(e) => println!("{workspace}  adopt {} failed: {e}", outcome.resource),
+        }
+    }
+}
+
+/// Lists, confirms and carries out the adoptions while every lock is held; the failure count.
+async fn adopt_locked(
+    locked: &super::LockedRun,
+    environment: &str,
+    auto_approve: bool,
+    tty: bool,
+) -> miette::Result<usize> {
+    let mut failed = 0;
+    for f in &locked.plan.failures {
+        println!("{}  not adopted: {}", f.workspace, f.error);
+        failed += 1;
+    }
+    let mut work = Vec::new();
+    for c in &locked.connections {
+        let name = &c.spec.name;
+        let Some(ctx) = locked.contexts.get(name) else {
+            continue;
+        };
+        let (desired, live, record) = (
+            &ctx.desired.resources,
+            &ctx.read.live,
+            ctx.read.record.as_ref(),
+        );
+        let objects = export::adoption_candidates(desired, live);
+        for a in &objects {
+            println!("{name}  adopt {} ← {} \"{}\"", a.resource, a.id, a.name);
+        }
+        let scopes = export::scope_candidates(desired, live, record);
+        for (resource, scope) in &scopes {
+            println!("{name}  adopt {resource} ← scope \"{scope}\"");
+        }
+        let mut secrets = Vec::new();
+        for s in export::secret_candidates(desired, live, record, name) {
+            let readable = match &s.source {
+                Some(source) => read_value(source, c.embedded.is_some()).map(drop),
+                None => Err("no source for this workspace".to_string()),
+            };
+            match readable {
+                Ok(()) => {
+                    println!(
+                        "{name}  adopt {} ← secret {}/{} ({}: written again from its source)",
+                        s.resource, s.scope, s.key, s.reason
+                    );
+                    secrets.push(s);
+                }
+                Err(reason) => {
+                    println!(
+                        "{name}  cannot adopt secret {}/{} ({}): {reason}; skipped",
+                        s.scope, s.key, s.reason
+                    );
+                    failed += 1;
+                }
+            }
+        }
+        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty()) {
+            work.push(Work {
+                connection: c,
+                objects,
+                scopes,
+                secrets,
+            });
+        }
+    }
+    if work.is_empty() {
+        println!(
+            "nothing to adopt: every configured object is managed already or does not exist yet"
+        );
+        return Ok(failed);
+    }
+    if !auto_approve && tty {
+        print!("Take these over as tandem's? Only 'yes' is accepted: ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            return Err(ExportError::Cancelled.into());
+        }
+    }
+    for w in work {
+        let (c, name) = (w.connection, &w.connection.spec.name);
+        let Some(ctx) = locked.contexts.get(name) else {
+            continue;
+        };
+        for a in &w.objects {
+            match export::adopt(&c.client, environment, a).await {
+                Ok(()) => println!("{name}  adopted {}", a.resource),
+                Err(e) => {
+                    failed += 1;
+                    println!("{name}  adopt {} failed: {e}", a.resource);
+                }
+            }
+        }
+        if w.scopes.is_empty() && w.secrets.is_empty() {
+            continue;
+        }
+        let role = ctx.plan.role;
+        let mut record = ctx
+            .read
+            .record
+            .clone()
+            .unwrap_or_else(|| state::StateRecord::new(environment, name, role));
+        for (resource, scope) in &w.scopes {
+            record.managed_scopes.insert(scope.clone());
+            println!("{name}  adopted {resource}");
+        }
+        let (report, record) =
+            export::adopt_secrets(c, environment, role, &w.secrets, record, &SecretLines).await;
+        failed += report.outcomes.iter().filter(|o| o.result.is_err()).count();
+        if let Err(e) = state::write_state_record(&c.client, &record).await {
+            failed += 1;
+            println!("{name}  state record not written: {e}");
+        }
+    }
+    Ok(failed)
 }

@@ -34,33 +34,67 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
             super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request)
                 .await;
         let checks =
-            readiness::readiness(&config.environment.name, &connections, &plan, &contexts).await;
+            readiness::readiness(&config, &options.root, &connections, &plan, &contexts).await;
         for c in connections {
             c.close().await;
         }
         checks
     });
     let ready = checks.iter().all(|c| c.ok);
+    // A check that could not be carried out is an error, not a verdict.
+    let error = checks.iter().any(|c| c.error);
     let text = match args.format {
-        OutputFormat::Json => serde_json::to_string_pretty(&serde_json::json!({"format_version": 1, "environment": config.environment.name, "ready": ready, "checks": checks})).map(|s| s + "\n").unwrap_or_default(),
-        OutputFormat::Text => {
-            let mut out = format!("{} · env {}\n\n", if ready { "READY: failover would work now" } else { "NOT READY" }, config.environment.name);
-            let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
-            for c in &checks {
-                out.push_str(&format!("{}  {:10}  {:width$}  {}\n", if c.ok { "ok  " } else { "FAIL" }, c.workspace, c.check, c.detail));
-            }
-            out
-        }
+        OutputFormat::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "format_version": 1,
+            "environment": config.environment.name,
+            "ready": ready,
+            "error": error,
+            "checks": checks,
+        }))
+        .map(|s| s + "\n")
+        .unwrap_or_default(),
+        OutputFormat::Text => render(&config.environment.name, &checks, ready, error),
     };
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(super::CliError::from)?;
-    let unreachable = checks.iter().any(|c| c.check == "reachable" && !c.ok);
-    Ok(if unreachable {
+    Ok(if error {
         ExitCode::from(1)
     } else if ready {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+fn render(environment: &str, checks: &[readiness::Check], ready: bool, error: bool) -> String {
+    let verdict = if ready {
+        "READY: failover would work now".to_string()
+    } else {
+        let failing: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.workspace, c.check))
+            .collect();
+        format!(
+            "{}: {}",
+            if error { "ERROR" } else { "NOT READY" },
+            failing.join("; ")
+        )
+    };
+    let mut out = format!("{verdict}\nenv {environment}\n\n");
+    let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+    let name_width = checks.iter().map(|c| c.workspace.len()).max().unwrap_or(0);
+    for c in checks {
+        let mark = match (c.ok, c.error) {
+            (true, _) => "ok   ",
+            (false, false) => "FAIL ",
+            (false, true) => "ERROR",
+        };
+        out.push_str(&format!(
+            "{mark}  {:name_width$}  {:width$}  {}\n",
+            c.workspace, c.check, c.detail
+        ));
+    }
+    out
 }

@@ -57,16 +57,24 @@ fn context_drift(workspace: &str, role: crate::model::Role, ctx: &WorkspaceConte
                 if let Some(w) = written.get(secret)
                     && *updated > w.last_updated
                 {
-                    out.push(drift(
-                        Some(ResourceId { kind: Kind::SecretScopes, key: key.clone() }),
-                        DriftKind::Secret,
-                        format!("secret {secret} was rewritten outside tandem at {}", state::rfc3339(*updated)),
-                        "tandem apply writes the value from its source again; find out who wrote it",
-                    ));
+                    let detail = format!(
+                        "secret {secret} was rewritten outside tandem at {} (after tandem's last write at {})",
+                        state::rfc3339(*updated),
+                        state::rfc3339(w.last_updated)
+                    );
+                    // apply compares the source with tandem's record, which still matches:
+                    // only adopt takes a rewritten secret back.
+                    let remedy = "find out who wrote it; tandem adopt writes the value from its source again and records it";
+                    let resource = ResourceId {
+                        kind: Kind::SecretScopes,
+                        key: key.clone(),
+                    };
+                    out.push(drift(Some(resource), DriftKind::Secret, detail, remedy));
                 }
             }
         }
     }
+    let live = &ctx.read.live;
     let names = [
         (
             Kind::Jobs,
@@ -105,6 +113,17 @@ fn context_drift(workspace: &str, role: crate::model::Role, ctx: &WorkspaceConte
         };
         for (key, name) in desired {
             if let Some(id) = unmanaged.get(name) {
+                let managed = match kind {
+                    Kind::Jobs => live.jobs.contains_key(key),
+                    Kind::Clusters => live.clusters.contains_key(key),
+                    _ => live.instance_pools.contains_key(key),
+                };
+                // adopt only takes an object over when tandem has none for the key yet.
+                let remedy = if managed {
+                    "rename or delete it: tandem never touches objects without its tags, so it stays"
+                } else {
+                    "tandem adopt takes it over (tags it) instead of apply creating a second one"
+                };
                 out.push(drift(
                     Some(ResourceId {
                         kind,
@@ -112,7 +131,7 @@ fn context_drift(workspace: &str, role: crate::model::Role, ctx: &WorkspaceConte
                     }),
                     DriftKind::Lookalike,
                     format!("an object without tandem's tags is also called \"{name}\" (id {id})"),
-                    "rename or delete it, or bring it under management with tandem adopt",
+                    remedy,
                 ));
             }
         }

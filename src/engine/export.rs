@@ -12,7 +12,7 @@ use super::live::{ALL_PURPOSE_CLUSTERS, direct_grants, list_pages};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::config::schema::{SchemaKind, schema_source};
 use crate::model::{Kind, Resources};
-use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED};
+use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// An object found in the workspace, before it becomes configuration.
 #[derive(Debug, Clone)]
@@ -24,12 +24,22 @@ struct Found {
     grants: Vec<crate::model::live::Grant>,
 }
 
+/// What an export found.
+#[derive(Debug, Default)]
+pub struct Exported {
+    /// The resources, keyed by name-derived logical keys.
+    pub resources: Resources,
+    /// IDs of objects left out of the export (by `--match`) that exported resources use: they
+    /// stay IDs, which mean nothing in another workspace (`jobs.etl: existing_cluster_id 0101-x`).
+    pub unresolved: Vec<String>,
+}
+
 /// Reads every job, all-purpose cluster, pool and secret scope whose name matches `filter`, and
 /// turns them into resources keyed by a name-derived logical key.
 pub async fn export(
     client: &WorkspaceClient,
     filter: Option<&regex::Regex>,
-) -> Result<Resources, ClientError> {
+) -> Result<Exported, ClientError> {
     let matches = |name: &str| filter.is_none_or(|r| r.is_match(name));
     let mut found: Vec<Found> = Vec::new();
     found.extend(
@@ -59,6 +69,7 @@ pub async fn export(
         f.grants = g;
     }
     let mut resources = Resources::default();
+    let mut unresolved = Vec::new();
     let mut used: BTreeMap<Kind, BTreeSet<String>> = BTreeMap::new();
     let keys: Vec<String> = found
         .iter()
@@ -72,6 +83,9 @@ pub async fn export(
     for (f, key) in found.iter().zip(&keys) {
         let mut body = clean(f.kind, &f.body);
         replace_ids(&mut body, &ids);
+        for (field, id) in raw_ids(&body) {
+            unresolved.push(format!("{}.{key}: {field} {id}", f.kind.as_str()));
+        }
         let mut value = Value::Object(body);
         if !f.grants.is_empty() {
             value["permissions"] = serde_json::to_value(&f.grants).unwrap_or_default();
@@ -129,7 +143,43 @@ pub async fn export(
         }
         let _ = resources.insert_json(Kind::SecretScopes, key, scope);
     }
-    Ok(resources)
+    Ok(Exported {
+        resources,
+        unresolved,
+    })
+}
+
+/// Fields holding an object ID that is not a reference.
+const ID_FIELDS: [&str; 4] = [
+    "existing_cluster_id",
+    "instance_pool_id",
+    "driver_instance_pool_id",
+    "job_id",
+];
+
+/// The ID fields of `body` (at any depth) still holding a literal ID.
+fn raw_ids(body: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (field, value) in body {
+        match value {
+            Value::String(s) if ID_FIELDS.contains(&field.as_str()) && !s.contains("${") => {
+                out.push((field.clone(), s.clone()))
+            }
+            Value::Number(n) if ID_FIELDS.contains(&field.as_str()) => {
+                out.push((field.clone(), n.to_string()))
+            }
+            Value::Object(inner) => out.extend(raw_ids(inner)),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(inner) = item {
+                        out.extend(raw_ids(inner));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The environment variable an exported secret is read from: `<SCOPE>_<KEY>`, upper case.
@@ -212,8 +262,20 @@ fn drop_defaults(body: &mut Map<String, Value>, kind: Kind) {
         ("queue", json!({"enabled": true})),
         ("tags", json!({})),
         ("custom_tags", json!({})),
+        ("pause_status", json!("UNPAUSED")),
+        ("max_concurrent_runs", json!(1)),
+        // What the service gives a job cluster that names no cloud attributes.
+        (
+            "aws_attributes",
+            json!({"availability": "SPOT_WITH_FALLBACK", "zone_id": "auto", "first_on_demand": 1, "spot_bid_price_percent": 100}),
+        ),
     ];
     body.retain(|k, v| !defaults.iter().any(|(dk, dv)| dk == k && dv == v));
+    if body.get("driver_instance_pool_id").is_some()
+        && body.get("driver_instance_pool_id") == body.get("instance_pool_id")
+    {
+        body.remove("driver_instance_pool_id");
+    }
     if kind == Kind::InstancePools
         && body.get("idle_instance_autotermination_minutes") == Some(&json!(60))
     {
@@ -325,9 +387,37 @@ async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientErr
         .iter()
         .map(|(k, v)| (*k, v.to_string()))
         .collect();
-    let clusters = list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await?;
+    let listed = list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await?;
+    // `clusters/get` answers the spec as it was submitted, without the service's defaults.
+    let clusters = try_join_all(listed.into_iter().map(|c| async move {
+        let id = c
+            .get("cluster_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if id.is_empty() {
+            return Ok::<Value, ClientError>(c);
+        }
+        let full = client
+            .get("/api/2.1/clusters/get", &[("cluster_id", id.to_string())])
+            .await?;
+        Ok(match full.get("spec").and_then(Value::as_object) {
+            Some(spec) => {
+                let mut body = spec.clone();
+                body.insert("cluster_id".into(), json!(id));
+                for field in ["cluster_name", "cluster_source"] {
+                    if let Some(v) = c.get(field) {
+                        body.entry(field).or_insert(v.clone());
+                    }
+                }
+                Value::Object(body)
+            }
+            None => c,
+        })
+    }))
+    .await?;
     Ok(clusters
         .into_iter()
+        .filter(|c| c.get("cluster_source").and_then(Value::as_str) != Some("JOB"))
         .filter_map(|c| {
             let body = c.as_object()?.clone();
             let name = body
@@ -371,62 +461,6 @@ async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError>
             })
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_come_from_names_and_stay_unique() {
-        let mut used = BTreeSet::new();
-        assert_eq!(
-            unique_key("Nightly ETL (prod)", &mut used),
-            "nightly_etl_prod"
-        );
-        assert_eq!(
-            unique_key("Nightly-ETL prod", &mut used),
-            "nightly_etl_prod_2"
-        );
-        assert_eq!(unique_key("2024 report", &mut used), "x_2024_report");
-        assert_eq!(
-            placeholder_variable("etl", "db.password"),
-            "ETL_DB_PASSWORD"
-        );
-    }
-
-    #[test]
-    fn cleaning_drops_read_only_fields_defaults_and_tandem_tags() {
-        let body = json!({
-            "cluster_id": "0101-x", "state": "RUNNING", "cluster_name": "c", "spark_version": "15.4",
-            "num_workers": 2, "enable_elastic_disk": true, "node_type_id": "n", "driver_node_type_id": "n",
-            "custom_tags": {"managed-by": "tandem", "tandem-env": "prod", "tandem-key": "c", "team": "x"},
-            "default_tags": {"Vendor": "Databricks"}
-        });
-        let cleaned = clean(Kind::Clusters, body.as_object().expect("object"));
-        assert_eq!(
-            Value::Object(cleaned),
-            json!({"cluster_name": "c", "spark_version": "15.4", "num_workers": 2, "node_type_id": "n", "custom_tags": {"team": "x"}})
-        );
-    }
-
-    #[test]
-    fn ids_become_references() {
-        let mut body = json!({"tasks": [{"task_key": "a", "existing_cluster_id": "0101-x"}, {"task_key": "b", "run_job_task": {"job_id": 7}}]}).as_object().cloned().expect("object");
-        let ids = BTreeMap::from([
-            ((Kind::Clusters, "0101-x".to_string()), "shared".to_string()),
-            ((Kind::Jobs, "7".to_string()), "upstream".to_string()),
-        ]);
-        replace_ids(&mut body, &ids);
-        assert_eq!(
-            body["tasks"][0]["existing_cluster_id"],
-            "${resources.clusters.shared.id}"
-        );
-        assert_eq!(
-            body["tasks"][1]["run_job_task"]["job_id"],
-            "${resources.jobs.upstream.id}"
-        );
-    }
 }
 
 /// An existing object the configuration will take over.
@@ -491,6 +525,29 @@ pub fn adoption_candidates(
     out
 }
 
+/// Refuses an object tandem manages for another environment (it looks unmanaged here: its
+/// `tandem-env` differs): adopting it would take it away from that environment.
+fn not_foreign(
+    client: &WorkspaceClient,
+    environment: &str,
+    adoption: &Adoption,
+    tags: &Map<String, Value>,
+) -> Result<(), ClientError> {
+    let tag = |k: &str| tags.get(k).and_then(Value::as_str);
+    match tag(TAG_ENV) {
+        Some(other) if tag(TAG_MANAGED) == Some(TAG_MANAGED_VALUE) && other != environment => {
+            Err(ClientError::Local {
+                workspace: client.name().to_string(),
+                reason: format!(
+                    "{} \"{}\" is managed by tandem for environment {other}; not adopted",
+                    adoption.id, adoption.name
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Tags an existing object as tandem's, changing nothing else about it.
 pub async fn adopt(
     client: &WorkspaceClient,
@@ -508,6 +565,7 @@ pub async fn adopt(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            not_foreign(client, environment, adoption, &merged)?;
             merged.extend(tags);
             let job_id = adoption
                 .id
@@ -541,6 +599,13 @@ pub async fn adopt(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            // `clean` drops tandem's tags: check the cluster's own.
+            let own = cluster
+                .get("custom_tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            not_foreign(client, environment, adoption, &own)?;
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("cluster_id".into(), json!(adoption.id));
@@ -575,6 +640,7 @@ pub async fn adopt(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            not_foreign(client, environment, adoption, &merged)?;
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("instance_pool_id".into(), json!(adoption.id));
@@ -585,4 +651,238 @@ pub async fn adopt(
         Kind::SecretScopes => {}
     }
     Ok(())
+}
+
+/// A configured secret whose live value tandem has no record of: never written by tandem, or
+/// rewritten outside it since tandem's last write. Adopt writes it from its source and records
+/// its fingerprint, as apply does.
+#[derive(Debug, Clone)]
+pub struct SecretAdoption {
+    /// The scope's configuration key.
+    pub resource: crate::model::ResourceId,
+    /// The scope's name.
+    pub scope: String,
+    /// The secret's key.
+    pub key: String,
+    /// `unrecorded` or `rewritten`.
+    pub reason: &'static str,
+    /// Where its value comes from in this workspace.
+    pub source: Option<crate::model::ValueSource>,
+}
+
+/// Configured secrets that exist in the workspace without a matching record: never recorded, or
+/// with a `last_updated_timestamp` newer than tandem's last write.
+pub fn secret_candidates(
+    desired: &Resources,
+    live: &crate::model::live::LiveWorkspace,
+    record: Option<&super::state::StateRecord>,
+    workspace: &str,
+) -> Vec<SecretAdoption> {
+    let mut out = Vec::new();
+    for (key, scope) in &desired.secret_scopes {
+        let Some(live_scope) = live.secret_scopes.get(key) else {
+            continue;
+        };
+        let written = record.and_then(|r| r.secrets.get(scope.name()));
+        for (secret, source) in &scope.secrets {
+            let Some(updated) = live_scope.secrets.get(secret) else {
+                continue; // missing: apply creates it
+            };
+            let reason = match written.and_then(|w| w.get(secret)) {
+                None => "unrecorded",
+                Some(w) if *updated > w.last_updated => "rewritten",
+                Some(_) => continue,
+            };
+            out.push(SecretAdoption {
+                resource: crate::model::ResourceId {
+                    kind: Kind::SecretScopes,
+                    key: key.clone(),
+                },
+                scope: scope.name().to_string(),
+                key: secret.clone(),
+                reason,
+                source: source.for_workspace(workspace).cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// Configured scopes that exist in the workspace but that tandem did not create: adopting them
+/// records them as tandem's (so removing one from the configuration deletes it, as for jobs).
+pub fn scope_candidates(
+    desired: &Resources,
+    live: &crate::model::live::LiveWorkspace,
+    record: Option<&super::state::StateRecord>,
+) -> Vec<(crate::model::ResourceId, String)> {
+    desired
+        .secret_scopes
+        .iter()
+        .filter(|(key, _)| live.secret_scopes.contains_key(*key))
+        .filter(|(_, scope)| {
+            !record.is_some_and(|r| {
+                r.managed_scopes
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(scope.name()))
+            })
+        })
+        .map(|(key, scope)| {
+            (
+                crate::model::ResourceId {
+                    kind: Kind::SecretScopes,
+                    key: key.clone(),
+                },
+                scope.name().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Writes each secret from its source and records its fingerprint, through apply's own secret
+/// writing. The record's entries for these keys are dropped first: apply skips a value whose
+/// fingerprint tandem recorded, and a rewritten secret still has one.
+pub async fn adopt_secrets(
+    connection: &super::connect::Connection,
+    environment: &str,
+    role: crate::model::Role,
+    secrets: &[SecretAdoption],
+    mut record: super::state::StateRecord,
+    progress: &dyn super::apply::Progress,
+) -> (super::apply::WorkspaceReport, super::state::StateRecord) {
+    for s in secrets {
+        if let Some(keys) = record.secrets.get_mut(&s.scope) {
+            keys.remove(&s.key);
+        }
+    }
+    let plan = crate::plan::WorkspacePlan {
+        workspace: connection.spec.name.clone(),
+        role,
+        actions: secrets
+            .iter()
+            .map(|s| crate::plan::PlannedAction {
+                resource: s.resource.clone(),
+                action: crate::plan::Action::PutSecret {
+                    scope: s.scope.clone(),
+                    key: s.key.clone(),
+                    reason: s.reason.to_string(),
+                    source: s.source.clone(),
+                },
+            })
+            .collect(),
+        overrides: Vec::new(),
+        live_fingerprint: String::new(),
+        notes: Vec::new(),
+    };
+    // Embedded workspaces get placeholder values for unreadable sources, as in apply.
+    super::apply::apply_workspace(
+        &connection.client,
+        environment,
+        connection.embedded.is_some(),
+        &plan,
+        BTreeMap::new(),
+        record,
+        progress,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_names_and_stay_unique() {
+        let mut used = BTreeSet::new();
+        assert_eq!(
+            unique_key("Nightly ETL (prod)", &mut used),
+            "nightly_etl_prod"
+        );
+        assert_eq!(
+            unique_key("Nightly-ETL prod", &mut used),
+            "nightly_etl_prod_2"
+        );
+        assert_eq!(unique_key("2024 report", &mut used), "x_2024_report");
+        assert_eq!(
+            placeholder_variable("etl", "db.password"),
+            "ETL_DB_PASSWORD"
+        );
+    }
+
+    #[test]
+    fn cleaning_drops_read_only_fields_defaults_and_tandem_tags() {
+        let body = json!({
+            "cluster_id": "0101-x", "state": "RUNNING", "cluster_name": "c", "spark_version": "15.4",
+            "num_workers": 2, "enable_elastic_disk": true, "node_type_id": "n", "driver_node_type_id": "n",
+            "custom_tags": {"managed-by": "tandem", "tandem-env": "prod", "tandem-key": "c", "team": "x"},
+            "default_tags": {"Vendor": "Databricks"}
+        });
+        let cleaned = clean(Kind::Clusters, body.as_object().expect("object"));
+        assert_eq!(
+            Value::Object(cleaned),
+            json!({"cluster_name": "c", "spark_version": "15.4", "num_workers": 2, "node_type_id": "n", "custom_tags": {"team": "x"}})
+        );
+    }
+
+    #[test]
+    fn cleaning_drops_what_the_service_fills_into_jobs() {
+        let body = json!({
+            "name": "j", "max_concurrent_runs": 1, "format": "MULTI_TASK", "timeout_seconds": 0,
+            "queue": {"enabled": true}, "email_notifications": {},
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
+            "tasks": [{"task_key": "a", "run_if": "ALL_SUCCESS", "notebook_task": {"notebook_path": "/x", "source": "WORKSPACE"},
+                       "new_cluster": {"spark_version": "15.4", "node_type_id": "n", "driver_node_type_id": "n", "num_workers": 1,
+                                       "enable_elastic_disk": true,
+                                       "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "zone_id": "auto", "first_on_demand": 1, "spot_bid_price_percent": 100}}}],
+            "job_clusters": [{"job_cluster_key": "p", "new_cluster": {"spark_version": "15.4", "instance_pool_id": "pool", "driver_instance_pool_id": "pool", "num_workers": 1}}]
+        });
+        let cleaned = clean(Kind::Jobs, body.as_object().expect("object"));
+        assert_eq!(
+            Value::Object(cleaned),
+            json!({
+                "name": "j",
+                "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC"},
+                "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"},
+                           "new_cluster": {"spark_version": "15.4", "node_type_id": "n", "num_workers": 1}}],
+                "job_clusters": [{"job_cluster_key": "p", "new_cluster": {"spark_version": "15.4", "instance_pool_id": "pool", "num_workers": 1}}]
+            })
+        );
+        let mut paused = body.as_object().cloned().expect("object");
+        paused["max_concurrent_runs"] = json!(0);
+        paused["schedule"]["pause_status"] = json!("PAUSED");
+        let cleaned = clean(Kind::Jobs, &paused);
+        assert_eq!(cleaned["max_concurrent_runs"], json!(0));
+        assert_eq!(cleaned["schedule"]["pause_status"], "PAUSED");
+    }
+
+    #[test]
+    fn ids_of_objects_left_out_are_found() {
+        let body = json!({"tasks": [{"task_key": "a", "existing_cluster_id": "0101-x"},
+                                    {"task_key": "b", "existing_cluster_id": "${resources.clusters.c.id}"},
+                                    {"task_key": "c", "run_job_task": {"job_id": 7}}]});
+        assert_eq!(
+            raw_ids(body.as_object().expect("object")),
+            [
+                ("existing_cluster_id".to_string(), "0101-x".to_string()),
+                ("job_id".to_string(), "7".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_become_references() {
+        let mut body = json!({"tasks": [{"task_key": "a", "existing_cluster_id": "0101-x"}, {"task_key": "b", "run_job_task": {"job_id": 7}}]}).as_object().cloned().expect("object");
+        let ids = BTreeMap::from([
+            ((Kind::Clusters, "0101-x".to_string()), "shared".to_string()),
+            ((Kind::Jobs, "7".to_string()), "upstream".to_string()),
+        ]);
+        replace_ids(&mut body, &ids);
+        assert_eq!(
+            body["tasks"][0]["existing_cluster_id"],
+            "${resources.clusters.shared.id}"
+        );
+        assert_eq!(
+            body["tasks"][1]["run_job_task"]["job_id"],
+            "${resources.jobs.upstream.id}"
+        );
+    }
 }

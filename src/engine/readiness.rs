@@ -1,6 +1,7 @@
 //! "Would failover work right now?": a verdict and a table of checks over the environment.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -9,7 +10,8 @@ use super::connect::Connection;
 use super::planner::WorkspaceContext;
 use super::state;
 use crate::client::{ClientError, WorkspaceClient};
-use crate::model::{Kind, Principal, Role};
+use crate::config::{self, Config};
+use crate::model::{Kind, Principal, Resources, Role};
 use crate::plan::{Action, Plan};
 
 /// One check on one workspace.
@@ -23,6 +25,9 @@ pub struct Check {
     pub ok: bool,
     /// What was found.
     pub detail: String,
+    /// The check could not be carried out (the workspace failed): an error, not a verdict.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
 }
 
 /// The principals a workspace knows.
@@ -57,13 +62,16 @@ async fn directory(client: &WorkspaceClient) -> Result<Directory, ClientError> {
     })
 }
 
-/// Runs every check. `plan` and `contexts` come from planning with the environment file's roles.
+/// Runs every check. `plan` and `contexts` come from planning with the environment file's roles;
+/// `root` is the config root (for counting how many commits a workspace lags).
 pub async fn readiness(
-    environment: &str,
+    config: &Config,
+    root: &Path,
     connections: &[Connection],
     plan: &Plan,
     contexts: &BTreeMap<String, WorkspaceContext>,
 ) -> Vec<Check> {
+    let environment = config.environment.name.as_str();
     let mut checks = Vec::new();
     for f in &plan.failures {
         checks.push(Check {
@@ -71,6 +79,7 @@ pub async fn readiness(
             workspace: f.workspace.clone(),
             ok: false,
             detail: f.error.clone(),
+            error: true,
         });
     }
     let active_commit = plan
@@ -94,11 +103,34 @@ pub async fn readiness(
             workspace: name.clone(),
             ok,
             detail,
+            error: false,
+        };
+        let failed = |check, detail: String| Check {
+            check,
+            workspace: name.clone(),
+            ok: false,
+            detail,
+            error: true,
         };
         checks.push(check(
             "reachable",
             true,
             connection.client.base().to_string(),
+        ));
+
+        // A promotion the environment file does not know about: plan and apply refuse to run.
+        let recorded = ctx.read.record.as_ref().map(|r| r.role);
+        checks.push(check(
+            "role agrees with the environment file",
+            recorded.is_none_or(|r| r == workspace_plan.role),
+            match recorded {
+                Some(r) if r != workspace_plan.role => format!(
+                    "state record says {}, the environment file says {}",
+                    r.as_str(),
+                    workspace_plan.role.as_str()
+                ),
+                _ => workspace_plan.role.as_str().to_string(),
+            },
         ));
 
         let behind: Vec<String> = workspace_plan
@@ -151,7 +183,10 @@ pub async fn readiness(
 
         match directory(&connection.client).await {
             Ok(dir) => {
-                let unknown = unknown_principals(ctx, &dir);
+                // What this workspace holds once it is promoted: every grant, none held back,
+                // and the active-only resources too.
+                let promoted = config::resources_for_role(config, name, Role::Active);
+                let unknown = unknown_principals(&promoted, &dir);
                 checks.push(check(
                     "every principal exists",
                     unknown.is_empty(),
@@ -163,9 +198,8 @@ pub async fn readiness(
                     },
                 ));
             }
-            Err(e) => checks.push(check(
+            Err(e) => checks.push(failed(
                 "every principal exists",
-                false,
                 format!("SCIM not readable: {e}"),
             )),
         }
@@ -194,9 +228,10 @@ pub async fn readiness(
             match (&applied, &active_commit) {
                 (Some(a), Some(b)) if a == b => short_commit(a),
                 (Some(a), Some(b)) => format!(
-                    "{} here, {} on the active workspace",
+                    "{} here, {} on the active workspace{}",
                     short_commit(a),
-                    short_commit(b)
+                    short_commit(b),
+                    lag(root, a, b)
                 ),
                 (None, _) => "never applied".into(),
                 (Some(_), None) => "the active workspace has no recorded apply".into(),
@@ -221,7 +256,7 @@ pub async fn readiness(
                 ),
             )),
             Ok(None) => checks.push(check("no stale lock", true, "unlocked".into())),
-            Err(e) => checks.push(check("no stale lock", false, e.to_string())),
+            Err(e) => checks.push(failed("no stale lock", e.to_string())),
         }
 
         let fences: Vec<String> = ctx
@@ -247,13 +282,28 @@ pub async fn readiness(
     checks
 }
 
-fn unknown_principals(ctx: &WorkspaceContext, dir: &Directory) -> Vec<String> {
+/// How far `here` lags `active` in the checkout's history (empty when Git cannot say).
+fn lag(root: &Path, here: &str, active: &str) -> String {
+    let since = |sha| crate::config::source::commits_since(root, sha);
+    match (since(here), since(active)) {
+        (Some(h), Some(a)) if h > a => {
+            let n = h - a;
+            format!(" ({n} commit{} behind)", if n == 1 { "" } else { "s" })
+        }
+        (Some(h), Some(a)) if a > h => {
+            let n = a - h;
+            format!(" ({n} commit{} ahead)", if n == 1 { "" } else { "s" })
+        }
+        _ => String::new(),
+    }
+}
+
+fn unknown_principals(r: &Resources, dir: &Directory) -> Vec<String> {
     let known = |p: &Principal| match p {
         Principal::UserName(n) => dir.users.contains(&n.to_lowercase()),
         Principal::GroupName(n) => dir.groups.contains(&n.to_lowercase()),
         Principal::ServicePrincipalName(n) => dir.service_principals.contains(&n.to_lowercase()),
     };
-    let r = &ctx.desired.resources;
     let mut unknown = BTreeSet::new();
     let grants = r
         .jobs

@@ -2,6 +2,8 @@
 //! happened outside tandem, each with a one-line remedy. Computed from a plan (what apply would
 //! change) plus what only the live state shows (secrets rewritten out of band, unmanaged look-alikes).
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Action, FieldChange, WorkspacePlan};
@@ -80,13 +82,27 @@ fn short(v: &serde_json::Value) -> String {
     }
 }
 
-/// The drift a workspace's plan reveals.
+/// The drift a workspace's plan reveals. A resource that is missing is reported once: the
+/// grants, secrets and ACLs its creation would bring are part of that one difference.
 pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
     let apply =
         "tandem apply restores the configured state (or change the configuration to keep it)"
             .to_string();
+    let missing: BTreeSet<&ResourceId> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.action, Action::Create { .. } | Action::CreateScope { .. }))
+        .map(|a| &a.resource)
+        .collect();
     let mut out = Vec::new();
     for planned in &plan.actions {
+        let creates = matches!(
+            planned.action,
+            Action::Create { .. } | Action::CreateScope { .. }
+        );
+        if missing.contains(&planned.resource) && !creates {
+            continue;
+        }
         let resource = planned.resource.clone();
         let push = |out: &mut Vec<Drift>, kind, detail: String, remedy: &str| {
             out.push(Drift {
@@ -198,22 +214,27 @@ pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
                 "tandem apply removes it",
             ),
             Action::PutSecret { key, reason, .. } => {
-                let detail = match reason.as_str() {
-                    "new" => format!("secret {key} does not exist"),
-                    "changed" => format!(
-                        "secret {key}: its source holds a different value than the one written"
+                let (detail, remedy) = match reason.as_str() {
+                    "new" => (
+                        format!("secret {key} does not exist"),
+                        "tandem apply writes the value from its source",
                     ),
-                    "unrecorded" => format!("secret {key} was not written by tandem"),
-                    _ => format!(
-                        "secret {key}: its source cannot be read here, so the value cannot be checked"
+                    "changed" => (
+                        format!(
+                            "secret {key}: its source holds a different value than the one written"
+                        ),
+                        "tandem apply writes the value from its source",
                     ),
+                    "unrecorded" => (
+                        format!("secret {key} was not written by tandem"),
+                        "tandem adopt (or apply) writes the value from its source and records it",
+                    ),
+                    // A source this run cannot read (no secrets in a scheduled job) is not a
+                    // difference: the value simply cannot be compared here. Rewrites are still
+                    // found by their timestamps.
+                    _ => continue,
                 };
-                push(
-                    &mut out,
-                    DriftKind::Secret,
-                    detail,
-                    "tandem apply writes the value from its source",
-                )
+                push(&mut out, DriftKind::Secret, detail, remedy)
             }
             Action::DeleteSecret { key, .. } => push(
                 &mut out,
@@ -224,4 +245,150 @@ pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::Kind;
+    use crate::model::live::Grant;
+    use crate::plan::PlannedAction;
+
+    fn plan(role: Role, actions: Vec<(Kind, &str, Action)>) -> WorkspacePlan {
+        WorkspacePlan {
+            workspace: "w".into(),
+            role,
+            actions: actions
+                .into_iter()
+                .map(|(kind, key, action)| PlannedAction {
+                    resource: ResourceId {
+                        kind,
+                        key: key.into(),
+                    },
+                    action,
+                })
+                .collect(),
+            overrides: Vec::new(),
+            live_fingerprint: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn kinds(drifts: &[Drift]) -> Vec<(String, DriftKind)> {
+        drifts
+            .iter()
+            .map(|d| (d.resource.as_ref().expect("resource").to_string(), d.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_resource_is_one_difference() {
+        let grants = Action::SetPermissions {
+            id: None,
+            before: Vec::new(),
+            after: vec![Grant {
+                principal: crate::model::Principal::GroupName("g".into()),
+                level: "CAN_VIEW".into(),
+            }],
+            keep_owner: true,
+        };
+        let put = |reason: &str| Action::PutSecret {
+            scope: "s".into(),
+            key: "k".into(),
+            reason: reason.into(),
+            source: None,
+        };
+        let drifts = from_plan(&plan(
+            Role::Active,
+            vec![
+                (Kind::Jobs, "gone", Action::Create { body: json!({}) }),
+                (Kind::Jobs, "gone", grants),
+                (
+                    Kind::SecretScopes,
+                    "s",
+                    Action::CreateScope { name: "s".into() },
+                ),
+                (Kind::SecretScopes, "s", put("new")),
+            ],
+        ));
+        assert_eq!(
+            kinds(&drifts),
+            [
+                ("jobs.gone".to_string(), DriftKind::Missing),
+                ("secret_scopes.s".to_string(), DriftKind::Missing)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_source_is_not_drift_but_an_unrecorded_secret_is() {
+        let put = |reason: &str| {
+            (
+                Kind::SecretScopes,
+                "s",
+                Action::PutSecret {
+                    scope: "s".into(),
+                    key: "k".into(),
+                    reason: reason.into(),
+                    source: None,
+                },
+            )
+        };
+        let drifts = from_plan(&plan(
+            Role::Active,
+            vec![put("unchecked"), put("unrecorded")],
+        ));
+        assert_eq!(drifts.len(), 1);
+        assert!(drifts[0].detail.contains("not written by tandem"));
+    }
+
+    #[test]
+    fn only_a_passive_workspace_breaches_and_only_by_running_more() {
+        let update = |before: serde_json::Value| Action::Update {
+            id: "1".into(),
+            changes: vec![
+                FieldChange {
+                    path: "max_concurrent_runs".into(),
+                    before,
+                    after: json!(0),
+                },
+                FieldChange {
+                    path: "timeout_seconds".into(),
+                    before: json!(5),
+                    after: json!(10),
+                },
+            ],
+            body: json!({}),
+        };
+        let passive = from_plan(&plan(
+            Role::Passive,
+            vec![(Kind::Jobs, "j", update(json!(3)))],
+        ));
+        assert_eq!(
+            passive.iter().map(|d| d.kind).collect::<Vec<_>>(),
+            [DriftKind::PassiveBreach, DriftKind::Changed]
+        );
+        assert!(!passive[0].detail.contains("timeout_seconds"));
+        let active = from_plan(&plan(
+            Role::Active,
+            vec![(Kind::Jobs, "j", update(json!(3)))],
+        ));
+        assert_eq!(
+            active.iter().map(|d| d.kind).collect::<Vec<_>>(),
+            [DriftKind::Changed]
+        );
+        let terminate = from_plan(&plan(
+            Role::Passive,
+            vec![(
+                Kind::Clusters,
+                "c",
+                Action::Terminate {
+                    id: Some("c".into()),
+                },
+            )],
+        ));
+        assert_eq!(terminate[0].kind, DriftKind::PassiveBreach);
+    }
 }

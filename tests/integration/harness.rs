@@ -841,3 +841,14 @@ pub fn remote_env(primary: &str, secondary: &str) -> String {
         "workspaces:\n  primary:\n    host: {primary}\n    token_env: TANDEM_TEST_TOKEN\n  secondary:\n    host: {secondary}\n    token_env: TANDEM_TEST_TOKEN\nactive: primary\n"
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for tests/integration/reliability.rs.
+// ---------------------------------------------------------------------------------------------
+
+impl Emulator {
+    /// Like [`Emulator::restartable`], with extra flags (`--latency-ms`, …) kept across restarts.
+    pub fn restartable_with(state: &Path, extra: &[&str]) -> Emulator {
+        Self::launch(state, free_port(), extra)
+    }
+}

@@ -4,10 +4,13 @@
 mod apply;
 mod client;
 mod config_corpus;
+mod drift;
 mod emulator;
 mod equivalence;
+mod export;
 mod git_ref;
 mod harness;
 mod model_roundtrip;
 mod promote;
+mod reliability;
 mod validate;
