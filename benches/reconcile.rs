@@ -15,7 +15,9 @@
 //! 3. `plan` wall time with a 50 requests/s rate limit per workspace against requests ÷ 50;
 //!    target ≤ 1.2; and the 429s tandem received (its own debug log of every answer);
 //! 4. `apply` from empty and a no-op re-plan: wall time and requests (latency 0);
-//! 5. peak RSS of `plan` (`/usr/bin/time -v`, else polling VmHWM); target < 300 MB.
+//! 5. peak RSS of `plan` (`/usr/bin/time -v`, else polling VmHWM); target < 300 MB;
+//! 6. `promote` (failover, then failback) with 20 ms latency against write requests × latency
+//!    ÷ parallelism of the busier workspace; target ≤ 1.3.
 //!
 //! Apply runs once on fresh emulator state; every later plan runs on copies of that state, on
 //! emulators started with the flags the measurement needs.
@@ -166,6 +168,25 @@ fn main() {
         );
         let stats: Vec<Stats> = emulators.iter().map(Emulator::stats).collect();
         (run, stats)
+    };
+    // 6. Promotion of the secondary with 20 ms latency on both workspaces (copies of the
+    // applied state: primary active), then one run back (failback), each timed once.
+    let promotion_states = copy("promote");
+    let (failover, failback) = {
+        let emulators: Vec<Emulator> = promotion_states
+            .iter()
+            .map(|s| Emulator::start(&binary, s, LATENCY_MS, None))
+            .collect();
+        write_env(&repo, &emulators[0].url(), &emulators[1].url());
+        let promote = |to: &str| {
+            emulators.iter().for_each(Emulator::reset);
+            let run = tandem
+                .run(&["promote", to, "--auto-approve", "--no-commit"], None)
+                .expect_ok("promote");
+            let stats: Vec<Stats> = emulators.iter().map(Emulator::stats).collect();
+            (run, stats)
+        };
+        (promote("secondary"), promote("primary"))
     };
     let rl_log: Vec<RequestLine> = rl.stderr.lines().filter_map(RequestLine::parse).collect();
     let load_after = loadavg();
@@ -404,6 +425,47 @@ fn main() {
         .map(|(r, n)| format!("{} {n}", r.trim_start_matches("GET /api/")))
         .collect();
     println!("   apply's reads (primary): {}", extra.join(", "));
+
+    println!();
+    println!(
+        "6. promote with {LATENCY_MS} ms added to every request (one run each way, `promote <ws> --auto-approve --no-commit`)"
+    );
+    println!(
+        "   ideal = write requests of the busier workspace × {LATENCY_MS} ms ÷ {PARALLELISM} (workspaces are promoted side by side)"
+    );
+    println!(
+        "   {:<30} {:>16} {:>16} {:>7} {:>8} {:>7}",
+        "run", "writes prim/sec", "reads prim/sec", "wall s", "ideal s", "ratio"
+    );
+    let mut promotion_ok = true;
+    for (label, (run, stats)) in [
+        ("failover (secondary active)", &failover),
+        ("failback (primary active)", &failback),
+    ] {
+        let writes: Vec<u64> = stats.iter().map(Stats::writes).collect();
+        let reads: Vec<u64> = stats.iter().map(|st| st.total - st.writes()).collect();
+        let ideal = writes.iter().copied().max().unwrap_or_default() as f64 * LATENCY_MS as f64
+            / 1000.0
+            / PARALLELISM;
+        let ratio = s(run.wall) / ideal;
+        promotion_ok &= ratio <= 1.3;
+        println!(
+            "   {label:<30} {:>16} {:>16} {:>7.2} {:>8.2} {:>7.2}",
+            format!("{} / {}", writes[0], writes[1]),
+            format!("{} / {}", reads[0], reads[1]),
+            s(run.wall),
+            ideal,
+            ratio
+        );
+    }
+    println!("   target ≤ 1.3 {}", verdict(promotion_ok));
+    let routes: Vec<String> = failover.1[1]
+        .routes
+        .iter()
+        .filter(|(r, _)| !r.starts_with("GET"))
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    println!("   failover writes (secondary): {}", routes.join(", "));
 
     println!();
     let rss = [noop.rss, lat_both.rss, lat_primary.rss, lat_secondary.rss]
@@ -906,6 +968,17 @@ struct Emulator {
 struct Stats {
     total: u64,
     routes: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Requests other than GET.
+    fn writes(&self) -> u64 {
+        self.routes
+            .iter()
+            .filter(|(r, _)| !r.starts_with("GET"))
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 impl Emulator {
