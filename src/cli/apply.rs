@@ -158,6 +158,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             roles: run::roles_from_file(&config.environment),
             enforce_guard: true,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         // Caught from here on: a signal while the locks are being taken is acted on once they
         // are held, so they are given back rather than left behind.

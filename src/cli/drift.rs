@@ -44,6 +44,7 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> miette::Result<ExitCode> {
             roles: run::roles_from_file(&config.environment),
             enforce_guard: false,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;

@@ -216,6 +216,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
             roles: run::roles_from_file(&config.environment),
             enforce_guard: true,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         let locked = super::LockedRun::start(
             &config,

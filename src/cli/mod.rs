@@ -370,7 +370,11 @@ impl EarlyReads {
             let (connections, failures) =
                 crate::engine::connect::connect_all(&environment.workspaces, &options.root, client)
                     .await;
-            let reads = crate::engine::planner::ObjectReads::start(&connections, &environment.name);
+            let reads = crate::engine::planner::ObjectReads::start(
+                &connections,
+                &environment.name,
+                &Default::default(),
+            );
             Some(EarlyReads {
                 workspaces: environment.workspaces,
                 connections,

@@ -68,6 +68,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             roles: run::roles_from_file(&config.environment),
             enforce_guard: true,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         let (connections, plan, _) =
             super::connect_and_plan_early(&config, &options.root, &client, &request, early).await;

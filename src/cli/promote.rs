@@ -129,11 +129,12 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         ..ClientOptions::default()
     };
     let outcome = runtime.block_on(async {
-        let request = planner::PlanRequest {
+        let mut request = planner::PlanRequest {
             targets: Vec::new(),
             roles,
             enforce_guard: false,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         if args.dry_run {
             // A read-only plan of the promotion, shown and nothing more.
@@ -182,6 +183,7 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
                 return done;
             }
         }
+        request.grants_rewritten = grants_rewritten(&config, &args.workspace, &records);
         let mut interrupts = super::Interrupts::listen();
         let mut locked =
             super::LockedRun::start(&config, &options.root, &client, request, "promote").await?;
@@ -196,6 +198,39 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         result
     })?;
     Ok(outcome)
+}
+
+/// Per workspace whose role the promotion changes (by its record), the jobs whose grants differ
+/// between the roles: they are set whatever they are now, so reading them first (one request
+/// per job) would only slow the promotion down.
+fn grants_rewritten(
+    config: &config::Config,
+    target: &str,
+    records: &BTreeMap<String, Option<state::StateRecord>>,
+) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let flipping: Vec<&str> = records
+        .iter()
+        .filter_map(|(name, record)| {
+            let now = record.as_ref()?.role;
+            let next = if name == target {
+                Role::Active
+            } else {
+                Role::Passive
+            };
+            (now != next).then_some(name.as_str())
+        })
+        .collect();
+    let jobs: std::collections::BTreeSet<String> = config
+        .resources
+        .jobs
+        .iter()
+        .filter(|(_, job)| crate::policy::holds_back_grants(job))
+        .map(|(key, _)| key.clone())
+        .collect();
+    flipping
+        .into_iter()
+        .map(|name| (name.to_string(), jobs.clone()))
+        .collect()
 }
 
 /// The first unexpired lock of `connections` (a dead run's or a running one's), as the error a
@@ -363,7 +398,9 @@ async fn promote(
     if let Some(ctx) = locked.contexts.get(&args.workspace) {
         add_cluster_starts(plan, &args.workspace, ctx);
     }
-    print!("{}", render_plan(plan, config, args.format));
+    let shown = render_plan(plan, config, args.format);
+    tracing::debug!("plan rendered");
+    print!("{shown}");
     if !args.auto_approve {
         if !tty {
             if plan.has_deletions() {

@@ -29,6 +29,7 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
             roles: run::roles_from_file(&config.environment),
             enforce_guard: false,
             skip: Default::default(),
+            grants_rewritten: Default::default(),
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request)

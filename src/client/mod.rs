@@ -265,6 +265,17 @@ impl WorkspaceClient {
             .await
     }
 
+    /// `GET` of a listing's next page, ahead of the requests waiting for a slot: whatever the
+    /// page lists waits for it.
+    pub async fn get_page(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, ClientError> {
+        self.send(Method::GET, path, query, None, Retry::Idempotent, true)
+            .await
+    }
+
     /// An idempotent `POST` (edit, delete, reset, put).
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.call(Method::POST, path, &[], Some(body), Retry::Idempotent)
@@ -298,6 +309,19 @@ impl WorkspaceClient {
         body: Option<&Value>,
         retry: Retry,
     ) -> Result<Value, ClientError> {
+        self.send(method, path, query, body, retry, false).await
+    }
+
+    /// [`WorkspaceClient::call`]; `urgent` requests take the next free slot.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+        urgent: bool,
+    ) -> Result<Value, ClientError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.options.min_delay)
             .with_max_delay(self.options.max_delay)
@@ -309,7 +333,7 @@ impl WorkspaceClient {
         let deadline = std::time::Instant::now() + self.options.throttle_budget;
         loop {
             match self
-                .call_once(&method, path, query, body, retry, backoff)
+                .call_once(&method, path, query, body, (retry, urgent), backoff)
                 .await
             {
                 Err(a) if a.throttled && std::time::Instant::now() < deadline => {
@@ -327,10 +351,13 @@ impl WorkspaceClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-        retry: Retry,
+        (retry, urgent): (Retry, bool),
         backoff: ExponentialBuilder,
     ) -> Result<Value, Attempt> {
-        let attempt = || async { self.attempt(method.clone(), path, query, body, retry).await };
+        let attempt = || async {
+            self.attempt(method.clone(), path, query, body, (retry, urgent))
+                .await
+        };
         attempt
             .retry(backoff)
             .when(|a: &Attempt| a.retry && !a.throttled)
@@ -373,10 +400,14 @@ impl WorkspaceClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-        retry: Retry,
+        (retry, urgent): (Retry, bool),
     ) -> Result<Value, Attempt> {
         self.wait_if_paused().await;
-        let _permit = self.limit.acquire().await;
+        let _permit = if urgent {
+            self.limit.acquire_urgent().await
+        } else {
+            self.limit.acquire().await
+        };
         // Requests that queued for a slot during a pause must not go out the moment it ends.
         self.wait_if_paused().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);

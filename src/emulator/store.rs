@@ -3,7 +3,11 @@
 //! Everything lives in one [`Db`] behind a mutex. With a state file, every change is journalled
 //! before the response is sent (one JSON line per changed record, appended while the lock is
 //! held, so a killed process loses nothing it acknowledged); the journal is folded into a
-//! snapshot (temp file, fsync, rename) when it grows and when the emulator stops.
+//! snapshot (temp file, fsync, rename) when it grows and when the emulator stops. Folding a grown
+//! journal happens in the background: the journal is set aside as `<state>.journal.old` and a
+//! new one started, so requests never wait for the snapshot to reach the disk. Journal lines
+//! hold whole records, so replaying the old journal and then the new one over either snapshot
+//! gives the same state.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -229,6 +233,8 @@ struct Persistence {
     lock_path: PathBuf,
     journal: File,
     lines: usize,
+    /// The snapshot being written in the background, if any.
+    folding: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The database and, with a state file, its persistence.
@@ -264,20 +270,20 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => seed(),
             Err(e) => return Err(io(e)),
         };
-        // Replay the journal; a torn last line (a crash mid-write) is ignored.
-        if let Ok(file) = File::open(&journal_path) {
-            for line in BufReader::new(file).lines() {
-                let Ok(line) = line else { break };
-                let Ok(entry) = serde_json::from_str::<JournalLine>(&line) else {
-                    break;
-                };
-                db.apply(entry).map_err(|e| StoreError::Corrupt {
-                    path: journal_path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            }
+        // Replay the journals, a set-aside one first; a torn last line (a crash mid-write) is
+        // ignored.
+        let old_journal = sibling(&journal_path, "old");
+        for journal in [&old_journal, &journal_path] {
+            replay(&mut db, journal)?;
         }
-        write_snapshot(path, &db).map_err(io)?;
+        write_snapshot(
+            path,
+            &serde_json::to_vec(&db)
+                .map_err(std::io::Error::other)
+                .map_err(io)?,
+        )
+        .map_err(io)?;
+        let _ = std::fs::remove_file(&old_journal);
         let journal = OpenOptions::new()
             .create(true)
             .write(true)
@@ -293,6 +299,7 @@ impl Store {
                     lock_path,
                     journal,
                     lines: 0,
+                    folding: None,
                 }),
             )),
         })
@@ -333,7 +340,7 @@ impl Store {
                 tracing::error!(error = %e, "emulator journal write failed");
             }
             if p.lines >= COMPACT_AFTER {
-                compact(db, p);
+                fold_in_background(db, p);
             }
         }
         result
@@ -370,17 +377,41 @@ impl Drop for Store {
     }
 }
 
+/// Replays the journal at `path` (if any) into `db`.
+fn replay(db: &mut Db, path: &Path) -> Result<(), StoreError> {
+    let Ok(file) = File::open(path) else {
+        return Ok(());
+    };
+    for line in BufReader::new(file).lines() {
+        let Ok(line) = line else { break };
+        let Ok(entry) = serde_json::from_str::<JournalLine>(&line) else {
+            break;
+        };
+        db.apply(entry).map_err(|e| StoreError::Corrupt {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits for a snapshot being written in the background.
+fn finish_folding(p: &mut Persistence) {
+    if let Some(folding) = p.folding.take() {
+        let _ = folding.join();
+    }
+}
+
+/// Folds the journal into the snapshot now (the lock held throughout).
 fn compact(db: &Db, p: &mut Persistence) {
-    match write_snapshot(&p.snapshot, db) {
-        Ok(()) => match OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&p.journal_path)
-        {
-            Ok(file) => {
-                p.journal = file;
-                p.lines = 0;
+    finish_folding(p);
+    let written = serde_json::to_vec(db)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| write_snapshot(&p.snapshot, &bytes));
+    match written {
+        Ok(()) => match start_journal(p) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(sibling(&p.journal_path, "old"));
             }
             Err(e) => tracing::error!(error = %e, "emulator journal reset failed"),
         },
@@ -388,12 +419,55 @@ fn compact(db: &Db, p: &mut Persistence) {
     }
 }
 
-/// Writes `db` to `path` atomically: a temp file, fsync, rename.
-fn write_snapshot(path: &Path, db: &Db) -> std::io::Result<()> {
+/// Starts an empty journal in place of the current one.
+fn start_journal(p: &mut Persistence) -> std::io::Result<()> {
+    p.journal = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&p.journal_path)?;
+    p.lines = 0;
+    Ok(())
+}
+
+/// Sets the journal aside and starts a new one, then writes the snapshot on another thread: only
+/// serialising the database holds up requests, not the disk.
+fn fold_in_background(db: &Db, p: &mut Persistence) {
+    finish_folding(p);
+    let old = sibling(&p.journal_path, "old");
+    if old.exists() {
+        // The last background snapshot failed: its journal must not be overwritten.
+        return compact(db, p);
+    }
+    let bytes = match serde_json::to_vec(db) {
+        Ok(bytes) => bytes,
+        Err(e) => return tracing::error!(error = %e, "emulator snapshot failed; journal kept"),
+    };
+    if let Err(e) = std::fs::rename(&p.journal_path, &old) {
+        return tracing::error!(error = %e, "emulator journal rotation failed; journal kept");
+    }
+    if let Err(e) = start_journal(p) {
+        // Lines go on to the set-aside journal (its file is still open): nothing is lost.
+        return tracing::error!(error = %e, "emulator journal reset failed");
+    }
+    let snapshot = p.snapshot.clone();
+    p.folding = Some(std::thread::spawn(move || {
+        match write_snapshot(&snapshot, &bytes) {
+            // The old journal is in the snapshot now.
+            Ok(()) => {
+                let _ = std::fs::remove_file(&old);
+            }
+            Err(e) => tracing::error!(error = %e, "emulator snapshot failed; old journal kept"),
+        }
+    }));
+}
+
+/// Writes `bytes` to `path` atomically: a temp file, fsync, rename.
+fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = sibling(path, "tmp");
     {
         let mut file = File::create(&tmp)?;
-        serde_json::to_writer(&mut file, db).map_err(std::io::Error::other)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
     }
     std::fs::rename(&tmp, path)
@@ -423,4 +497,86 @@ fn take_lock(lock: &Path, state: &Path) -> Result<(), StoreError> {
         path: lock.display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bump(store: &Store) {
+        store.write(|db, tx| {
+            db.counters.next_seq += 1;
+            tx.touch(Collection::Counters, "");
+        });
+    }
+
+    fn counters(seq: i64) -> String {
+        let line = JournalLine {
+            c: Collection::Counters,
+            k: String::new(),
+            v: serde_json::to_value(Counters {
+                next_seq: seq,
+                ..Counters::default()
+            })
+            .ok(),
+        };
+        format!("{}\n", serde_json::to_string(&line).expect("line"))
+    }
+
+    #[test]
+    fn a_journal_folded_in_the_background_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        let store = Store::open(&path, Db::default).expect("open");
+        let writes = COMPACT_AFTER as i64 + 5;
+        for _ in 0..writes {
+            bump(&store);
+        }
+        // Lines after the fold went to a new journal.
+        let journal = std::fs::read_to_string(dir.path().join("ws.json.journal")).expect("journal");
+        assert_eq!(journal.lines().count(), 5);
+        // A crash now (no final fold): the snapshot and the journals give the same state.
+        let crashed = dir.path().join("crashed");
+        std::fs::create_dir(&crashed).expect("mkdir");
+        {
+            let mut guard = store.inner.lock().expect("lock");
+            finish_folding(guard.1.as_mut().expect("persistence"));
+        }
+        for name in ["ws.json", "ws.json.journal"] {
+            std::fs::copy(dir.path().join(name), crashed.join(name)).expect("copy");
+        }
+        assert!(
+            !dir.path().join("ws.json.journal.old").exists(),
+            "the old journal is removed once the snapshot holds it"
+        );
+        let recovered = Store::open(&crashed.join("ws.json"), Db::default).expect("reopen");
+        assert_eq!(recovered.read(|db| db.counters.next_seq), writes);
+        drop(store);
+        let reopened = Store::open(&path, Db::default).expect("reopen");
+        assert_eq!(reopened.read(|db| db.counters.next_seq), writes);
+    }
+
+    #[test]
+    fn a_set_aside_journal_is_replayed_before_the_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        // A crash while the background snapshot was written: whether the snapshot on disk is
+        // the one before (seq 1) or after (seq 5) the rotation, old + new journal give seq 7.
+        for snapshot_seq in [1, 5] {
+            let db = Db {
+                counters: Counters {
+                    next_seq: snapshot_seq,
+                    ..Counters::default()
+                },
+                ..Db::default()
+            };
+            std::fs::write(&path, serde_json::to_vec(&db).expect("db")).expect("snapshot");
+            std::fs::write(dir.path().join("ws.json.journal.old"), counters(5)).expect("old");
+            std::fs::write(dir.path().join("ws.json.journal"), counters(7)).expect("journal");
+            let store = Store::open(&path, Db::default).expect("open");
+            assert_eq!(store.read(|db| db.counters.next_seq), 7);
+            assert!(!dir.path().join("ws.json.journal.old").exists());
+            drop(store);
+        }
+    }
 }

@@ -249,8 +249,10 @@ impl Run<'_> {
 
     /// Replaces references with the IDs known now (objects created earlier in this run).
     fn resolve(&self, body: &Value) -> Result<Value, ClientError> {
-        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        refs::resolve_resource_ids(body, &|id| {
+        // Resolved under the lock (it is quick): copying the map for each of thousands of
+        // actions stalled the whole apply.
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let resolved = refs::resolve_resource_ids(body, &|id| {
             ids.get(id).map(|v| {
                 if id.kind == Kind::Jobs {
                     v.parse::<i64>().map(Value::from).unwrap_or(json!(v))
@@ -258,8 +260,9 @@ impl Run<'_> {
                     json!(v)
                 }
             })
-        })
-        .map_err(|missing| {
+        });
+        drop(ids);
+        resolved.map_err(|missing| {
             self.local_error(format!(
                 "{missing} has no ID in this workspace (it was not created)"
             ))

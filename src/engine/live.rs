@@ -32,8 +32,9 @@ pub async fn read(
     scope_names: &BTreeMap<String, String>,
 ) -> Result<LiveRead, ClientError> {
     // Scopes are read side by side with the objects, sharing the workspace's request slots.
+    let all_grants = BTreeSet::new();
     let (objects, scopes) = tokio::try_join!(
-        read_objects(client, environment),
+        read_objects(client, environment, &all_grants),
         read_scopes(client, scope_names)
     )?;
     Ok(objects.with_scopes(scopes))
@@ -61,16 +62,18 @@ impl ObjectsRead {
     }
 }
 
-/// Reads tandem's jobs, clusters and pools (with their grants), the state record and the
-/// caller: everything but the secret scopes.
+/// Reads tandem's jobs, clusters and pools (with their grants, but for the jobs keyed in
+/// `unread_grants`), the state record and the caller: everything but the secret scopes.
 pub async fn read_objects(
     client: &WorkspaceClient,
     environment: &str,
+    unread_grants: &BTreeSet<String>,
 ) -> Result<ObjectsRead, ClientError> {
+    let none = BTreeSet::new();
     let (jobs, clusters, pools, record, caller) = tokio::try_join!(
-        read_listed(client, &JOBS, environment),
-        read_listed(client, &CLUSTERS, environment),
-        read_listed(client, &POOLS, environment),
+        read_listed(client, &JOBS, environment, unread_grants),
+        read_listed(client, &CLUSTERS, environment, &none),
+        read_listed(client, &POOLS, environment, &none),
         read_state_record(client, environment),
         read_caller(client),
     )?;
@@ -284,6 +287,7 @@ fn classified(
                 body: body.clone(),
                 state,
                 grants: Vec::new(),
+                grants_unread: false,
             },
             paged,
         ),
@@ -301,12 +305,14 @@ enum Answer {
     FullJob(usize, Map<String, Value>),
 }
 
-/// Lists one kind page by page and reads each managed object's grants as soon as its page has
-/// arrived, so the permission reads overlap the (sequential) page reads.
+/// Lists one kind page by page and reads each managed object's grants (but those keyed in
+/// `unread_grants`) as soon as its page has arrived, so the permission reads overlap the
+/// (sequential) page reads.
 async fn read_listed(
     client: &WorkspaceClient,
     kind: &ListedKind,
     environment: &str,
+    unread_grants: &BTreeSet<String>,
 ) -> Result<Listed, ClientError> {
     type Pending<'a> = futures::stream::FuturesUnordered<
         std::pin::Pin<Box<dyn Future<Output = Result<Answer, ClientError>> + Send + 'a>>,
@@ -319,7 +325,7 @@ async fn read_listed(
     let page = move |token: Option<String>| {
         let mut query = base.clone();
         query.extend(token.map(|t| ("page_token", t)));
-        async move { client.get(kind.path, &query).await.map(Answer::Page) }
+        async move { client.get_page(kind.path, &query).await.map(Answer::Page) }
     };
     let mut pending: Pending = futures::stream::FuturesUnordered::new();
     pending.push(Box::pin(page(None)));
@@ -338,7 +344,7 @@ async fn read_listed(
                 };
                 for item in items {
                     match (kind.classify)(&item, environment) {
-                        Listing::Managed(key, object, paged) => {
+                        Listing::Managed(key, mut object, paged) => {
                             let index = out.len();
                             let id = object.id.clone();
                             if paged {
@@ -348,14 +354,20 @@ async fn read_listed(
                                         .map(|s| Answer::FullJob(index, s))
                                 }));
                             }
-                            let path =
-                                format!("/api/2.0/permissions/{}/{}", kind.object_type, object.id);
-                            pending.push(Box::pin(async move {
-                                client
-                                    .get(&path, &[])
-                                    .await
-                                    .map(|g| Answer::Grants(index, g))
-                            }));
+                            if unread_grants.contains(&key) {
+                                object.grants_unread = true;
+                            } else {
+                                let path = format!(
+                                    "/api/2.0/permissions/{}/{}",
+                                    kind.object_type, object.id
+                                );
+                                pending.push(Box::pin(async move {
+                                    client
+                                        .get(&path, &[])
+                                        .await
+                                        .map(|g| Answer::Grants(index, g))
+                                }));
+                            }
                             out.push((key, object));
                         }
                         Listing::Unmanaged(name, id) => {
@@ -405,7 +417,7 @@ pub(crate) async fn list_pages(
         if let Some(t) = &token {
             q.push(("page_token", t.clone()));
         }
-        let mut page = client.get(path, &q).await?;
+        let mut page = client.get_page(path, &q).await?;
         if let Some(Value::Array(list)) = page.get_mut(items).map(Value::take) {
             out.extend(list);
         }

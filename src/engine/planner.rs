@@ -44,6 +44,9 @@ pub struct PlanRequest {
     pub enforce_guard: bool,
     /// Workspaces to leave out (they could not be locked).
     pub skip: BTreeSet<String>,
+    /// Per workspace, jobs whose grants this run rewrites whatever they are (a promotion
+    /// flipping held-back grants): they are not read.
+    pub grants_rewritten: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Reads of tandem's objects (everything but the secret scopes) under way in the background,
@@ -53,15 +56,22 @@ pub struct ObjectReads {
 }
 
 impl ObjectReads {
-    /// Starts reading every connected workspace of `environment` on the runtime's workers.
-    pub fn start(connections: &[Connection], environment: &str) -> Self {
+    /// Starts reading every connected workspace of `environment` on the runtime's workers;
+    /// the grants of the jobs `unread_grants` names for a workspace are not read.
+    pub fn start(
+        connections: &[Connection],
+        environment: &str,
+        unread_grants: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Self {
         let reads = connections
             .iter()
             .map(|c| {
                 let client = Arc::clone(&c.client);
                 let environment = environment.to_string();
-                let read =
-                    tokio::spawn(async move { live::read_objects(&client, &environment).await });
+                let unread = unread_grants.get(&c.spec.name).cloned().unwrap_or_default();
+                let read = tokio::spawn(async move {
+                    live::read_objects(&client, &environment, &unread).await
+                });
                 (c.spec.name.clone(), read)
             })
             .collect();
@@ -101,7 +111,11 @@ pub async fn plan_environment(
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads = ObjectReads::start(connections, &config.environment.name);
+    let reads = ObjectReads::start(
+        connections,
+        &config.environment.name,
+        &request.grants_rewritten,
+    );
     plan_environment_from(config, connections, failures, request, reads).await
 }
 

@@ -30,6 +30,10 @@ pub struct LiveObject {
     pub state: Option<String>,
     /// Direct grants (inherited ones are not tandem's).
     pub grants: Vec<Grant>,
+    /// The grants were not read: the run rewrites them whatever they are (a promotion flipping
+    /// the job's held-back grants).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grants_unread: bool,
 }
 
 /// A secret scope found by name.

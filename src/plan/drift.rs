@@ -293,6 +293,7 @@ mod tests {
                 level: "CAN_VIEW".into(),
             }],
             keep_owner: true,
+            before_unread: false,
         };
         let put = |reason: &str| Action::PutSecret {
             scope: "s".into(),

@@ -84,6 +84,9 @@ pub enum Action {
         after: Vec<Grant>,
         /// Jobs without an IS_OWNER in the config keep the owner they have.
         keep_owner: bool,
+        /// `before` was not read: the run sets the grants whatever they are (a promotion).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        before_unread: bool,
     },
     /// Create a secret scope.
     CreateScope {
@@ -585,7 +588,8 @@ fn permissions(
     after.sort();
     let mut sorted_before = before.clone();
     sorted_before.sort();
-    if live.is_none() || sorted_before != after {
+    let before_unread = live.is_some_and(|l| l.grants_unread);
+    if live.is_none() || before_unread || sorted_before != after {
         actions.push(PlannedAction {
             resource: resource.clone(),
             action: Action::SetPermissions {
@@ -593,6 +597,7 @@ fn permissions(
                 before: sorted_before,
                 after,
                 keep_owner,
+                before_unread,
             },
         });
     }

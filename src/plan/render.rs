@@ -148,6 +148,7 @@ fn details(action: &Action, indent: &str, style: Style, out: &mut String) {
             before,
             after,
             keep_owner,
+            before_unread,
             ..
         } => {
             let show_grants = |g: &[crate::model::live::Grant]| {
@@ -163,7 +164,11 @@ fn details(action: &Action, indent: &str, style: Style, out: &mut String) {
             let _ = writeln!(
                 out,
                 "{indent}{} → {}{}",
-                show_grants(before),
+                if *before_unread {
+                    "(not read: promotion sets them)".to_string()
+                } else {
+                    show_grants(before)
+                },
                 show_grants(after),
                 if *keep_owner {
                     " (current owner kept)"
@@ -207,34 +212,23 @@ type ResourceRows<'a> = Vec<(&'a WorkspacePlan, Vec<&'a PlannedAction>)>;
 
 /// Resources in apply order of first appearance, each with every workspace's actions.
 fn grouped(plan: &Plan) -> Vec<(ResourceId, ResourceRows<'_>)> {
-    let mut order: Vec<ResourceId> = Vec::new();
+    // One pass with an index: plans of thousands of resources made a scan per resource slow.
+    let mut index: std::collections::HashMap<&ResourceId, usize> = Default::default();
+    let mut out: Vec<(ResourceId, ResourceRows<'_>)> = Vec::new();
     for w in &plan.workspaces {
         for a in &w.actions {
-            if !order.contains(&a.resource) {
-                order.push(a.resource.clone());
+            let at = *index.entry(&a.resource).or_insert_with(|| {
+                out.push((a.resource.clone(), Vec::new()));
+                out.len() - 1
+            });
+            let rows = &mut out[at].1;
+            match rows.last_mut() {
+                Some((last, actions)) if std::ptr::eq(*last, w) => actions.push(a),
+                _ => rows.push((w, vec![a])),
             }
         }
     }
-    order
-        .into_iter()
-        .map(|id| {
-            let per = plan
-                .workspaces
-                .iter()
-                .map(|w| {
-                    (
-                        w,
-                        w.actions
-                            .iter()
-                            .filter(|a| a.resource == id)
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .filter(|(_, a)| !a.is_empty())
-                .collect();
-            (id, per)
-        })
-        .collect()
+    out
 }
 
 fn summary_line(w: &WorkspacePlan) -> String {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::{
-    ClusterState, Kind, PassivePermissions, PauseStatus, ResourceId, Resources, Role,
+    ClusterState, Job, Kind, PassivePermissions, PauseStatus, ResourceId, Resources, Role,
 };
 
 /// Why a value differs from the resource's own.
@@ -66,6 +66,18 @@ pub struct WorkspaceDesired {
 }
 
 const SCHEDULING: [&str; 3] = ["schedule", "trigger", "continuous"];
+
+/// Whether a passive workspace holds back some of this job's grants, so that they differ
+/// between the roles and every change of role rewrites them.
+pub fn holds_back_grants(job: &Job) -> bool {
+    let hold = job
+        .passive
+        .as_ref()
+        .and_then(|p| p.permissions)
+        .unwrap_or(PassivePermissions::OwnerOnly)
+        == PassivePermissions::OwnerOnly;
+    hold && job.permissions.iter().any(|p| !p.is_owner())
+}
 
 /// Applies the role's overrides to `resources` (already resolved for the workspace).
 pub fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
@@ -159,9 +171,11 @@ pub fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
                 block.insert("pause_status".into(), json!(pause_text));
             }
         }
-        let hold = passive.permissions.unwrap_or(PassivePermissions::OwnerOnly)
-            == PassivePermissions::OwnerOnly;
-        if !hold && job.permissions.iter().any(|p| !p.is_owner()) {
+        let hold = holds_back_grants(job);
+        if !hold
+            && passive.permissions == Some(PassivePermissions::All)
+            && job.permissions.iter().any(|p| !p.is_owner())
+        {
             // The plan says why this job's grants are not held back.
             let all = serde_json::to_value(&job.permissions).unwrap_or(Value::Null);
             overrides.push(Override {
@@ -172,7 +186,7 @@ pub fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
                 source: OverrideSource::PassiveBlock,
             });
         }
-        if hold && job.permissions.iter().any(|p| !p.is_owner()) {
+        if hold {
             let configured = serde_json::to_value(&job.permissions).unwrap_or(Value::Null);
             job.permissions.retain(|p| p.is_owner());
             overrides.push(Override {

@@ -663,6 +663,50 @@ fn a_dry_run_changes_nothing_in_any_format() {
     assert!(!pair.repo.is_modified("environments/test.yaml"));
 }
 
+/// Reads of object grants (`GET /api/2.0/permissions/...`) and writes of them since the reset.
+fn grant_requests(ws: &Ws) -> (u64, u64) {
+    let counts = ws.route_counts();
+    let route = |method: &str| {
+        counts
+            .get(&format!(
+                "{method} /api/2.0/permissions/{{object_type}}/{{object_id}}"
+            ))
+            .copied()
+            .unwrap_or(0)
+    };
+    (route("GET"), route("PUT"))
+}
+
+#[test]
+fn a_promotion_sets_held_grants_without_reading_them_first() {
+    let pair = ExternalPair::applied(PLATFORM);
+    let (p, s) = (pair.primary.client(), pair.secondary.client());
+    for (to, active, fenced) in [("secondary", &s, &p), ("primary", &p, &s)] {
+        p.reset_stats();
+        s.reset_stats();
+        let out = ok(&tandem(
+            &pair.repo,
+            &["promote", to, "--auto-approve", "--no-commit"],
+        ));
+        assert!(out.contains("(not read: promotion sets them)"), "{out}");
+        // PLATFORM: 4 jobs (3 with grants held back on a passive workspace), 2 clusters and a
+        // pool. The held grants change with the role on both sides: they are written, not read;
+        // every other object's grants are read as in any plan, and left alone.
+        for (name, ws) in [("active", active), ("fenced", fenced)] {
+            assert_eq!(grant_requests(ws), (4, 3), "{to} promoted, {name} side");
+        }
+        for (key, runs, g) in platform_jobs() {
+            assert_job_active(active, key, runs, &g);
+            assert_job_passive(fenced, key, &owner());
+        }
+        // Pointing `active:` at the new workspace by hand, the next plan has nothing to do.
+        let env = pair.repo.read("environments/test.yaml");
+        assert!(env.contains(&format!("active: {to}")), "{env}");
+        let plan = tandem(&pair.repo, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code(), 0, "{}", plan.all_output());
+    }
+}
+
 #[test]
 
 fn a_json_dry_run_prints_json_only() {
