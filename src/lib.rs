@@ -8,5 +8,6 @@ pub mod config;
 pub mod emulator;
 pub mod engine;
 pub mod model;
+pub mod parallel;
 pub mod plan;
 pub mod policy;

@@ -48,9 +48,7 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> miette::Result<ExitCode> {
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;
-        for c in connections {
-            c.close().await;
-        }
+        crate::engine::connect::close_all(connections).await;
         (drift::environment_drift(&plan, &contexts), plan.failures)
     });
     let text = match args.format {

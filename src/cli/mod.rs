@@ -428,20 +428,29 @@ impl LockedRun {
         config: &crate::config::Config,
         root: &std::path::Path,
         client: &crate::client::ClientOptions,
+        request: crate::engine::planner::PlanRequest,
+        operation: &str,
+    ) -> Result<Self, crate::engine::EngineError> {
+        let (connections, failures) =
+            crate::engine::connect::connect_all(&config.environment.workspaces, root, client).await;
+        Self::start_connected(config, connections, failures, request, operation).await
+    }
+
+    /// [`LockedRun::start`] on connections made already (`failures`: those that were not).
+    async fn start_connected(
+        config: &crate::config::Config,
+        mut connections: Vec<crate::engine::connect::Connection>,
+        mut failures: Vec<crate::plan::WorkspaceFailure>,
         mut request: crate::engine::planner::PlanRequest,
         operation: &str,
     ) -> Result<Self, crate::engine::EngineError> {
-        let (mut connections, mut failures) =
-            crate::engine::connect::connect_all(&config.environment.workspaces, root, client).await;
         let locks =
             match crate::engine::run::take_locks(&config.environment.name, &connections, operation)
                 .await
             {
                 Ok(locks) => locks,
                 Err(e) => {
-                    for c in connections {
-                        c.close().await;
-                    }
+                    crate::engine::connect::close_all(connections).await;
                     return Err(e);
                 }
             };
@@ -473,9 +482,7 @@ impl LockedRun {
     /// Gives back the locks and closes the connections.
     async fn finish(self, environment: &str) {
         crate::engine::run::release_locks(environment, &self.connections, &self.locks).await;
-        for c in self.connections {
-            c.close().await;
-        }
+        crate::engine::connect::close_all(self.connections).await;
     }
 }
 

@@ -72,9 +72,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
         };
         let (connections, plan, _) =
             super::connect_and_plan_early(&config, &options.root, &client, &request, early).await;
-        for c in connections {
-            c.close().await;
-        }
+        crate::engine::connect::close_all(connections).await;
         plan
     });
     if let Some(files) = changed {

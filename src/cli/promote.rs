@@ -148,26 +148,31 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         // A cheap look first (each workspace's state record): an unreachable target, an
         // unreachable workspace without --allow-unreachable and an already active target end
         // here having written nothing, not even a lock. Only the last needs a full read, so a
-        // real promotion reads every workspace once, under its locks.
-        let (connections, failures) =
+        // real promotion reads every workspace once, under its locks, on the same connections.
+        let (mut connections, mut failures) =
             crate::engine::connect::connect_all(&environment.workspaces, &options.root, &client)
                 .await;
-        let records = state_records(
+        let records = match state_records(
             &environment.name,
             &connections,
-            failures,
+            &failures,
             &args.workspace,
             args.allow_unreachable,
         )
-        .await;
-        for c in connections {
-            c.close().await;
-        }
-        let records = records?;
+        .await
+        {
+            Ok(records) => records,
+            Err(e) => {
+                crate::engine::connect::close_all(connections).await;
+                return Err(e);
+            }
+        };
         let target_active = records
             .get(&args.workspace)
             .is_some_and(|r| r.as_ref().is_some_and(|r| r.role == Role::Active));
         if environment.active == args.workspace && target_active {
+            // The full look connects on its own (an embedded workspace is served once at a time).
+            crate::engine::connect::close_all(connections).await;
             let mut look = read_only_look(&config, &options.root, &client, &request).await;
             let done = match preflight(&config, args, &mut look) {
                 // "Nothing to change" must not hide the lock of a promotion that died after its
@@ -182,11 +187,18 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             if let Some(done) = done {
                 return done;
             }
+            (connections, failures) = crate::engine::connect::connect_all(
+                &environment.workspaces,
+                &options.root,
+                &client,
+            )
+            .await;
         }
         request.grants_rewritten = grants_rewritten(&config, &args.workspace, &records);
         let mut interrupts = super::Interrupts::listen();
         let mut locked =
-            super::LockedRun::start(&config, &options.root, &client, request, "promote").await?;
+            super::LockedRun::start_connected(&config, connections, failures, request, "promote")
+                .await?;
         // As in apply: a signal stops the promotion at its next await and the locks are given
         // back; re-running the promotion finishes it.
         let (result, interrupted) = tokio::select! {
@@ -276,10 +288,11 @@ async fn read_only_look(
 async fn state_records(
     environment: &str,
     connections: &[crate::engine::connect::Connection],
-    mut failures: Vec<crate::plan::WorkspaceFailure>,
+    failures: &[crate::plan::WorkspaceFailure],
     target: &str,
     allow_unreachable: bool,
 ) -> miette::Result<BTreeMap<String, Option<state::StateRecord>>> {
+    let mut failures = failures.to_vec();
     let reads = futures::future::join_all(
         connections
             .iter()

@@ -36,9 +36,7 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
                 .await;
         let checks =
             readiness::readiness(&config, &options.root, &connections, &plan, &contexts).await;
-        for c in connections {
-            c.close().await;
-        }
+        crate::engine::connect::close_all(connections).await;
         checks
     });
     let ready = checks.iter().all(|c| c.ok);

@@ -184,7 +184,7 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     }
 
     // Per-resource checks (in parallel: schema validation dominates), then the model.
-    let checked = in_parallel(&declared, |item| {
+    let checked = crate::parallel::map(&declared, |item| {
         let mut found = Vec::new();
         let instance =
             semantic::check_resource(&item.id, &item.key, &item.node, &environment, &mut found);
@@ -457,37 +457,12 @@ fn resource_format(path: &str) -> Option<Format> {
 
 /// Parses every file (parsing dominates load time, so it runs on every core).
 fn parse_all(sources: &SourceSet, ids: &[FileId]) -> Vec<Result<Node, Vec<Problem>>> {
-    in_parallel(ids, |id| {
+    crate::parallel::map(ids, |id| {
         let file = sources.file(*id);
         match resource_format(&file.path) {
             Some(Format::Hcl) => hcl::parse(*id, file),
             _ => yaml::parse(*id, file).map_err(|p| vec![p]),
         }
-    })
-}
-
-/// Maps `f` over `items` on up to one thread per core, keeping the order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || items.len() < 2 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
     })
 }
 

@@ -81,6 +81,13 @@ impl Connection {
     }
 }
 
+/// Closes every connection (stops the embedded workspaces).
+pub async fn close_all(connections: Vec<Connection>) {
+    for c in connections {
+        c.close().await;
+    }
+}
+
 /// Connects every workspace of the environment concurrently; the ones that fail are returned
 /// as failures, so the others can go on.
 pub async fn connect_all(

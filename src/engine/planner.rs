@@ -129,7 +129,7 @@ pub async fn plan_environment_from(
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
     // The desired state of each workspace is the costliest computation of planning: done on
     // this thread (and one more) while the runtime's workers carry the reads.
-    let desired: Vec<(Role, crate::model::Resources)> = in_parallel(connections, |c| {
+    let desired: Vec<(Role, crate::model::Resources)> = crate::parallel::map(connections, |c| {
         let role = role_of(config, request, &c.spec.name);
         (role, config::resources_for_role(config, &c.spec.name, role))
     });
@@ -166,7 +166,7 @@ pub async fn plan_environment_from(
         .flat_map(|record| record.pending_fences.iter().map(|f| f.workspace.clone()))
         .collect();
     let work: Vec<(&Connection, WorkspaceRead)> = connections.iter().zip(reads).collect();
-    let planned = in_parallel_owned(work, |(connection, result)| {
+    let planned = crate::parallel::map_owned(work, |(connection, result)| {
         let name = &connection.spec.name;
         let planned = result.and_then(|(read, role, resources)| {
             if request.enforce_guard && !fenced.contains(name) {
@@ -381,32 +381,5 @@ pub fn parse_target(text: &str) -> Option<ResourceId> {
     Some(ResourceId {
         kind: Kind::parse(kind)?,
         key: key.to_string(),
-    })
-}
-
-/// Maps `f` over `items` on one thread per item (workspaces: a handful), keeping the order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    std::thread::scope(|scope| {
-        let f = &f;
-        let handles: Vec<_> = items.iter().map(|i| scope.spawn(move || f(i))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
-/// [`in_parallel`] over owned items.
-fn in_parallel_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    std::thread::scope(|scope| {
-        let f = &f;
-        let handles: Vec<_> = items
-            .into_iter()
-            .map(|i| scope.spawn(move || f(i)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
     })
 }
