@@ -159,6 +159,8 @@ pub struct Workspace {
     stats: Mutex<BTreeMap<String, u64>>,
     total: AtomicU64,
     limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// How late the latency timer wakes, on average (µs): aimed that much early.
+    timer_lateness_us: AtomicU64,
 }
 
 impl Workspace {
@@ -254,6 +256,7 @@ pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
         stats: Mutex::new(BTreeMap::new()),
         total: AtomicU64::new(0),
         limiter,
+        timer_lateness_us: AtomicU64::new(1000),
     }))
 }
 
@@ -344,14 +347,28 @@ async fn count(State(ws): State<AppState>, request: Request, next: Next) -> Resp
 }
 
 async fn latency(State(ws): State<AppState>, request: Request, next: Next) -> Response {
-    if !ws.options.latency.is_zero() && !is_admin(&request) {
-        // tokio's timer rounds a deadline up to its next millisecond tick and wakes a little
-        // after it, so a plain `sleep(latency)` added ~1.5 ms to every request; aiming one
-        // tick early makes the added latency average what was asked for.
-        let tick = Duration::from_millis(1).min(ws.options.latency / 2);
-        tokio::time::sleep(ws.options.latency - tick).await;
+    if ws.options.latency.is_zero() || is_admin(&request) {
+        return next.run(request).await;
     }
-    next.run(request).await
+    // The latency is the time from a request's arrival to its answer, the work included (as a
+    // remote service's response time is): the emulator's own CPU time then adds nothing on top
+    // unless it exceeds the latency. tokio's timer wakes after the deadline (rounded up to its
+    // next millisecond tick, later still when the machine is busy): aiming as early as it has
+    // been late on average makes the time average what was asked for, under any load.
+    let arrived = tokio::time::Instant::now();
+    let response = next.run(request).await;
+    let target = arrived + ws.options.latency;
+    let lateness = Duration::from_micros(ws.timer_lateness_us.load(Ordering::Relaxed))
+        .min(ws.options.latency / 2);
+    let aim = target - lateness;
+    tokio::time::sleep_until(aim).await;
+    let late = tokio::time::Instant::now().saturating_duration_since(aim);
+    let late_us = late.as_micros().min(u128::from(u32::MAX)) as u64;
+    // A moving average over the last few dozen requests; races between requests only blur it.
+    let was = ws.timer_lateness_us.load(Ordering::Relaxed);
+    let now = (was * 31 + late_us) / 32;
+    ws.timer_lateness_us.store(now, Ordering::Relaxed);
+    response
 }
 
 async fn rate_limit(State(ws): State<AppState>, request: Request, next: Next) -> Response {
