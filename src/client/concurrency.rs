@@ -5,12 +5,35 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+/// Which requests a freed slot goes to first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The next page of a listing: everything it lists waits for it.
+    Urgent = 0,
+    /// Every other request.
+    Normal = 1,
+    /// Work that fills slots nobody else wants (a promotion's early grant writes).
+    Background = 2,
+}
+
 #[derive(Debug)]
 struct State {
     limit: f64,
     in_flight: usize,
-    /// Urgent requests waiting: a freed slot goes to them first.
-    urgent_waiting: usize,
+    /// Requests waiting, per priority: a freed slot goes to the highest one waiting.
+    waiting: [usize; 3],
+}
+
+impl State {
+    fn free_for(&self, priority: Priority) -> bool {
+        self.waiting[..priority as usize].iter().all(|n| *n == 0)
+            && (self.in_flight as f64) < self.limit.floor().max(1.0)
+    }
+
+    /// The highest priority with requests waiting.
+    fn first_waiting(&self) -> Option<usize> {
+        self.waiting.iter().position(|n| *n > 0)
+    }
 }
 
 /// The limiter of one workspace.
@@ -18,35 +41,37 @@ struct State {
 pub struct AdaptiveLimit {
     state: Mutex<State>,
     max: usize,
-    notify: Notify,
-    /// Wakes urgent waiters (a separate queue, so they need not wait behind thousands).
-    urgent: Notify,
+    /// One queue per priority, so an urgent request need not wait behind thousands.
+    queues: [Notify; 3],
 }
 
-/// An urgent request counted as waiting; leaves the count when served or given up (a dropped
-/// future must not hold ordinary requests back for ever).
-struct UrgentQueued<'a> {
+/// A request counted as waiting; leaves the count when served or given up (a dropped future
+/// must not hold lower priorities back for ever).
+struct Queued<'a> {
     limit: &'a AdaptiveLimit,
+    priority: Priority,
     queued: bool,
 }
 
-impl UrgentQueued<'_> {
+impl Queued<'_> {
     fn leave(&mut self) {
         if !std::mem::take(&mut self.queued) {
             return;
         }
         let mut state = self.limit.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.urgent_waiting -= 1;
-        let last = state.urgent_waiting == 0;
+        state.waiting[self.priority as usize] -= 1;
+        let next = (state.waiting[self.priority as usize] == 0)
+            .then(|| state.first_waiting())
+            .flatten();
         drop(state);
-        if last {
-            // Ordinary requests held back for the urgent ones may go again.
-            self.limit.notify.notify_one();
+        // The last of a priority gone: the ones it held back may go again.
+        if let Some(next) = next {
+            self.limit.queues[next].notify_one();
         }
     }
 }
 
-impl Drop for UrgentQueued<'_> {
+impl Drop for Queued<'_> {
     fn drop(&mut self) {
         self.leave();
     }
@@ -61,9 +86,9 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut state = self.limit.state.lock().unwrap_or_else(|p| p.into_inner());
         state.in_flight = state.in_flight.saturating_sub(1);
-        let urgent = state.urgent_waiting > 0;
+        let next = state.first_waiting();
         drop(state);
-        self.limit.wake(urgent);
+        self.limit.wake(next);
     }
 }
 
@@ -75,50 +100,43 @@ impl AdaptiveLimit {
             state: Mutex::new(State {
                 limit: max as f64,
                 in_flight: 0,
-                urgent_waiting: 0,
+                waiting: [0; 3],
             }),
             max,
-            notify: Notify::new(),
-            urgent: Notify::new(),
+            queues: [Notify::new(), Notify::new(), Notify::new()],
         }
     }
 
-    /// Waits for a slot; urgent requests waiting are served first.
+    /// Waits for a slot as an ordinary request.
     pub async fn acquire(&self) -> Permit<'_> {
-        loop {
-            let notified = self.notify.notified();
-            {
-                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if state.urgent_waiting == 0
-                    && (state.in_flight as f64) < state.limit.floor().max(1.0)
-                {
-                    state.in_flight += 1;
-                    return Permit { limit: self };
-                }
-            }
-            notified.await;
-        }
+        self.acquire_as(Priority::Normal).await
     }
 
     /// Waits for a slot ahead of every [`AdaptiveLimit::acquire`] waiting (the next page of a
     /// listing: everything after it waits for it).
     pub async fn acquire_urgent(&self) -> Permit<'_> {
-        let mut queued = UrgentQueued {
+        self.acquire_as(Priority::Urgent).await
+    }
+
+    /// Waits for a slot that no request of a higher priority is waiting for.
+    pub async fn acquire_as(&self, priority: Priority) -> Permit<'_> {
+        let mut queued = Queued {
             limit: self,
+            priority,
             queued: false,
         };
         loop {
-            let notified = self.urgent.notified();
+            let notified = self.queues[priority as usize].notified();
             {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if (state.in_flight as f64) < state.limit.floor().max(1.0) {
+                if state.free_for(priority) {
                     state.in_flight += 1;
                     drop(state);
                     queued.leave();
                     return Permit { limit: self };
                 }
                 if !queued.queued {
-                    state.urgent_waiting += 1;
+                    state.waiting[priority as usize] += 1;
                     queued.queued = true;
                 }
             }
@@ -126,12 +144,10 @@ impl AdaptiveLimit {
         }
     }
 
-    /// Wakes the next waiter, an urgent one first.
-    fn wake(&self, urgent: bool) {
-        if urgent {
-            self.urgent.notify_one();
-        } else {
-            self.notify.notify_one();
+    /// Wakes the next waiter of the highest priority waiting.
+    fn wake(&self, next: Option<usize>) {
+        if let Some(next) = next {
+            self.queues[next].notify_one();
         }
     }
 
@@ -139,9 +155,9 @@ impl AdaptiveLimit {
     pub fn on_success(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.limit = (state.limit + 1.0 / state.limit.max(1.0)).min(self.max as f64);
-        let urgent = state.urgent_waiting > 0;
+        let next = state.first_waiting();
         drop(state);
-        self.wake(urgent);
+        self.wake(next);
     }
 
     /// The workspace said 429: halve the limit.
@@ -247,5 +263,55 @@ mod tests {
         drop(held);
         let next = tokio::time::timeout(std::time::Duration::from_secs(5), limit.acquire()).await;
         assert!(next.is_ok(), "an ordinary request gets the slot");
+    }
+
+    #[tokio::test]
+    async fn background_requests_go_when_nobody_else_waits() {
+        use std::sync::{Arc, Mutex};
+        let limit = Arc::new(AdaptiveLimit::new(1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = limit.acquire().await;
+        let mut tasks = Vec::new();
+        for (label, priority) in [
+            ("background", Priority::Background),
+            ("ordinary", Priority::Normal),
+            ("urgent", Priority::Urgent),
+            ("ordinary again", Priority::Normal),
+        ] {
+            let (limit, order) = (limit.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_as(priority).await;
+                order.lock().expect("order").push(label);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let order = order.lock().expect("order").clone();
+        assert_eq!(order.len(), 4);
+        assert_eq!(order[0], "urgent");
+        assert_eq!(order[3], "background", "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_ordinary_wait_holds_no_background_request_back() {
+        let limit = AdaptiveLimit::new(1);
+        let held = limit.acquire().await;
+        {
+            let ordinary = limit.acquire();
+            let timed_out =
+                tokio::time::timeout(std::time::Duration::from_millis(10), ordinary).await;
+            assert!(timed_out.is_err(), "no slot was free");
+        }
+        drop(held);
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            limit.acquire_as(Priority::Background),
+        )
+        .await;
+        assert!(next.is_ok(), "the background request gets the slot");
     }
 }

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 pub use auth::{Credentials, Token};
-use concurrency::AdaptiveLimit;
+use concurrency::{AdaptiveLimit, Priority};
 
 /// Errors talking to a workspace.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -254,6 +254,11 @@ impl WorkspaceClient {
         &self.base
     }
 
+    /// The most requests it has in flight at once.
+    pub fn parallelism(&self) -> usize {
+        self.options.parallelism
+    }
+
     /// The current adaptive concurrency limit.
     pub fn current_limit(&self) -> usize {
         self.limit.current()
@@ -272,8 +277,15 @@ impl WorkspaceClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, ClientError> {
-        self.send(Method::GET, path, query, None, Retry::Idempotent, true)
-            .await
+        self.send(
+            Method::GET,
+            path,
+            query,
+            None,
+            Retry::Idempotent,
+            Priority::Urgent,
+        )
+        .await
     }
 
     /// An idempotent `POST` (edit, delete, reset, put).
@@ -294,6 +306,19 @@ impl WorkspaceClient {
             .await
     }
 
+    /// `PUT` in slots no other request is waiting for: work that may wait for everything else.
+    pub async fn put_in_background(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(
+            Method::PUT,
+            path,
+            &[],
+            Some(body),
+            Retry::Idempotent,
+            Priority::Background,
+        )
+        .await
+    }
+
     /// `PATCH`.
     pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.call(Method::PATCH, path, &[], Some(body), Retry::Idempotent)
@@ -309,10 +334,11 @@ impl WorkspaceClient {
         body: Option<&Value>,
         retry: Retry,
     ) -> Result<Value, ClientError> {
-        self.send(method, path, query, body, retry, false).await
+        self.send(method, path, query, body, retry, Priority::Normal)
+            .await
     }
 
-    /// [`WorkspaceClient::call`]; `urgent` requests take the next free slot.
+    /// [`WorkspaceClient::call`] with the given claim on the next free slot.
     async fn send(
         &self,
         method: Method,
@@ -320,7 +346,7 @@ impl WorkspaceClient {
         query: &[(&str, String)],
         body: Option<&Value>,
         retry: Retry,
-        urgent: bool,
+        priority: Priority,
     ) -> Result<Value, ClientError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.options.min_delay)
@@ -331,9 +357,12 @@ impl WorkspaceClient {
         // and every request waits out its Retry-After (see `pause`). Throttling is bounded by
         // time instead.
         let deadline = std::time::Instant::now() + self.options.throttle_budget;
+        // Serialised once, and not while holding a request slot.
+        let body = body.map(|b| bytes::Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
+        let body = body.as_ref();
         loop {
             match self
-                .call_once(&method, path, query, body, (retry, urgent), backoff)
+                .call_once(&method, path, query, body, (retry, priority), backoff)
                 .await
             {
                 Err(a) if a.throttled && std::time::Instant::now() < deadline => {
@@ -350,12 +379,12 @@ impl WorkspaceClient {
         method: &Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
-        (retry, urgent): (Retry, bool),
+        body: Option<&bytes::Bytes>,
+        (retry, priority): (Retry, Priority),
         backoff: ExponentialBuilder,
     ) -> Result<Value, Attempt> {
         let attempt = || async {
-            self.attempt(method.clone(), path, query, body, (retry, urgent))
+            self.attempt(method.clone(), path, query, body, (retry, priority))
                 .await
         };
         attempt
@@ -399,15 +428,11 @@ impl WorkspaceClient {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
-        (retry, urgent): (Retry, bool),
+        body: Option<&bytes::Bytes>,
+        (retry, priority): (Retry, Priority),
     ) -> Result<Value, Attempt> {
         self.wait_if_paused().await;
-        let _permit = if urgent {
-            self.limit.acquire_urgent().await
-        } else {
-            self.limit.acquire().await
-        };
+        let permit = self.limit.acquire_as(priority).await;
         // Requests that queued for a slot during a pause must not go out the moment it ends.
         self.wait_if_paused().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -419,7 +444,9 @@ impl WorkspaceClient {
             request = request.query(query);
         }
         if let Some(body) = body {
-            request = request.json(body);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let started = std::time::Instant::now();
         let response = match request.send().await {
@@ -437,6 +464,8 @@ impl WorkspaceClient {
             Ok(b) => b,
             Err(e) => return Err(self.transport_failure(&method, path, &e, retry)),
         };
+        // The answer is in: the slot is free for the next request while this one is parsed.
+        drop(permit);
         tracing::debug!(workspace = %self.name, %method, path, status = status.as_u16(), elapsed = ?started.elapsed(), "request");
         if status.is_success() {
             self.limit.on_success();
