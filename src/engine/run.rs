@@ -118,7 +118,7 @@ pub async fn apply_environment(
                 c.embedded.is_some(),
                 workspace_plan,
                 live_ids(ctx),
-                record,
+                (record, ctx.grant_writes.as_ref()),
                 progress,
             )
             .await;
@@ -257,13 +257,16 @@ pub async fn take_locks(
 
 /// Gives back the locks (best effort: a lock not given back expires).
 pub async fn release_locks(environment: &str, connections: &[Connection], locks: &Locks) {
-    for c in connections {
-        if let Some(lock) = locks.held.get(&c.spec.name)
-            && let Err(e) = state::release_lock(&c.client, environment, lock).await
-        {
-            tracing::warn!(workspace = %c.spec.name, error = %e, "lock not released; it expires on its own");
-        }
-    }
+    // Side by side: unlike taking them, giving locks back cannot deadlock two runs.
+    let releases = connections.iter().filter_map(|c| {
+        let lock = locks.held.get(&c.spec.name)?;
+        Some(async move {
+            if let Err(e) = state::release_lock(&c.client, environment, lock).await {
+                tracing::warn!(workspace = %c.spec.name, error = %e, "lock not released; it expires on its own");
+            }
+        })
+    });
+    futures::future::join_all(releases).await;
 }
 
 /// IDs of the live managed objects, for resolving references while applying.

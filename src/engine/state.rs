@@ -177,18 +177,29 @@ async fn write_json(
     value: &Value,
     overwrite: bool,
 ) -> Result<(), ClientError> {
-    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
-    client
-        .post("/api/2.0/workspace/mkdirs", &json!({"path": dir}))
-        .await?;
     let content = base64::engine::general_purpose::STANDARD
         .encode(serde_json::to_vec_pretty(value).unwrap_or_default());
     let body = json!({"path": path, "content": content, "format": "AUTO", "overwrite": overwrite});
-    if overwrite {
-        client.post("/api/2.0/workspace/import", &body).await?;
-    } else {
-        // Creating the lock must not be repeated blindly: a lost answer may mean we hold it.
-        client.create("/api/2.0/workspace/import", &body).await?;
+    let import = || async {
+        if overwrite {
+            client.post("/api/2.0/workspace/import", &body).await
+        } else {
+            // Creating the lock must not be repeated blindly: a lost answer may mean we hold it.
+            client.create("/api/2.0/workspace/import", &body).await
+        }
+    };
+    // The folder exists but for the first run in a workspace: make it only when it is missing.
+    match import().await {
+        Err(e) if e.is_not_found() => {
+            let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+            client
+                .post("/api/2.0/workspace/mkdirs", &json!({"path": dir}))
+                .await?;
+            import().await?;
+        }
+        other => {
+            other?;
+        }
     }
     Ok(())
 }
