@@ -159,6 +159,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             enforce_guard: true,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         // Caught from here on: a signal while the locks are being taken is acted on once they
         // are held, so they are given back rather than left behind.

@@ -45,6 +45,7 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> miette::Result<ExitCode> {
             enforce_guard: false,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &client, &request).await;

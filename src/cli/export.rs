@@ -217,6 +217,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
             enforce_guard: true,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         let locked = super::LockedRun::start(
             &config,

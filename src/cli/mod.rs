@@ -373,7 +373,7 @@ impl EarlyReads {
             let reads = crate::engine::planner::ObjectReads::start(
                 &connections,
                 &environment.name,
-                &Default::default(),
+                &crate::engine::planner::PlanRequest::default(),
             );
             Some(EarlyReads {
                 workspaces: environment.workspaces,
@@ -444,16 +444,29 @@ impl LockedRun {
         mut request: crate::engine::planner::PlanRequest,
         operation: &str,
     ) -> Result<Self, crate::engine::EngineError> {
-        let locks =
-            match crate::engine::run::take_locks(&config.environment.name, &connections, operation)
-                .await
-            {
-                Ok(locks) => locks,
-                Err(e) => {
-                    crate::engine::connect::close_all(connections).await;
-                    return Err(e);
-                }
-            };
+        // The desired states are computed on other threads while the locks are taken: both
+        // stand between a run's start and its first read.
+        let (locks, desired) = tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let desired = s.spawn(|| {
+                    crate::engine::planner::desired_states(config, &connections, &request)
+                });
+                let locks =
+                    tokio::runtime::Handle::current().block_on(crate::engine::run::take_locks(
+                        &config.environment.name,
+                        &connections,
+                        operation,
+                    ));
+                (locks, desired.join())
+            })
+        });
+        let locks = match locks {
+            Ok(locks) => locks,
+            Err(e) => {
+                crate::engine::connect::close_all(connections).await;
+                return Err(e);
+            }
+        };
         request.skip = locks.failed.iter().map(|f| f.workspace.clone()).collect();
         failures.extend(locks.failed.iter().cloned());
         // Only locked workspaces are read and planned (so only they are applied): a workspace
@@ -464,11 +477,16 @@ impl LockedRun {
             .iter()
             .filter(|c| !request.skip.contains(&c.spec.name))
             .count();
-        let (plan, contexts) = crate::engine::planner::plan_environment(
+        // A panicked thread's work is done again here.
+        let desired = desired.unwrap_or_else(|_| {
+            crate::engine::planner::desired_states(config, &connections[..locked], &request)
+        });
+        let (plan, contexts) = crate::engine::planner::plan_environment_desired(
             config,
             &connections[..locked],
             failures,
             &request,
+            desired,
         )
         .await;
         Ok(LockedRun {
@@ -481,9 +499,23 @@ impl LockedRun {
 
     /// Gives back the locks and closes the connections.
     async fn finish(self, environment: &str) {
-        crate::engine::run::release_locks(environment, &self.connections, &self.locks).await;
-        crate::engine::connect::close_all(self.connections).await;
+        let LockedRun {
+            connections,
+            locks,
+            plan,
+            contexts,
+        } = self;
+        crate::engine::run::release_locks(environment, &connections, &locks).await;
+        crate::engine::connect::close_all(connections).await;
+        leave_to_exit((plan, contexts));
     }
+}
+
+/// Leaves `value` to the end of the process: freeing a large environment's configuration, live
+/// state and plan piece by piece takes a tenth of a second that a command about to exit need
+/// not spend.
+fn leave_to_exit<T>(value: T) {
+    std::mem::forget(value);
 }
 
 /// The load options for the global arguments.

@@ -69,6 +69,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
             enforce_guard: true,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         let (connections, plan, _) =
             super::connect_and_plan_early(&config, &options.root, &client, &request, early).await;

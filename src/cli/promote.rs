@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
@@ -64,6 +65,17 @@ pub enum PromoteError {
         "nothing was changed; if that workspace is down (the disaster you are recovering from), re-run with --allow-unreachable: it is fenced as soon as it answers again"
     ))]
     Unreachable(String),
+    /// The promotion stopped after grants had been written as their jobs were listed.
+    #[error("promotion stopped: {reason}")]
+    #[diagnostic(help(
+        "{sent} job grant writes had already gone out; re-run the same promote to finish it (it is resumable), or promote the other way to undo it"
+    ))]
+    Stopped {
+        /// Why it stopped.
+        reason: String,
+        /// Early grant writes sent.
+        sent: usize,
+    },
     /// The user said no.
     #[error("promotion cancelled")]
     Cancelled,
@@ -135,6 +147,7 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             enforce_guard: false,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         if args.dry_run {
             // A read-only plan of the promotion, shown and nothing more.
@@ -195,6 +208,12 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             .await;
         }
         request.grants_rewritten = grants_rewritten(&config, &args.workspace, &records);
+        // With nothing to confirm, the grants the promotion rewrites whatever they are go out
+        // as their jobs are listed, while the rest is read and planned.
+        let early_writes = Arc::new(AtomicUsize::new(0));
+        if args.auto_approve {
+            request.early_grant_writes = Some(Arc::clone(&early_writes));
+        }
         let mut interrupts = super::Interrupts::listen();
         let mut locked =
             super::LockedRun::start_connected(&config, connections, failures, request, "promote")
@@ -206,9 +225,21 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
             signal = interrupts.recv() => (Err(super::CliError::Interrupted(signal).into()), true),
             result = promote(&config, &options.root, args, tty, &mut locked) => (result, false),
         };
+        let result = result.map_err(|e| {
+            match early_writes.load(Ordering::Relaxed) {
+                0 => e,
+                // Not "nothing was changed": say what was, and how to finish.
+                sent => PromoteError::Stopped {
+                    reason: e.to_string(),
+                    sent,
+                }
+                .into(),
+            }
+        });
         super::finish_interruptible(locked, &environment.name, interrupted, &mut interrupts).await;
         result
     })?;
+    super::leave_to_exit(config);
     Ok(outcome)
 }
 

@@ -30,6 +30,7 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
             enforce_guard: false,
             skip: Default::default(),
             grants_rewritten: Default::default(),
+            early_grant_writes: None,
         };
         let (connections, plan, contexts) =
             super::connect_and_plan(&config, &options.root, &ClientOptions::default(), &request)

@@ -8,8 +8,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::grant_writes::GrantWrites;
 use super::secrets::read_value;
 use super::state::{SecretWrite, StateRecord};
 use crate::client::{ClientError, WorkspaceClient};
@@ -66,6 +68,8 @@ struct Run<'a> {
     failed: Mutex<BTreeSet<ResourceId>>,
     outcomes: Mutex<Vec<ActionOutcome>>,
     record: Mutex<StateRecord>,
+    /// Grants written while the workspace was read: collected, not written again.
+    grant_writes: Option<&'a GrantWrites>,
 }
 
 /// Applies `plan` to the workspace; `ids` are the live IDs the plan was computed with. The state
@@ -77,10 +81,11 @@ pub async fn apply_workspace(
     placeholder_secrets: bool,
     plan: &WorkspacePlan,
     ids: BTreeMap<ResourceId, String>,
-    record: StateRecord,
+    (record, grant_writes): (StateRecord, Option<&GrantWrites>),
     progress: &dyn Progress,
 ) -> (WorkspaceReport, StateRecord) {
     let run = Run {
+        grant_writes,
         client,
         environment,
         workspace: &plan.workspace,
@@ -136,17 +141,31 @@ impl Run<'_> {
         for a in actions {
             by_resource.entry(&a.resource).or_default().push(a);
         }
-        // Waves: a resource that references another one of this group (a job running a job
-        // created in the same apply) waits for it.
+        // Waves: a resource that references another one of this group getting its ID in this
+        // apply (a job running a job created or replaced here) waits for it. Every other ID is
+        // known already, so a group without creates (a promotion, say) is one wave.
+        let fresh: BTreeSet<&ResourceId> = by_resource
+            .iter()
+            .filter(|(_, chain)| {
+                chain
+                    .iter()
+                    .any(|a| matches!(a.action, Action::Create { .. } | Action::Replace { .. }))
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let mut pending: BTreeMap<&ResourceId, (Vec<&PlannedAction>, BTreeSet<ResourceId>)> =
             by_resource
                 .into_iter()
                 .map(|(id, chain)| {
-                    let deps = chain
-                        .iter()
-                        .flat_map(|a| body_of(&a.action).map(references).unwrap_or_default())
-                        .filter(|d| d != id)
-                        .collect();
+                    let deps = if fresh.is_empty() {
+                        BTreeSet::new()
+                    } else {
+                        chain
+                            .iter()
+                            .flat_map(|a| body_of(&a.action).map(references).unwrap_or_default())
+                            .filter(|d| d != id && fresh.contains(d))
+                            .collect()
+                    };
                     (id, (chain, deps))
                 })
                 .collect();
@@ -165,7 +184,14 @@ impl Run<'_> {
                 .filter_map(|id| pending.remove(id))
                 .map(|(chain, _)| chain)
                 .collect();
-            futures::future::join_all(wave.into_iter().map(|chain| self.chain(chain))).await;
+            // A few chains per request slot are under way at once, not the whole wave: each
+            // prepares its request (references resolved, body serialised) just before it can
+            // be sent, instead of thousands at the start holding up everything else.
+            let under_way = self.client.parallelism().max(1) * 4;
+            futures::stream::iter(wave.into_iter().map(|chain| self.chain(chain)))
+                .buffer_unordered(under_way)
+                .collect::<()>()
+                .await;
         }
     }
 
@@ -229,6 +255,9 @@ impl Run<'_> {
             _ => return None,
         };
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.is_empty() {
+            return None; // the usual case, and scanning thousands of bodies is not free
+        }
         references(body).into_iter().find(|r| failed.contains(r))
     }
 
@@ -348,6 +377,12 @@ impl Run<'_> {
                     .clone()
                     .or_else(|| self.id_of(resource))
                     .ok_or_else(|| self.local_error("no object ID".into()))?;
+                if let Some(writes) = self.grant_writes
+                    && resource.kind == Kind::Jobs
+                    && let Some(written) = writes.take(&resource.key, &id, after).await
+                {
+                    return Ok(format!("{written} grants"));
+                }
                 let path = format!(
                     "/api/2.0/permissions/{}/{id}",
                     permissions_type(resource.kind)
@@ -710,7 +745,8 @@ fn permissions_type(kind: Kind) -> &'static str {
     }
 }
 
-fn grant_json(grant: &crate::model::live::Grant) -> Value {
+/// One grant as the Permissions API takes it.
+pub(crate) fn grant_json(grant: &crate::model::live::Grant) -> Value {
     let field = match &grant.principal {
         crate::model::Principal::UserName(_) => "user_name",
         crate::model::Principal::GroupName(_) => "group_name",

@@ -780,7 +780,7 @@ pub async fn adopt_secrets(
         connection.embedded.is_some(),
         &plan,
         BTreeMap::new(),
-        record,
+        (record, None),
         progress,
     )
     .await

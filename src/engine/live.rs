@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::future::try_join_all;
 use serde_json::{Map, Value};
 
+use super::grant_writes::GrantWriter;
 use super::state::{StateRecord, read_state_record};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::Principal;
@@ -34,7 +35,7 @@ pub async fn read(
     // Scopes are read side by side with the objects, sharing the workspace's request slots.
     let all_grants = BTreeSet::new();
     let (objects, scopes) = tokio::try_join!(
-        read_objects(client, environment, &all_grants),
+        read_objects(client, environment, &all_grants, None),
         read_scopes(client, scope_names)
     )?;
     Ok(objects.with_scopes(scopes))
@@ -63,17 +64,19 @@ impl ObjectsRead {
 }
 
 /// Reads tandem's jobs, clusters and pools (with their grants, but for the jobs keyed in
-/// `unread_grants`), the state record and the caller: everything but the secret scopes.
+/// `unread_grants`, which `writer` is told of as they are listed), the state record and the
+/// caller: everything but the secret scopes.
 pub async fn read_objects(
     client: &WorkspaceClient,
     environment: &str,
     unread_grants: &BTreeSet<String>,
+    writer: Option<&GrantWriter>,
 ) -> Result<ObjectsRead, ClientError> {
     let none = BTreeSet::new();
     let (jobs, clusters, pools, record, caller) = tokio::try_join!(
-        read_listed(client, &JOBS, environment, unread_grants),
-        read_listed(client, &CLUSTERS, environment, &none),
-        read_listed(client, &POOLS, environment, &none),
+        read_listed(client, &JOBS, environment, (unread_grants, writer)),
+        read_listed(client, &CLUSTERS, environment, (&none, None)),
+        read_listed(client, &POOLS, environment, (&none, None)),
         read_state_record(client, environment),
         read_caller(client),
     )?;
@@ -306,13 +309,13 @@ enum Answer {
 }
 
 /// Lists one kind page by page and reads each managed object's grants (but those keyed in
-/// `unread_grants`) as soon as its page has arrived, so the permission reads overlap the
-/// (sequential) page reads.
+/// `unread_grants`: `writer` hears of them instead) as soon as its page has arrived, so the
+/// permission reads overlap the (sequential) page reads.
 async fn read_listed(
     client: &WorkspaceClient,
     kind: &ListedKind,
     environment: &str,
-    unread_grants: &BTreeSet<String>,
+    (unread_grants, writer): (&BTreeSet<String>, Option<&GrantWriter>),
 ) -> Result<Listed, ClientError> {
     type Pending<'a> = futures::stream::FuturesUnordered<
         std::pin::Pin<Box<dyn Future<Output = Result<Answer, ClientError>> + Send + 'a>>,
@@ -356,6 +359,9 @@ async fn read_listed(
                             }
                             if unread_grants.contains(&key) {
                                 object.grants_unread = true;
+                                if let Some(writer) = writer {
+                                    writer.listed(&key, &object.id);
+                                }
                             } else {
                                 let path = format!(
                                     "/api/2.0/permissions/{}/{}",

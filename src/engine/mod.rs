@@ -5,6 +5,7 @@ pub mod apply;
 pub mod connect;
 pub mod drift;
 pub mod export;
+pub mod grant_writes;
 pub mod live;
 pub mod planner;
 pub mod readiness;

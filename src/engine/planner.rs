@@ -7,11 +7,13 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use crate::client::ClientError;
 
 use super::EngineError;
 use super::connect::Connection;
+use super::grant_writes::{GrantWrites, JobGrants};
 use super::live::{self, LiveRead, ObjectsRead};
 use super::secrets::read_value;
 use super::state::StateRecord;
@@ -21,7 +23,7 @@ use crate::plan::{self, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, Work
 use crate::policy::{self, WorkspaceDesired};
 
 /// One workspace read, with its role and desired resources.
-type WorkspaceRead = Result<(LiveRead, Role, crate::model::Resources), EngineError>;
+type WorkspaceRead = Result<(LiveRead, Role, WorkspaceDesired), EngineError>;
 
 /// What planning one workspace produced, kept for applying.
 pub struct WorkspaceContext {
@@ -31,6 +33,8 @@ pub struct WorkspaceContext {
     pub desired: WorkspaceDesired,
     /// Its plan.
     pub plan: WorkspacePlan,
+    /// Grants written while it was read, for the apply to collect.
+    pub grant_writes: Option<GrantWrites>,
 }
 
 /// How to plan.
@@ -47,35 +51,53 @@ pub struct PlanRequest {
     /// Per workspace, jobs whose grants this run rewrites whatever they are (a promotion
     /// flipping held-back grants): they are not read.
     pub grants_rewritten: BTreeMap<String, BTreeSet<String>>,
+    /// Write those grants as soon as their jobs are listed (nothing is confirmed before the
+    /// apply), counting here the writes sent.
+    pub early_grant_writes: Option<Arc<AtomicUsize>>,
 }
 
 /// Reads of tandem's objects (everything but the secret scopes) under way in the background,
 /// one per workspace: started before the configuration is loaded, they overlap its parsing.
 pub struct ObjectReads {
     reads: BTreeMap<String, JoinHandle<Result<ObjectsRead, ClientError>>>,
+    grant_writes: BTreeMap<String, GrantWrites>,
 }
 
 impl ObjectReads {
     /// Starts reading every connected workspace of `environment` on the runtime's workers;
-    /// the grants of the jobs `unread_grants` names for a workspace are not read.
-    pub fn start(
-        connections: &[Connection],
-        environment: &str,
-        unread_grants: &BTreeMap<String, BTreeSet<String>>,
-    ) -> Self {
+    /// the grants of the jobs `request.grants_rewritten` names for a workspace are not read
+    /// (and written as they are listed, if `request.early_grant_writes` says so).
+    pub fn start(connections: &[Connection], environment: &str, request: &PlanRequest) -> Self {
+        let mut grant_writes = BTreeMap::new();
         let reads = connections
             .iter()
             .map(|c| {
                 let client = Arc::clone(&c.client);
                 let environment = environment.to_string();
-                let unread = unread_grants.get(&c.spec.name).cloned().unwrap_or_default();
+                let unread = request
+                    .grants_rewritten
+                    .get(&c.spec.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let writer = match &request.early_grant_writes {
+                    Some(sent) if !unread.is_empty() => {
+                        let writes = GrantWrites::new(Arc::clone(&client), Arc::clone(sent));
+                        let writer = writes.writer();
+                        grant_writes.insert(c.spec.name.clone(), writes);
+                        Some(writer)
+                    }
+                    _ => None,
+                };
                 let read = tokio::spawn(async move {
-                    live::read_objects(&client, &environment, &unread).await
+                    live::read_objects(&client, &environment, &unread, writer.as_ref()).await
                 });
                 (c.spec.name.clone(), read)
             })
             .collect();
-        ObjectReads { reads }
+        ObjectReads {
+            reads,
+            grant_writes,
+        }
     }
 
     /// The read of `workspace`, to await.
@@ -111,12 +133,21 @@ pub async fn plan_environment(
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads = ObjectReads::start(
-        connections,
-        &config.environment.name,
-        &request.grants_rewritten,
-    );
+    let reads = ObjectReads::start(connections, &config.environment.name, request);
     plan_environment_from(config, connections, failures, request, reads).await
+}
+
+/// [`plan_environment`] with the desired states computed already (while the locks were
+/// taken, say).
+pub async fn plan_environment_desired(
+    config: &Config,
+    connections: &[Connection],
+    failures: Vec<WorkspaceFailure>,
+    request: &PlanRequest,
+    desired: DesiredStates,
+) -> (Plan, BTreeMap<String, WorkspaceContext>) {
+    let reads = ObjectReads::start(connections, &config.environment.name, request);
+    plan_read(config, connections, failures, request, reads, desired).await
 }
 
 /// [`plan_environment`] with object reads already under way.
@@ -125,22 +156,65 @@ pub async fn plan_environment_from(
     connections: &[Connection],
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
-    mut objects: ObjectReads,
+    objects: ObjectReads,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    // The desired state of each workspace is the costliest computation of planning: done on
-    // this thread (and one more) while the runtime's workers carry the reads.
-    let desired: Vec<(Role, crate::model::Resources)> = crate::parallel::map(connections, |c| {
-        let role = role_of(config, request, &c.spec.name);
-        (role, config::resources_for_role(config, &c.spec.name, role))
+    // Done on this thread (and one more) while the runtime's workers carry the reads.
+    let desired = desired_states(config, connections, request);
+    plan_read(config, connections, failures, request, objects, desired).await
+}
+
+/// Each workspace's role, the secret scopes to read and its desired state for that role.
+pub struct DesiredStates(BTreeMap<String, (Role, BTreeMap<String, String>, WorkspaceDesired)>);
+
+/// The desired state of each connected workspace: the costliest computation of planning.
+pub fn desired_states(
+    config: &Config,
+    connections: &[Connection],
+    request: &PlanRequest,
+) -> DesiredStates {
+    let states = crate::parallel::map(connections, |c| {
+        (
+            c.spec.name.clone(),
+            desired_state(config, request, &c.spec.name),
+        )
     });
+    DesiredStates(states.into_iter().collect())
+}
+
+fn desired_state(
+    config: &Config,
+    request: &PlanRequest,
+    workspace: &str,
+) -> (Role, BTreeMap<String, String>, WorkspaceDesired) {
+    let role = role_of(config, request, workspace);
+    let resources = config::resources_for_role(config, workspace, role);
+    let scope_names = resources
+        .secret_scopes
+        .iter()
+        .map(|(k, s)| (k.clone(), s.name().to_string()))
+        .collect();
+    (role, scope_names, policy::for_role(resources, role))
+}
+
+async fn plan_read(
+    config: &Config,
+    connections: &[Connection],
+    failures: Vec<WorkspaceFailure>,
+    request: &PlanRequest,
+    mut objects: ObjectReads,
+    DesiredStates(mut desired): DesiredStates,
+) -> (Plan, BTreeMap<String, WorkspaceContext>) {
+    tracing::debug!("desired state computed");
     let mut reads = Vec::new();
-    for (connection, (role, resources)) in connections.iter().zip(desired) {
-        let scope_names: BTreeMap<String, String> = resources
-            .secret_scopes
-            .iter()
-            .map(|(k, s)| (k.clone(), s.name().to_string()))
-            .collect();
-        let objects = objects.take(&connection.spec.name);
+    for connection in connections {
+        let name = &connection.spec.name;
+        let (role, scope_names, desired) = desired
+            .remove(name)
+            .unwrap_or_else(|| desired_state(config, request, name));
+        if let Some(writes) = objects.grant_writes.get(name) {
+            writes.give(blind_grants(request, name, &desired));
+        }
+        let objects = objects.take(name);
         let scopes = async move {
             live::read_scopes(&connection.client, &scope_names)
                 .await
@@ -148,7 +222,7 @@ pub async fn plan_environment_from(
         };
         reads.push(async move {
             let (objects, scopes) = futures::future::try_join(objects, scopes).await?;
-            Ok::<_, EngineError>((objects.with_scopes(scopes), role, resources))
+            Ok::<_, EngineError>((objects.with_scopes(scopes), role, desired))
         });
     }
     let reads = futures::future::join_all(reads).await;
@@ -168,11 +242,11 @@ pub async fn plan_environment_from(
     let work: Vec<(&Connection, WorkspaceRead)> = connections.iter().zip(reads).collect();
     let planned = crate::parallel::map_owned(work, |(connection, result)| {
         let name = &connection.spec.name;
-        let planned = result.and_then(|(read, role, resources)| {
+        let planned = result.and_then(|(read, role, desired)| {
             if request.enforce_guard && !fenced.contains(name) {
                 guard(name, role, read.record.as_ref())?;
             }
-            Ok(plan_one(config, connection, request, read, role, resources))
+            Ok(plan_one(config, connection, request, read, desired))
         });
         (name.clone(), planned)
     });
@@ -182,7 +256,8 @@ pub async fn plan_environment_from(
     let mut workspaces = Vec::new();
     for (name, planned) in planned {
         match planned {
-            Ok(context) => {
+            Ok(mut context) => {
+                context.grant_writes = objects.grant_writes.remove(&name);
                 workspaces.push(context.plan.clone());
                 contexts.insert(name, context);
             }
@@ -222,16 +297,31 @@ fn role_of(config: &Config, request: &PlanRequest, name: &str) -> Role {
         .unwrap_or_else(|| config.environment.role_of(name))
 }
 
+/// The rewritten grants of `workspace` that can be written without reading them first: those
+/// naming the job's owner (otherwise the owner there now must be read and kept).
+fn blind_grants(request: &PlanRequest, workspace: &str, desired: &WorkspaceDesired) -> JobGrants {
+    let Some(keys) = request.grants_rewritten.get(workspace) else {
+        return JobGrants::new();
+    };
+    keys.iter()
+        .filter_map(|key| {
+            let grants = plan::configured_grants(&desired.resources.jobs.get(key)?.permissions);
+            grants
+                .iter()
+                .any(|g| g.level == "IS_OWNER")
+                .then(|| (key.clone(), grants))
+        })
+        .collect()
+}
+
 fn plan_one(
     config: &Config,
     connection: &Connection,
     request: &PlanRequest,
     read: LiveRead,
-    role: Role,
-    resources: crate::model::Resources,
+    desired: WorkspaceDesired,
 ) -> WorkspaceContext {
     let name = &connection.spec.name;
-    let desired = policy::for_role(resources, role);
     let secrets = secret_knowledge(
         name,
         &desired,
@@ -261,6 +351,7 @@ fn plan_one(
         read,
         desired,
         plan,
+        grant_writes: None,
     }
 }
 

@@ -1,0 +1,269 @@
+//! Job grants a promotion rewrites whatever they are now (those a passive workspace holds back)
+//! depend on nothing read but the job's ID. When nothing has to be confirmed first, each is
+//! written the moment a listing names its job, while the rest of the workspace is still being
+//! read and planned (in slots the reads leave free); applying the plan then collects the outcome
+//! instead of writing again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use futures::future::Shared;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::client::{ClientError, WorkspaceClient};
+use crate::model::live::Grant;
+
+/// Job key → the grants to set (sorted, an owner among them).
+pub type JobGrants = BTreeMap<String, Vec<Grant>>;
+
+/// What an early write did: `None` when its job had no grants to write blind.
+type Outcome = Option<Result<usize, ClientError>>;
+
+struct Started {
+    id: String,
+    task: JoinHandle<Outcome>,
+}
+
+/// The shared half: cloned into the workspace's reads, which call [`GrantWriter::listed`].
+#[derive(Clone)]
+pub struct GrantWriter {
+    client: Arc<WorkspaceClient>,
+    grants: Shared<oneshot::Receiver<Arc<JobGrants>>>,
+    started: Arc<Mutex<BTreeMap<String, Started>>>,
+    closed: Arc<AtomicBool>,
+    /// Early writes sent in this run, over every workspace.
+    sent: Arc<AtomicUsize>,
+}
+
+/// The owning half: gives the grants once they are known, hands the outcomes to the apply, and
+/// aborts what is still in flight when dropped (an interrupted or failed run).
+pub struct GrantWrites {
+    writer: GrantWriter,
+    give: Mutex<Option<oneshot::Sender<Arc<JobGrants>>>>,
+}
+
+impl GrantWrites {
+    /// Early writes for one workspace; `sent` counts the writes sent, over every workspace.
+    pub fn new(client: Arc<WorkspaceClient>, sent: Arc<AtomicUsize>) -> Self {
+        let (give, grants) = oneshot::channel();
+        GrantWrites {
+            writer: GrantWriter {
+                client,
+                grants: grants.shared(),
+                started: Arc::default(),
+                closed: Arc::default(),
+                sent,
+            },
+            give: Mutex::new(Some(give)),
+        }
+    }
+
+    /// The half the reads use.
+    pub fn writer(&self) -> GrantWriter {
+        self.writer.clone()
+    }
+
+    /// The grants to write, known once the desired state is: writes of jobs listed earlier
+    /// waited for them.
+    pub fn give(&self, grants: JobGrants) {
+        if let Some(give) = self.give.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = give.send(Arc::new(grants));
+        }
+    }
+
+    /// The early write of job `key` (ID `id`) with exactly `grants`, to await instead of writing:
+    /// `None` when there was none (or it went to another ID, or wrote something else).
+    pub async fn take(&self, key: &str, id: &str, grants: &[Grant]) -> Option<usize> {
+        let started = self
+            .writer
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)?;
+        // Awaited even when it is not the write wanted, so the real one cannot race it.
+        let outcome = started.task.await.ok().flatten();
+        let same = started.id == id
+            && self
+                .writer
+                .grants
+                .peek()
+                .and_then(|g| g.as_ref().ok())
+                .and_then(|g| g.get(key))
+                .is_some_and(|written| written.as_slice() == grants);
+        match outcome {
+            Some(Ok(n)) if same => Some(n),
+            // A failed early write is tried again by the apply, with its own retries.
+            _ => None,
+        }
+    }
+}
+
+impl Drop for GrantWrites {
+    fn drop(&mut self) {
+        self.writer.closed.store(true, Ordering::SeqCst);
+        for started in self
+            .writer
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            started.task.abort();
+        }
+    }
+}
+
+impl GrantWriter {
+    /// A listing found job `key` with ID `id` (the first of that key): its grants go out now.
+    pub fn listed(&self, key: &str, id: &str) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        if started.contains_key(key) {
+            return; // a duplicate: the plan decides which object is the job
+        }
+        let (client, grants, sent) = (
+            Arc::clone(&self.client),
+            self.grants.clone(),
+            Arc::clone(&self.sent),
+        );
+        let (key_owned, path) = (key.to_string(), format!("/api/2.0/permissions/jobs/{id}"));
+        let task = tokio::spawn(async move {
+            let grants = grants.await.ok()?;
+            let acl: Vec<_> = grants
+                .get(&key_owned)?
+                .iter()
+                .map(super::apply::grant_json)
+                .collect();
+            sent.fetch_add(1, Ordering::Relaxed);
+            let written = acl.len();
+            Some(
+                client
+                    .put_in_background(&path, &json!({"access_control_list": acl}))
+                    .await
+                    .map(|_| written),
+            )
+        });
+        started.insert(
+            key.to_string(),
+            Started {
+                id: id.to_string(),
+                task,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientOptions, Token};
+    use crate::model::Principal;
+
+    fn grant(user: &str, level: &str) -> Grant {
+        Grant {
+            principal: Principal::UserName(user.into()),
+            level: level.into(),
+        }
+    }
+
+    /// An emulated workspace (kept running while held), a client of it, and one job's ID.
+    async fn workspace_with_a_job() -> (
+        crate::emulator::RunningEmulator,
+        Arc<WorkspaceClient>,
+        String,
+    ) {
+        let emulator = crate::emulator::start(crate::emulator::EmulatorOptions::default())
+            .await
+            .expect("emulator");
+        let client = Arc::new(
+            WorkspaceClient::new(
+                "w",
+                &emulator.url,
+                Token::new("dev"),
+                ClientOptions::default(),
+            )
+            .expect("client"),
+        );
+        let created = client
+            .create("/api/2.2/jobs/create", &json!({"name": "j"}))
+            .await
+            .expect("job");
+        let id = created["job_id"].to_string();
+        (emulator, client, id)
+    }
+
+    #[tokio::test]
+    async fn a_listed_job_gets_its_grants_once_they_are_known_and_the_apply_collects_them() {
+        let (_emulator, client, id) = workspace_with_a_job().await;
+        let sent = Arc::new(AtomicUsize::new(0));
+        let writes = GrantWrites::new(Arc::clone(&client), Arc::clone(&sent));
+        let writer = writes.writer();
+        writer.listed("j", &id);
+        writer.listed("j", "999"); // a later duplicate of the key: left to the plan
+        writer.listed("other", "998"); // no grants to write blind: nothing is sent
+        let grants = vec![
+            grant(crate::emulator::principals::DEFAULT_ADMIN, "IS_OWNER"),
+            grant("alice@example.com", "CAN_MANAGE_RUN"),
+        ];
+        writes.give(BTreeMap::from([("j".to_string(), grants.clone())]));
+
+        assert_eq!(writes.take("j", &id, &grants).await, Some(2));
+        assert_eq!(writes.take("j", &id, &grants).await, None, "collected once");
+        assert_eq!(writes.take("other", "998", &grants).await, None);
+        assert_eq!(sent.load(Ordering::Relaxed), 1);
+        let acl = client
+            .get(&format!("/api/2.0/permissions/jobs/{id}"), &[])
+            .await
+            .expect("acl");
+        let text = acl.to_string();
+        assert!(
+            text.contains("alice@example.com") && text.contains("CAN_MANAGE_RUN"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_of_other_grants_or_to_another_id_is_not_taken_for_the_planned_one() {
+        let (_emulator, client, id) = workspace_with_a_job().await;
+        let owner = vec![grant(
+            crate::emulator::principals::DEFAULT_ADMIN,
+            "IS_OWNER",
+        )];
+        let more = vec![owner[0].clone(), grant("alice@example.com", "CAN_VIEW")];
+        for (listed_id, planned) in [(id.as_str(), &more), ("424242", &owner)] {
+            let writes = GrantWrites::new(Arc::clone(&client), Arc::default());
+            writes.writer().listed("j", listed_id);
+            writes.give(BTreeMap::from([("j".to_string(), owner.clone())]));
+            assert_eq!(writes.take("j", &id, planned).await, None, "{listed_id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_still_in_flight_are_abandoned_with_the_run() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        // Nothing answers here; the grants are never given, so the write waits for them.
+        let client = Arc::new(
+            WorkspaceClient::new(
+                "w",
+                "http://127.0.0.1:9",
+                Token::new("t"),
+                ClientOptions::default(),
+            )
+            .expect("client"),
+        );
+        let writes = GrantWrites::new(client, Arc::clone(&sent));
+        let writer = writes.writer();
+        writer.listed("j", "1");
+        drop(writes);
+        writer.listed("k", "2"); // after the run: ignored
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(sent.load(Ordering::Relaxed), 0);
+        assert!(writer.started.lock().expect("started").get("k").is_none());
+    }
+}
