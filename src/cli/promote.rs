@@ -117,7 +117,33 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         return Err(PromoteError::WithRef.into());
     }
     let options = load_options(global)?;
-    let config = config::load(&options)?;
+    let runtime = super::runtime()?;
+    let client = ClientOptions {
+        parallelism: args.parallelism,
+        ..ClientOptions::default()
+    };
+    // Connecting and reading the state records (reads only: nothing is written before the
+    // configuration is known to be valid) overlap loading it.
+    let early = (!args.dry_run)
+        .then(|| config::load_environment(&options).ok())
+        .flatten()
+        .map(|environment| {
+            let (root, client) = (options.root.clone(), client.clone());
+            runtime.spawn(async move {
+                let (connections, failures) =
+                    crate::engine::connect::connect_all(&environment.workspaces, &root, &client)
+                        .await;
+                let reads = read_records(&environment.name, &connections).await;
+                (environment, connections, failures, reads)
+            })
+        });
+    let config = match config::load(&options) {
+        Ok(config) => config,
+        Err(e) => {
+            runtime.block_on(discard(early));
+            return Err(e.into());
+        }
+    };
     let environment = &config.environment;
     super::workspace_named(environment, &args.workspace)?;
     let roles: BTreeMap<String, Role> = environment
@@ -135,11 +161,6 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         })
         .collect();
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let runtime = super::runtime()?;
-    let client = ClientOptions {
-        parallelism: args.parallelism,
-        ..ClientOptions::default()
-    };
     let outcome = runtime.block_on(async {
         let mut request = planner::PlanRequest {
             targets: Vec::new(),
@@ -162,18 +183,29 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
         // unreachable workspace without --allow-unreachable and an already active target end
         // here having written nothing, not even a lock. Only the last needs a full read, so a
         // real promotion reads every workspace once, under its locks, on the same connections.
-        let (mut connections, mut failures) =
-            crate::engine::connect::connect_all(&environment.workspaces, &options.root, &client)
-                .await;
+        let (mut connections, mut failures, reads) = match early {
+            Some(task) => match task.await {
+                Ok((early, connections, failures, reads))
+                    if early.name == environment.name
+                        && early.workspaces == environment.workspaces =>
+                {
+                    (connections, failures, reads)
+                }
+                Ok((_, connections, _, _)) => {
+                    crate::engine::connect::close_all(connections).await;
+                    connect_and_read_records(environment, &options.root, &client).await
+                }
+                Err(_) => connect_and_read_records(environment, &options.root, &client).await,
+            },
+            None => connect_and_read_records(environment, &options.root, &client).await,
+        };
         let records = match state_records(
-            &environment.name,
             &connections,
             &failures,
+            reads,
             &args.workspace,
             args.allow_unreachable,
-        )
-        .await
-        {
+        ) {
             Ok(records) => records,
             Err(e) => {
                 crate::engine::connect::close_all(connections).await;
@@ -314,22 +346,67 @@ async fn read_only_look(
     }
 }
 
-/// Every reachable workspace's state record; the target unreachable, or another workspace
-/// unreachable without --allow-unreachable, is an error.
-async fn state_records(
+/// Each connection's state record, read.
+type RecordReads = Vec<Result<Option<state::StateRecord>, crate::client::ClientError>>;
+
+/// Reads every connected workspace's state record.
+async fn read_records(
     environment: &str,
     connections: &[crate::engine::connect::Connection],
-    failures: &[crate::plan::WorkspaceFailure],
-    target: &str,
-    allow_unreachable: bool,
-) -> miette::Result<BTreeMap<String, Option<state::StateRecord>>> {
-    let mut failures = failures.to_vec();
-    let reads = futures::future::join_all(
+) -> RecordReads {
+    futures::future::join_all(
         connections
             .iter()
             .map(|c| state::read_state_record(&c.client, environment)),
     )
-    .await;
+    .await
+}
+
+type Connected = (
+    Vec<crate::engine::connect::Connection>,
+    Vec<crate::plan::WorkspaceFailure>,
+    RecordReads,
+);
+
+async fn connect_and_read_records(
+    environment: &config::Environment,
+    root: &std::path::Path,
+    client: &ClientOptions,
+) -> Connected {
+    let (connections, failures) =
+        crate::engine::connect::connect_all(&environment.workspaces, root, client).await;
+    let reads = read_records(&environment.name, &connections).await;
+    (connections, failures, reads)
+}
+
+/// Connections and state records read while the configuration loaded, with the environment
+/// file they were made from.
+type EarlyLook = tokio::task::JoinHandle<(
+    config::Environment,
+    Vec<crate::engine::connect::Connection>,
+    Vec<crate::plan::WorkspaceFailure>,
+    RecordReads,
+)>;
+
+/// Closes what an early look connected, when the command ends before using it.
+async fn discard(early: Option<EarlyLook>) {
+    if let Some(task) = early
+        && let Ok((_, connections, _, _)) = task.await
+    {
+        crate::engine::connect::close_all(connections).await;
+    }
+}
+
+/// Every reachable workspace's state record (from `reads`, one per connection); the target
+/// unreachable, or another workspace unreachable without --allow-unreachable, is an error.
+fn state_records(
+    connections: &[crate::engine::connect::Connection],
+    failures: &[crate::plan::WorkspaceFailure],
+    reads: RecordReads,
+    target: &str,
+    allow_unreachable: bool,
+) -> miette::Result<BTreeMap<String, Option<state::StateRecord>>> {
+    let mut failures = failures.to_vec();
     let mut records = BTreeMap::new();
     for (c, read) in connections.iter().zip(reads) {
         match read {
