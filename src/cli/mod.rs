@@ -341,9 +341,20 @@ async fn connect_and_plan(
     (connections, plan, contexts)
 }
 
+/// The environment file, when work may start before the rest of the configuration has loaded:
+/// only when every workspace is remote, since starting an embedded one creates its state files
+/// and nothing is created while the configuration may still be invalid.
+fn early_environment(options: &crate::config::LoadOptions) -> Option<crate::config::Environment> {
+    let environment = crate::config::load_environment(options).ok()?;
+    let embedded = environment
+        .workspaces
+        .iter()
+        .any(|w| matches!(w.host, crate::config::Host::Local(_)));
+    (!embedded).then_some(environment)
+}
+
 /// Workspaces connected, and their objects being read, while the configuration still loads
-/// (read-only commands). Only when every workspace is remote: starting an embedded one creates
-/// its state files, and nothing is created while the configuration may still be invalid.
+/// (read-only commands; see [`early_environment`]).
 struct EarlyReads {
     workspaces: Vec<crate::config::WorkspaceSpec>,
     connections: Vec<crate::engine::connect::Connection>,
@@ -358,14 +369,7 @@ impl EarlyReads {
         runtime: &tokio::runtime::Runtime,
         client: &crate::client::ClientOptions,
     ) -> Option<Self> {
-        let environment = crate::config::load_environment(options).ok()?;
-        let embedded = environment
-            .workspaces
-            .iter()
-            .any(|w| matches!(w.host, crate::config::Host::Local(_)));
-        if embedded {
-            return None;
-        }
+        let environment = early_environment(options)?;
         runtime.block_on(async {
             let (connections, failures) =
                 crate::engine::connect::connect_all(&environment.workspaces, &options.root, client)
@@ -374,6 +378,7 @@ impl EarlyReads {
                 &connections,
                 &environment.name,
                 &crate::engine::planner::PlanRequest::default(),
+                None,
             );
             Some(EarlyReads {
                 workspaces: environment.workspaces,
@@ -457,7 +462,10 @@ impl LockedRun {
                         &connections,
                         operation,
                     ));
-                (locks, desired.join())
+                let desired = desired
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (locks, desired)
             })
         });
         let locks = match locks {
@@ -477,10 +485,6 @@ impl LockedRun {
             .iter()
             .filter(|c| !request.skip.contains(&c.spec.name))
             .count();
-        // A panicked thread's work is done again here.
-        let desired = desired.unwrap_or_else(|_| {
-            crate::engine::planner::desired_states(config, &connections[..locked], &request)
-        });
         let (plan, contexts) = crate::engine::planner::plan_environment_desired(
             config,
             &connections[..locked],

@@ -125,7 +125,7 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
     // Connecting and reading the state records (reads only: nothing is written before the
     // configuration is known to be valid) overlap loading it.
     let early = (!args.dry_run)
-        .then(|| config::load_environment(&options).ok())
+        .then(|| super::early_environment(&options))
         .flatten()
         .map(|environment| {
             let (root, client) = (options.root.clone(), client.clone());

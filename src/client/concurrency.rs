@@ -251,21 +251,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_abandoned_urgent_wait_holds_nobody_back() {
-        let limit = AdaptiveLimit::new(1);
-        let held = limit.acquire().await;
-        {
-            let urgent = limit.acquire_urgent();
-            let timed_out =
-                tokio::time::timeout(std::time::Duration::from_millis(10), urgent).await;
-            assert!(timed_out.is_err(), "no slot was free");
-        }
-        drop(held);
-        let next = tokio::time::timeout(std::time::Duration::from_secs(5), limit.acquire()).await;
-        assert!(next.is_ok(), "an ordinary request gets the slot");
-    }
-
-    #[tokio::test]
     async fn background_requests_go_when_nobody_else_waits() {
         use std::sync::{Arc, Mutex};
         let limit = Arc::new(AdaptiveLimit::new(1));
@@ -297,21 +282,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_abandoned_ordinary_wait_holds_no_background_request_back() {
-        let limit = AdaptiveLimit::new(1);
-        let held = limit.acquire().await;
-        {
-            let ordinary = limit.acquire();
-            let timed_out =
-                tokio::time::timeout(std::time::Duration::from_millis(10), ordinary).await;
-            assert!(timed_out.is_err(), "no slot was free");
+    async fn an_abandoned_wait_holds_no_lower_priority_back() {
+        for (abandoned, next) in [
+            (Priority::Urgent, Priority::Normal),
+            (Priority::Normal, Priority::Background),
+        ] {
+            let limit = AdaptiveLimit::new(1);
+            let held = limit.acquire().await;
+            {
+                let waiting = limit.acquire_as(abandoned);
+                let timed_out =
+                    tokio::time::timeout(std::time::Duration::from_millis(10), waiting).await;
+                assert!(timed_out.is_err(), "no slot was free");
+            }
+            drop(held);
+            let got =
+                tokio::time::timeout(std::time::Duration::from_secs(5), limit.acquire_as(next))
+                    .await;
+            assert!(
+                got.is_ok(),
+                "{next:?} after an abandoned {abandoned:?} wait"
+            );
         }
-        drop(held);
-        let next = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            limit.acquire_as(Priority::Background),
-        )
-        .await;
-        assert!(next.is_ok(), "the background request gets the slot");
     }
 }

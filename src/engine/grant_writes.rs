@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::FutureExt;
-use futures::future::Shared;
 use serde_json::json;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientError, WorkspaceClient};
@@ -20,59 +17,46 @@ use crate::model::live::Grant;
 /// Job key → the grants to set (sorted, an owner among them).
 pub type JobGrants = BTreeMap<String, Vec<Grant>>;
 
-/// What an early write did: `None` when its job had no grants to write blind.
-type Outcome = Option<Result<usize, ClientError>>;
-
 struct Started {
     id: String,
-    task: JoinHandle<Outcome>,
+    task: JoinHandle<Result<usize, ClientError>>,
 }
 
 /// The shared half: cloned into the workspace's reads, which call [`GrantWriter::listed`].
 #[derive(Clone)]
 pub struct GrantWriter {
     client: Arc<WorkspaceClient>,
-    grants: Shared<oneshot::Receiver<Arc<JobGrants>>>,
+    grants: Arc<JobGrants>,
     started: Arc<Mutex<BTreeMap<String, Started>>>,
     closed: Arc<AtomicBool>,
     /// Early writes sent in this run, over every workspace.
     sent: Arc<AtomicUsize>,
 }
 
-/// The owning half: gives the grants once they are known, hands the outcomes to the apply, and
-/// aborts what is still in flight when dropped (an interrupted or failed run).
+/// The owning half: hands the outcomes to the apply, and aborts what is still in flight when
+/// dropped (an interrupted or failed run).
 pub struct GrantWrites {
     writer: GrantWriter,
-    give: Mutex<Option<oneshot::Sender<Arc<JobGrants>>>>,
 }
 
 impl GrantWrites {
-    /// Early writes for one workspace; `sent` counts the writes sent, over every workspace.
-    pub fn new(client: Arc<WorkspaceClient>, sent: Arc<AtomicUsize>) -> Self {
-        let (give, grants) = oneshot::channel();
+    /// Early writes of `grants` in one workspace; `sent` counts the writes sent, over every
+    /// workspace.
+    pub fn new(client: Arc<WorkspaceClient>, grants: JobGrants, sent: Arc<AtomicUsize>) -> Self {
         GrantWrites {
             writer: GrantWriter {
                 client,
-                grants: grants.shared(),
+                grants: Arc::new(grants),
                 started: Arc::default(),
                 closed: Arc::default(),
                 sent,
             },
-            give: Mutex::new(Some(give)),
         }
     }
 
     /// The half the reads use.
     pub fn writer(&self) -> GrantWriter {
         self.writer.clone()
-    }
-
-    /// The grants to write, known once the desired state is: writes of jobs listed earlier
-    /// waited for them.
-    pub fn give(&self, grants: JobGrants) {
-        if let Some(give) = self.give.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = give.send(Arc::new(grants));
-        }
     }
 
     /// The early write of job `key` (ID `id`) with exactly `grants`, to await instead of writing:
@@ -85,17 +69,15 @@ impl GrantWrites {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key)?;
         // Awaited even when it is not the write wanted, so the real one cannot race it.
-        let outcome = started.task.await.ok().flatten();
+        let outcome = started.task.await.ok()?;
         let same = started.id == id
             && self
                 .writer
                 .grants
-                .peek()
-                .and_then(|g| g.as_ref().ok())
-                .and_then(|g| g.get(key))
+                .get(key)
                 .is_some_and(|written| written.as_slice() == grants);
         match outcome {
-            Some(Ok(n)) if same => Some(n),
+            Ok(n) if same => Some(n),
             // A failed early write is tried again by the apply, with its own retries.
             _ => None,
         }
@@ -118,36 +100,31 @@ impl Drop for GrantWrites {
 }
 
 impl GrantWriter {
-    /// A listing found job `key` with ID `id` (the first of that key): its grants go out now.
+    /// A listing found job `key` with ID `id` (the first of that key): its grants, if it has
+    /// any to write blind, go out now.
     pub fn listed(&self, key: &str, id: &str) {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
+        let Some(grants) = self.grants.get(key) else {
+            return;
+        };
         let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
         if started.contains_key(key) {
             return; // a duplicate: the plan decides which object is the job
         }
-        let (client, grants, sent) = (
+        let acl: Vec<_> = grants.iter().map(super::apply::grant_json).collect();
+        let (client, path, written) = (
             Arc::clone(&self.client),
-            self.grants.clone(),
-            Arc::clone(&self.sent),
+            format!("/api/2.0/permissions/jobs/{id}"),
+            acl.len(),
         );
-        let (key_owned, path) = (key.to_string(), format!("/api/2.0/permissions/jobs/{id}"));
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            let grants = grants.await.ok()?;
-            let acl: Vec<_> = grants
-                .get(&key_owned)?
-                .iter()
-                .map(super::apply::grant_json)
-                .collect();
-            sent.fetch_add(1, Ordering::Relaxed);
-            let written = acl.len();
-            Some(
-                client
-                    .put_in_background(&path, &json!({"access_control_list": acl}))
-                    .await
-                    .map(|_| written),
-            )
+            client
+                .put_in_background(&path, &json!({"access_control_list": acl}))
+                .await
+                .map(|_| written)
         });
         started.insert(
             key.to_string(),
@@ -202,16 +179,19 @@ mod tests {
     async fn a_listed_job_gets_its_grants_once_they_are_known_and_the_apply_collects_them() {
         let (_emulator, client, id) = workspace_with_a_job().await;
         let sent = Arc::new(AtomicUsize::new(0));
-        let writes = GrantWrites::new(Arc::clone(&client), Arc::clone(&sent));
-        let writer = writes.writer();
-        writer.listed("j", &id);
-        writer.listed("j", "999"); // a later duplicate of the key: left to the plan
-        writer.listed("other", "998"); // no grants to write blind: nothing is sent
         let grants = vec![
             grant(crate::emulator::principals::DEFAULT_ADMIN, "IS_OWNER"),
             grant("alice@example.com", "CAN_MANAGE_RUN"),
         ];
-        writes.give(BTreeMap::from([("j".to_string(), grants.clone())]));
+        let writes = GrantWrites::new(
+            Arc::clone(&client),
+            BTreeMap::from([("j".to_string(), grants.clone())]),
+            Arc::clone(&sent),
+        );
+        let writer = writes.writer();
+        writer.listed("j", &id);
+        writer.listed("j", "999"); // a later duplicate of the key: left to the plan
+        writer.listed("other", "998"); // no grants to write blind: nothing is sent
 
         assert_eq!(writes.take("j", &id, &grants).await, Some(2));
         assert_eq!(writes.take("j", &id, &grants).await, None, "collected once");
@@ -237,17 +217,19 @@ mod tests {
         )];
         let more = vec![owner[0].clone(), grant("alice@example.com", "CAN_VIEW")];
         for (listed_id, planned) in [(id.as_str(), &more), ("424242", &owner)] {
-            let writes = GrantWrites::new(Arc::clone(&client), Arc::default());
+            let writes = GrantWrites::new(
+                Arc::clone(&client),
+                BTreeMap::from([("j".to_string(), owner.clone())]),
+                Arc::default(),
+            );
             writes.writer().listed("j", listed_id);
-            writes.give(BTreeMap::from([("j".to_string(), owner.clone())]));
             assert_eq!(writes.take("j", &id, planned).await, None, "{listed_id}");
         }
     }
 
     #[tokio::test]
     async fn writes_still_in_flight_are_abandoned_with_the_run() {
-        let sent = Arc::new(AtomicUsize::new(0));
-        // Nothing answers here; the grants are never given, so the write waits for them.
+        // Nothing answers here: the write keeps retrying until the run drops it.
         let client = Arc::new(
             WorkspaceClient::new(
                 "w",
@@ -257,13 +239,19 @@ mod tests {
             )
             .expect("client"),
         );
-        let writes = GrantWrites::new(client, Arc::clone(&sent));
+        let owner = vec![grant("admin@example.com", "IS_OWNER")];
+        let grants = BTreeMap::from([("j".to_string(), owner.clone()), ("k".to_string(), owner)]);
+        let writes = GrantWrites::new(client, grants, Arc::default());
         let writer = writes.writer();
         writer.listed("j", "1");
         drop(writes);
         writer.listed("k", "2"); // after the run: ignored
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(sent.load(Ordering::Relaxed), 0);
-        assert!(writer.started.lock().expect("started").get("k").is_none());
+        let started = writer.started.lock().expect("started");
+        assert!(
+            started["j"].task.is_finished(),
+            "the write in flight was aborted"
+        );
+        assert!(!started.contains_key("k"));
     }
 }

@@ -66,8 +66,14 @@ pub struct ObjectReads {
 impl ObjectReads {
     /// Starts reading every connected workspace of `environment` on the runtime's workers;
     /// the grants of the jobs `request.grants_rewritten` names for a workspace are not read
-    /// (and written as they are listed, if `request.early_grant_writes` says so).
-    pub fn start(connections: &[Connection], environment: &str, request: &PlanRequest) -> Self {
+    /// (and written as they are listed, if `request.early_grant_writes` says so and the
+    /// `desired` states they come from are known already).
+    pub fn start(
+        connections: &[Connection],
+        environment: &str,
+        request: &PlanRequest,
+        desired: Option<&DesiredStates>,
+    ) -> Self {
         let mut grant_writes = BTreeMap::new();
         let reads = connections
             .iter()
@@ -79,9 +85,13 @@ impl ObjectReads {
                     .get(&c.spec.name)
                     .cloned()
                     .unwrap_or_default();
+                let blind = desired
+                    .and_then(|d| d.0.get(&c.spec.name))
+                    .map(|(_, _, d)| blind_grants(request, &c.spec.name, d))
+                    .unwrap_or_default();
                 let writer = match &request.early_grant_writes {
-                    Some(sent) if !unread.is_empty() => {
-                        let writes = GrantWrites::new(Arc::clone(&client), Arc::clone(sent));
+                    Some(sent) if !blind.is_empty() => {
+                        let writes = GrantWrites::new(Arc::clone(&client), blind, Arc::clone(sent));
                         let writer = writes.writer();
                         grant_writes.insert(c.spec.name.clone(), writes);
                         Some(writer)
@@ -133,7 +143,7 @@ pub async fn plan_environment(
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads = ObjectReads::start(connections, &config.environment.name, request);
+    let reads = ObjectReads::start(connections, &config.environment.name, request, None);
     plan_environment_from(config, connections, failures, request, reads).await
 }
 
@@ -146,7 +156,12 @@ pub async fn plan_environment_desired(
     request: &PlanRequest,
     desired: DesiredStates,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads = ObjectReads::start(connections, &config.environment.name, request);
+    let reads = ObjectReads::start(
+        connections,
+        &config.environment.name,
+        request,
+        Some(&desired),
+    );
     plan_read(config, connections, failures, request, reads, desired).await
 }
 
@@ -178,6 +193,7 @@ pub fn desired_states(
             desired_state(config, request, &c.spec.name),
         )
     });
+    tracing::debug!("desired states computed");
     DesiredStates(states.into_iter().collect())
 }
 
@@ -204,16 +220,12 @@ async fn plan_read(
     mut objects: ObjectReads,
     DesiredStates(mut desired): DesiredStates,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    tracing::debug!("desired state computed");
     let mut reads = Vec::new();
     for connection in connections {
         let name = &connection.spec.name;
         let (role, scope_names, desired) = desired
             .remove(name)
             .unwrap_or_else(|| desired_state(config, request, name));
-        if let Some(writes) = objects.grant_writes.get(name) {
-            writes.give(blind_grants(request, name, &desired));
-        }
         let objects = objects.take(name);
         let scopes = async move {
             live::read_scopes(&connection.client, &scope_names)

@@ -1406,3 +1406,32 @@ fn status_after_a_promotion_is_up_to_date_with_the_promotion_commit() {
         );
     }
 }
+
+#[test]
+fn an_invalid_configuration_stops_a_promotion_before_any_workspace_is_touched() {
+    // Embedded workspaces: starting one would create its state files. Remote ones: promote
+    // connects and reads while the configuration loads, but never writes.
+    let bad = "resources:\n  jobs:\n    etl:\n      name: etl\n      max_concurrent_runs: many\n";
+    let repo = git_repo(PAIR_ENV, bad);
+    let run = tandem(&repo, &["promote", "secondary", "--auto-approve"]);
+    assert_eq!(run.code(), 1, "{}", run.all_output());
+    assert!(run.stderr().contains("r.yaml"), "{}", run.stderr());
+    assert!(
+        !repo.path().join(".tandem").exists(),
+        "an embedded workspace was started"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = Emulator::spawn(&dir.path().join("primary.json"), &[]);
+    let s = Emulator::spawn(&dir.path().join("secondary.json"), &[]);
+    let repo = git_repo(&remote_env(&p.url, &s.url), bad);
+    let run = tandem(&repo, &["promote", "secondary", "--auto-approve"]);
+    assert_eq!(run.code(), 1, "{}", run.all_output());
+    for ws in [p.client(), s.client()] {
+        assert_eq!(
+            ws.writes(),
+            BTreeMap::new(),
+            "a write before the config was valid"
+        );
+    }
+}
