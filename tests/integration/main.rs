@@ -10,6 +10,7 @@ mod equivalence;
 mod export;
 mod git_ref;
 mod harness;
+mod hostile;
 mod model_roundtrip;
 mod promote;
 mod reliability;

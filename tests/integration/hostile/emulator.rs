@@ -1,0 +1,1 @@
+//! Local state and the emulator: symlinks under `.tandem/`, tampered journals, admin routes.

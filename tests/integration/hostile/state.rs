@@ -1,0 +1,1 @@
+//! A tampered state record and lock: corrupt, forged, replayed, raced.
