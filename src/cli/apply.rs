@@ -26,6 +26,10 @@ pub struct ApplyArgs {
     /// Limit to these resources and what they reference (`jobs.nightly_etl`; repeatable).
     #[arg(long = "target", value_name = "KIND.KEY")]
     pub targets: Vec<String>,
+    /// Apply a saved plan even though the configuration of resources it acts on changed since
+    /// it was made: the plan's values are written, and its commit is recorded.
+    #[arg(long, requires = "planfile")]
+    pub allow_stale_config: bool,
     /// Requests in flight per workspace at most (adapts down on 429).
     #[arg(long, default_value_t = 16)]
     pub parallelism: usize,
@@ -41,6 +45,21 @@ pub enum ApplyError {
     /// The user said no.
     #[error("apply cancelled")]
     Cancelled,
+    /// The configuration changed since the saved plan was made.
+    #[error(
+        "the saved plan was made from commit {plan_commit}, and the configuration of what it changes differs now ({head}): {resources}"
+    )]
+    #[diagnostic(help(
+        "run `tandem plan --out FILE` again and review the new plan; or, to apply the saved plan's values as they were reviewed (recording commit {plan_commit}), re-run with --allow-stale-config"
+    ))]
+    StaleConfig {
+        /// The plan's commit.
+        plan_commit: String,
+        /// The configuration now.
+        head: String,
+        /// What differs.
+        resources: String,
+    },
     /// The plan file is unusable.
     #[error("cannot use plan file {path}: {reason}")]
     PlanFile {
@@ -171,6 +190,15 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
             let plan = match &saved {
                 Some(saved) => {
                     run::check_not_stale(saved, contexts)?;
+                    let changed = run::config_changed_since(saved, contexts);
+                    if !changed.is_empty() && !args.allow_stale_config {
+                        return Err(ApplyError::StaleConfig {
+                            plan_commit: short_commit(&saved.config_commit, saved.config_dirty),
+                            head: config.provenance.short(),
+                            resources: changed.join(", "),
+                        }
+                        .into());
+                    }
                     // What is true now: the guard and unreachable workspaces count, not what
                     // was true when the plan was saved.
                     let mut plan = saved.clone();
@@ -183,7 +211,15 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
                 print!("{}", render_plan(&plan, &config, PlanFormat::Text));
             }
             confirm(&plan, args.auto_approve, tty).await?;
-            let provenance = run::Provenance::from(&config.provenance);
+            // A saved plan carries the values of the commit it was made from: that is what is
+            // applied, so that is what the records say.
+            let provenance = match &saved {
+                Some(saved) => run::Provenance {
+                    commit: saved.config_commit.clone(),
+                    dirty: saved.config_dirty,
+                },
+                None => run::Provenance::from(&config.provenance),
+            };
             let report = if std::io::stdout().is_terminal() {
                 let bars = Bars::new(&plan);
                 let report = run::apply_environment(
@@ -218,9 +254,11 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
         };
         // A signal stops the work at its next await (as a kill would) but not the release of
         // the locks, unless a second one insists.
+        let lost = locked.locks.lost();
         let (outcome, interrupted) = tokio::select! {
             biased;
             signal = interrupts.recv() => (Err(super::CliError::Interrupted(signal).into()), true),
+            reason = lost => (Err(super::CliError::LockLost(reason).into()), true),
             outcome = work => (outcome, false),
         };
         super::finish_interruptible(
@@ -254,6 +292,16 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `3f2a1c9` (or `3f2a1c9+dirty`) for a commit.
+fn short_commit(commit: &str, dirty: bool) -> String {
+    let short: String = commit.chars().take(7).collect();
+    if dirty {
+        format!("{short}+dirty")
+    } else {
+        short
+    }
 }
 
 async fn confirm(plan: &Plan, auto_approve: bool, tty: bool) -> Result<(), ApplyError> {

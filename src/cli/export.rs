@@ -364,10 +364,10 @@ async fn adopt_locked(
             record.managed_scopes.insert(scope.clone());
             println!("{name}  adopted {resource}");
         }
-        let (report, record) =
+        let (report, mut record) =
             export::adopt_secrets(c, environment, role, &w.secrets, record, &SecretLines).await;
         failed += report.outcomes.iter().filter(|o| o.result.is_err()).count();
-        if let Err(e) = state::write_state_record(&c.client, &record).await {
+        if let Err(e) = state::write_state_record(&c.client, &mut record).await {
             failed += 1;
             println!("{name}  state record not written: {e}");
         }

@@ -8,6 +8,7 @@ mod export;
 mod plan;
 mod promote;
 mod readiness;
+mod repair;
 mod status;
 mod unlock;
 mod validate;
@@ -85,6 +86,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Break a workspace's lock left by a run that died.
     Unlock(unlock::UnlockArgs),
+    /// Replace a state record that cannot be trusted with a new sealed one.
+    Repair(repair::RepairArgs),
     /// Serve one emulated Databricks workspace (for trying tandem, tests and other tools).
     Emulator(emulator::EmulatorArgs),
 }
@@ -131,6 +134,12 @@ pub enum CliError {
         "what was already carried out stays done; run the command again to finish the job"
     ))]
     Interrupted(&'static str),
+    /// Another run took over a lock this run held (it had expired): this run stopped writing.
+    #[error("stopped: {0}")]
+    #[diagnostic(help(
+        "another run is writing to the workspace now; let it finish, then plan again and re-run if needed (a re-run converges)"
+    ))]
+    LockLost(String),
 }
 
 /// SIGINT and SIGTERM, caught from [`Interrupts::listen`] on: a writing command stops and gives
@@ -237,6 +246,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Unlock(args) => unlock::run(&cli.global, args),
+        Command::Repair(args) => repair::run(&cli.global, args),
         Command::Promote(args) => promote::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),

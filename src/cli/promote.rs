@@ -76,6 +76,12 @@ pub enum PromoteError {
         /// Early grant writes sent.
         sent: usize,
     },
+    /// A workspace's state record cannot be trusted: nobody can vouch for its role.
+    #[error("not promoting: {0}")]
+    #[diagnostic(help(
+        "nothing was changed; `tandem repair <workspace>` writes a new sealed record after you checked its role (a workspace whose record cannot be trusted is not waived by --allow-unreachable: it may be active)"
+    ))]
+    UntrustedRecord(String),
     /// The user said no.
     #[error("promotion cancelled")]
     Cancelled,
@@ -252,9 +258,11 @@ pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> 
                 .await?;
         // As in apply: a signal stops the promotion at its next await and the locks are given
         // back; re-running the promotion finishes it.
+        let lost = locked.locks.lost();
         let (result, interrupted) = tokio::select! {
             biased;
             signal = interrupts.recv() => (Err(super::CliError::Interrupted(signal).into()), true),
+            reason = lost => (Err(super::CliError::LockLost(reason).into()), true),
             result = promote(&config, &options.root, args, tty, &mut locked) => (result, false),
         };
         let result = result.map_err(|e| {
@@ -347,7 +355,7 @@ async fn read_only_look(
 }
 
 /// Each connection's state record, read.
-type RecordReads = Vec<Result<Option<state::StateRecord>, crate::client::ClientError>>;
+type RecordReads = Vec<Result<Option<state::StateRecord>, crate::engine::EngineError>>;
 
 /// Reads every connected workspace's state record.
 async fn read_records(
@@ -413,6 +421,9 @@ fn state_records(
             Ok(record) => {
                 records.insert(c.spec.name.clone(), record);
             }
+            // Not a workspace that is down: one whose role nobody can vouch for. Waiving it
+            // (--allow-unreachable) could leave two active workspaces.
+            Err(e @ crate::engine::EngineError::UntrustedRecord { .. }) => return Err(e.into()),
             Err(e) => failures.push(crate::plan::WorkspaceFailure {
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
@@ -441,6 +452,9 @@ fn preflight(
     look: &mut super::LockedRun,
 ) -> Option<miette::Result<ExitCode>> {
     let environment = &config.environment;
+    if let Some(f) = look.plan.failures.iter().find(|f| f.guard) {
+        return Some(Err(PromoteError::UntrustedRecord(f.error.clone()).into()));
+    }
     if let Some(f) = look
         .plan
         .failures
@@ -504,6 +518,9 @@ async fn promote(
 ) -> miette::Result<ExitCode> {
     let environment = &config.environment;
     let plan = &mut locked.plan;
+    if let Some(f) = plan.failures.iter().find(|f| f.guard) {
+        return Err(PromoteError::UntrustedRecord(f.error.clone()).into());
+    }
     if let Some(f) = plan.failures.iter().find(|f| f.workspace == args.workspace) {
         return Err(PromoteError::TargetUnreachable {
             workspace: f.workspace.clone(),
@@ -640,7 +657,7 @@ async fn record_commit(
         {
             applied.commit = sha.to_string();
             applied.dirty = false;
-            if let Err(e) = state::write_state_record(&c.client, &record).await {
+            if let Err(e) = state::write_state_record(&c.client, &mut record).await {
                 tracing::warn!(workspace = %c.spec.name, error = %e, "state record not updated with the promotion commit");
             }
         }

@@ -36,7 +36,10 @@ pub fn run(global: &GlobalArgs, args: &UnlockArgs) -> miette::Result<ExitCode> {
             .await
             .map_err(|e| UnlockError::Workspace(e.to_string()))?;
         let result = async {
-            let lock = state::read_lock(&connection.client, &environment.name).await?;
+            // A lock file tandem cannot read is broken all the same.
+            let lock = state::read_lock(&connection.client, &environment.name)
+                .await
+                .unwrap_or_default();
             state::delete_lock(&connection.client, &environment.name).await?;
             Ok::<_, crate::client::ClientError>(lock)
         }

@@ -46,7 +46,15 @@ pub fn set_active(root: &Path, environment: &str, workspace: &str) -> Result<boo
     if updated == text {
         return Ok(false);
     }
-    std::fs::write(&path, updated).map_err(|e| read_error(e.to_string()))?;
+    // Beside it, then renamed over it: a promotion killed mid-write must not leave the
+    // environment file empty.
+    let temp = path.with_extension("yaml.tandem-tmp");
+    std::fs::write(&temp, updated)
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            read_error(e.to_string())
+        })?;
     Ok(true)
 }
 

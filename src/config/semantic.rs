@@ -700,6 +700,12 @@ fn check_scope_names(declared: &[(&ResourceId, &Key, &Node)], problems: &mut Vec
             continue;
         };
         let folded = name.to_lowercase();
+        if folded.starts_with(crate::model::RESERVED_SCOPE_PREFIX) {
+            problems.push(
+                Problem::new(name_node.span, format!("secret scope name `{name}` is reserved: scopes named `{}…` hold tandem's seal of its state record", crate::model::RESERVED_SCOPE_PREFIX), "reserved name")
+                    .help("choose another name for this scope"),
+            );
+        }
         if let Some(first) = names.get(&folded) {
             problems.push(
                 Problem::new(name_node.span, format!("secret scope name `{name}` is used by two scopes (names are case-insensitive)"), "same scope name")

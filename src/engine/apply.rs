@@ -68,6 +68,8 @@ struct Run<'a> {
     failed: Mutex<BTreeSet<ResourceId>>,
     outcomes: Mutex<Vec<ActionOutcome>>,
     record: Mutex<StateRecord>,
+    /// Held while the workspace's fingerprint key is made (by the first secret written).
+    key_made: tokio::sync::Mutex<()>,
     /// Grants written while the workspace was read: collected, not written again.
     grant_writes: Option<&'a GrantWrites>,
 }
@@ -85,6 +87,7 @@ pub async fn apply_workspace(
     progress: &dyn Progress,
 ) -> (WorkspaceReport, StateRecord) {
     let run = Run {
+        key_made: tokio::sync::Mutex::new(()),
         grant_writes,
         client,
         environment,
@@ -675,9 +678,14 @@ impl Run<'_> {
         })?;
         let value = read_value(source, self.placeholder_secrets)
             .map_err(|reason| self.local_error(format!("secret {scope}/{key}: {reason}")))?;
+        self.ensure_fingerprint_key().await?;
         let (fingerprint, unchanged) = {
             let record = self.record.lock().unwrap_or_else(|p| p.into_inner());
-            let fp = record.fingerprint(&value);
+            let fp = record.fingerprint(&value).ok_or_else(|| {
+                self.local_error(format!(
+                    "secret {scope}/{key}: the workspace has no fingerprint key"
+                ))
+            })?;
             let same = record
                 .secrets
                 .get(scope)
@@ -711,6 +719,21 @@ impl Run<'_> {
                 },
             );
         Ok(format!("{key} written"))
+    }
+
+    /// Secrets are fingerprinted under the workspace's key: the first one written makes it.
+    async fn ensure_fingerprint_key(&self) -> Result<(), ClientError> {
+        let _making = self.key_made.lock().await;
+        let mut seal = {
+            let record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+            if record.seal.key.is_some() {
+                return Ok(());
+            }
+            record.seal.clone()
+        };
+        super::state::ensure_fingerprint_key(self.client, self.environment, &mut seal).await?;
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).seal = seal;
+        Ok(())
     }
 
     async fn secret_timestamp(&self, scope: &str, key: &str) -> Result<Option<i64>, ClientError> {

@@ -105,6 +105,8 @@ pub async fn export(
                 == "DATABRICKS"
         })
         .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
+        // tandem's own seal scopes are not configuration.
+        .filter(|n| !super::state::is_seal_scope(n))
         .filter(|n| matches(n))
         .collect();
     for name in names {
@@ -771,6 +773,7 @@ pub async fn adopt_secrets(
             .collect(),
         overrides: Vec::new(),
         live_fingerprint: String::new(),
+        config_digests: BTreeMap::new(),
         notes: Vec::new(),
     };
     // Embedded workspaces get placeholder values for unreadable sources, as in apply.

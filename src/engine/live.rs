@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::future::try_join_all;
 use serde_json::{Map, Value};
 
+use super::EngineError;
 use super::grant_writes::GrantWriter;
 use super::state::{StateRecord, read_state_record};
 use crate::client::{ClientError, WorkspaceClient};
@@ -24,21 +25,6 @@ pub struct LiveRead {
     pub record: Option<StateRecord>,
     /// The user name of the token's identity.
     pub caller: Option<String>,
-}
-
-/// Reads the workspace. `scope_names` maps config keys to the scope names to look at.
-pub async fn read(
-    client: &WorkspaceClient,
-    environment: &str,
-    scope_names: &BTreeMap<String, String>,
-) -> Result<LiveRead, ClientError> {
-    // Scopes are read side by side with the objects, sharing the workspace's request slots.
-    let all_grants = BTreeSet::new();
-    let (objects, scopes) = tokio::try_join!(
-        read_objects(client, environment, &all_grants, None),
-        read_scopes(client, scope_names)
-    )?;
-    Ok(objects.with_scopes(scopes))
 }
 
 /// What can be read before the configuration is known: tandem's objects of `environment` with
@@ -71,15 +57,19 @@ pub async fn read_objects(
     environment: &str,
     unread_grants: &BTreeSet<String>,
     writer: Option<&GrantWriter>,
-) -> Result<ObjectsRead, ClientError> {
+) -> Result<ObjectsRead, EngineError> {
     let none = BTreeSet::new();
-    let (jobs, clusters, pools, record, caller) = tokio::try_join!(
-        read_listed(client, &JOBS, environment, (unread_grants, writer)),
-        read_listed(client, &CLUSTERS, environment, (&none, None)),
-        read_listed(client, &POOLS, environment, (&none, None)),
-        read_state_record(client, environment),
-        read_caller(client),
-    )?;
+    let objects = async {
+        tokio::try_join!(
+            read_listed(client, &JOBS, environment, (unread_grants, writer)),
+            read_listed(client, &CLUSTERS, environment, (&none, None)),
+            read_listed(client, &POOLS, environment, (&none, None)),
+            read_caller(client),
+        )
+        .map_err(EngineError::from)
+    };
+    let ((jobs, clusters, pools, caller), record) =
+        tokio::try_join!(objects, read_state_record(client, environment))?;
     let mut live = LiveWorkspace::default();
     let mut duplicates = BTreeMap::new();
     for (kind, (_, names)) in [

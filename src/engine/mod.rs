@@ -9,6 +9,7 @@ pub mod grant_writes;
 pub mod live;
 pub mod planner;
 pub mod readiness;
+pub mod repair;
 pub mod run;
 pub mod secrets;
 pub mod state;
@@ -67,6 +68,17 @@ pub enum EngineError {
     StalePlan {
         /// Workspace name.
         workspace: String,
+    },
+    /// A state record that cannot be trusted or read: nothing is planned or applied on its word.
+    #[error("workspace {workspace}: the state record cannot be trusted: {reason}")]
+    #[diagnostic(help("{help}"))]
+    UntrustedRecord {
+        /// Workspace name.
+        workspace: String,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do.
+        help: String,
     },
     /// A background read ended without an answer (it panicked or was never started).
     #[error("workspace {workspace}: reading it failed: {reason}")]

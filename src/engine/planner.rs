@@ -9,8 +9,6 @@ use tokio::task::JoinHandle;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use crate::client::ClientError;
-
 use super::EngineError;
 use super::connect::Connection;
 use super::grant_writes::{GrantWrites, JobGrants};
@@ -59,7 +57,7 @@ pub struct PlanRequest {
 /// Reads of tandem's objects (everything but the secret scopes) under way in the background,
 /// one per workspace: started before the configuration is loaded, they overlap its parsing.
 pub struct ObjectReads {
-    reads: BTreeMap<String, JoinHandle<Result<ObjectsRead, ClientError>>>,
+    reads: BTreeMap<String, JoinHandle<Result<ObjectsRead, EngineError>>>,
     grant_writes: BTreeMap<String, GrantWrites>,
 }
 
@@ -274,9 +272,18 @@ async fn plan_read(
                 contexts.insert(name, context);
             }
             Err(e) => failures.push(WorkspaceFailure {
+                // What to do travels with the failure: plan and apply show only this text.
+                error: match &e {
+                    EngineError::UntrustedRecord { help, .. } => format!("{e}; {help}"),
+                    _ => e.to_string(),
+                },
                 workspace: name,
-                guard: matches!(e, EngineError::Guard { .. }),
-                error: e.to_string(),
+                // An untrusted record may hide that the workspace is active: like the guard,
+                // it stops the whole apply, not just this workspace.
+                guard: matches!(
+                    e,
+                    EngineError::Guard { .. } | EngineError::UntrustedRecord { .. }
+                ),
             }),
         }
     }
@@ -354,6 +361,7 @@ fn plan_one(
         let allowed = with_dependencies(config, &request.targets);
         plan.actions.retain(|a| allowed.contains(&a.resource));
     }
+    plan.record_config_digests(&desired);
     if let Some(record) = &read.record {
         for fence in &record.pending_fences {
             plan.notes.push(format!("pending fence: workspace {} must be made passive (since {}); it is fenced as soon as it answers", fence.workspace, fence.since));
@@ -394,7 +402,9 @@ fn secret_knowledge(
         let mut fps = BTreeMap::new();
         for (key, source) in &scope.secrets {
             let fp = match (record, source.for_workspace(workspace)) {
-                (Some(r), Some(s)) => read_value(s, placeholders).ok().map(|v| r.fingerprint(&v)),
+                (Some(r), Some(s)) => read_value(s, placeholders)
+                    .ok()
+                    .and_then(|v| r.fingerprint(&v)),
                 _ => None,
             };
             fps.insert(key.clone(), fp);

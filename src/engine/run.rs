@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::EngineError;
 use super::apply::{self, Progress, WorkspaceReport};
 use super::connect::Connection;
 use super::planner::{WorkspaceContext, fingerprint_live};
 use super::state::{self, Applied, Lock, LockError, StateRecord};
-use super::{EngineError, live};
 use crate::model::{Kind, ResourceId, Role};
 use crate::plan::Plan;
 
@@ -69,6 +69,30 @@ pub fn check_not_stale(
         }
     }
     Ok(())
+}
+
+/// The resources a saved plan acts on whose configuration (for that workspace) differs now
+/// from when the plan was made, as `workspace: kind.key`.
+pub fn config_changed_since(
+    plan: &Plan,
+    contexts: &BTreeMap<String, WorkspaceContext>,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    for w in &plan.workspaces {
+        let Some(ctx) = contexts.get(&w.workspace) else {
+            continue;
+        };
+        let acted_on: std::collections::BTreeSet<&ResourceId> =
+            w.actions.iter().map(|a| &a.resource).collect();
+        for resource in acted_on {
+            let now = crate::plan::config_digest(&ctx.desired, resource);
+            // A plan that recorded no digest for it cannot vouch for it either.
+            if w.config_digests.get(&resource.to_string()) != Some(&now) {
+                changed.push(format!("{}: {resource}", w.workspace));
+            }
+        }
+    }
+    changed
 }
 
 /// A promotion being carried out: recorded in the state records it writes.
@@ -193,7 +217,7 @@ pub async fn apply_environment(
                 }
             }
             async move {
-                let written = state::write_state_record(&c.client, &record).await;
+                let written = state::write_state_record(&c.client, &mut record).await;
                 (
                     workspace_report,
                     written.err().map(|e| {
@@ -212,6 +236,10 @@ pub async fn apply_environment(
     Ok(report)
 }
 
+/// How often a running command renews its locks: three times per lifetime, so two renewals in
+/// a row can fail (a workspace briefly down) before a lock expires under a live run.
+pub const LOCK_RENEWAL_MS: i64 = LOCK_TTL_MS / 3;
+
 /// The locks one run holds, and the workspaces whose lock could not be asked for.
 #[derive(Debug, Default)]
 pub struct Locks {
@@ -219,6 +247,95 @@ pub struct Locks {
     pub held: BTreeMap<String, Lock>,
     /// Workspaces that failed while locking (unreachable): they are left out of the run.
     pub failed: Vec<crate::plan::WorkspaceFailure>,
+    /// Renews the held locks while the run lasts.
+    keeper: Option<LockKeeper>,
+}
+
+impl Locks {
+    /// Resolves (with the reason) when a held lock is found to be someone else's: the run must
+    /// stop writing. Pending forever while the locks are ours.
+    pub fn lost(&self) -> impl Future<Output = String> + use<> {
+        let lost = self.keeper.as_ref().map(|k| k.lost.clone());
+        async move {
+            match lost {
+                Some(lost) => LockKeeper::wait_lost(lost).await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// A background task renewing a run's locks before they expire.
+#[derive(Debug)]
+pub struct LockKeeper {
+    task: tokio::task::JoinHandle<()>,
+    lost: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl LockKeeper {
+    /// Renews every `(client, lock)` each `interval`, pushing expiries `ttl_ms` ahead.
+    pub fn start(
+        environment: &str,
+        held: Vec<(std::sync::Arc<crate::client::WorkspaceClient>, Lock)>,
+        interval: std::time::Duration,
+        ttl_ms: i64,
+    ) -> Self {
+        let (tx, lost) = tokio::sync::watch::channel(None);
+        let environment = environment.to_string();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let renewals = held.iter().map(|(client, lock)| {
+                    let environment = &environment;
+                    async move {
+                        let outcome = state::renew_lock(client, environment, lock, ttl_ms).await;
+                        (client.name().to_string(), outcome)
+                    }
+                });
+                for (workspace, outcome) in futures::future::join_all(renewals).await {
+                    match outcome {
+                        Ok(state::Renewal::Renewed) => {
+                            tracing::debug!(%workspace, "lock renewed");
+                        }
+                        Ok(state::Renewal::Lost) => {
+                            tracing::error!(%workspace, "the lock was taken over by another run");
+                            let _ = tx.send(Some(format!(
+                                "the lock on workspace {workspace} was taken over by another run"
+                            )));
+                            return;
+                        }
+                        // Tried again at the next turn, well before the lock expires.
+                        Err(e) => tracing::warn!(%workspace, error = %e, "lock not renewed"),
+                    }
+                }
+            }
+        });
+        LockKeeper { task, lost }
+    }
+
+    /// Resolves when a lock is lost, with the reason.
+    pub async fn lost(&self) -> String {
+        Self::wait_lost(self.lost.clone()).await
+    }
+
+    async fn wait_lost(mut lost: tokio::sync::watch::Receiver<Option<String>>) -> String {
+        match lost.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The keeper ended without losing anything (it was stopped): never resolves.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops renewing.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for LockKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Takes the lock in every connected workspace, in name order. A lock someone else holds stops
@@ -252,11 +369,27 @@ pub async fn take_locks(
             }),
         }
     }
+    let held = connections
+        .iter()
+        .filter_map(|c| {
+            let lock = locks.held.get(&c.spec.name)?;
+            Some((std::sync::Arc::clone(&c.client), lock.clone()))
+        })
+        .collect();
+    locks.keeper = Some(LockKeeper::start(
+        environment,
+        held,
+        std::time::Duration::from_millis(LOCK_RENEWAL_MS as u64),
+        LOCK_TTL_MS,
+    ));
     Ok(locks)
 }
 
 /// Gives back the locks (best effort: a lock not given back expires).
 pub async fn release_locks(environment: &str, connections: &[Connection], locks: &Locks) {
+    if let Some(keeper) = &locks.keeper {
+        keeper.stop();
+    }
     // Side by side: unlike taking them, giving locks back cannot deadlock two runs.
     let releases = connections.iter().filter_map(|c| {
         let lock = locks.held.get(&c.spec.name)?;
@@ -289,15 +422,6 @@ fn live_ids(ctx: &WorkspaceContext) -> BTreeMap<ResourceId, String> {
         }
     }
     ids
-}
-
-/// Re-reads a workspace (for checking a saved plan against what is live now).
-pub async fn reread(
-    connection: &Connection,
-    environment: &str,
-    scope_names: &BTreeMap<String, String>,
-) -> Result<live::LiveRead, EngineError> {
-    Ok(live::read(&connection.client, environment, scope_names).await?)
 }
 
 /// The role each workspace has according to the environment file.

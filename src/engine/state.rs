@@ -1,7 +1,18 @@
 //! The state record and the lock tandem keeps in each workspace (Workspace files API, under
-//! `/Shared/.tandem/<env>/`). The record holds the workspace's role, the last applied config
-//! commit, salted fingerprints of secret values (never values), the scopes tandem created and
-//! pending fences; the lock file is created atomically (`overwrite: false`).
+//! `/Shared/.tandem/<env>/`), and the seal that makes the record trustworthy.
+//!
+//! Any workspace user can write `/Shared`, so the record is trusted only when its SHA-256 is
+//! named by a secret in the *seal scope* `tandem.<env>`: a secret scope tandem creates, whose
+//! ACL gives MANAGE to the deploying principal only (workspace admins hold MANAGE on every scope
+//! anyway). Workspace users can neither add a digest there nor read the scope's keys. The same
+//! scope holds the *fingerprint key*: the secret fingerprints in the record are HMAC-SHA256 under
+//! it, so the record's readers cannot test guesses against them. Both live in secret key
+//! *names*, because a secret's value cannot be read back outside a notebook.
+//!
+//! A record that is missing while the seal names one, that does not match its seal, that cannot
+//! be parsed or that a newer tandem wrote fails closed: [`EngineError::UntrustedRecord`], which
+//! `tandem repair` resolves. The lock file is created atomically (`overwrite: false`); an expired
+//! lock is taken over through a takeover marker that only one run can create.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,15 +21,83 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::EngineError;
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::Role;
 
-/// Version of the state record's JSON.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Version of the state record's JSON (2: sealed, keyed fingerprints, no salt).
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 /// The folder of an environment's files in a workspace.
 pub fn state_dir(environment: &str) -> String {
     format!("/Shared/.tandem/{environment}")
+}
+
+/// The secret scope holding an environment's seal and fingerprint key.
+pub fn seal_scope(environment: &str) -> String {
+    format!("{}{environment}", crate::model::RESERVED_SCOPE_PREFIX)
+}
+
+/// Whether a scope is one of tandem's seal scopes (of any environment).
+pub fn is_seal_scope(name: &str) -> bool {
+    name.to_lowercase()
+        .starts_with(crate::model::RESERVED_SCOPE_PREFIX)
+}
+
+/// Secret key prefix of the fingerprint key (its hex follows).
+const FINGERPRINT_KEY_PREFIX: &str = "fingerprint-key.";
+/// Secret key prefix of a sealed record digest (its hex follows).
+const DIGEST_PREFIX: &str = "record.";
+
+/// The key secret fingerprints are made with. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FingerprintKey([u8; 32]);
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(***)")
+    }
+}
+
+impl FingerprintKey {
+    /// A new random key.
+    fn generate() -> Result<Self, String> {
+        use aws_lc_rs::rand::SecureRandom as _;
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| "the system's random number generator failed".to_string())?;
+        Ok(FingerprintKey(bytes))
+    }
+
+    /// The key a seal-scope secret name carries, if it is one.
+    fn from_secret_key(name: &str) -> Option<Self> {
+        let hex = name.strip_prefix(FINGERPRINT_KEY_PREFIX)?;
+        let bytes = from_hex(hex)?;
+        Some(FingerprintKey(bytes.try_into().ok()?))
+    }
+
+    /// The seal-scope secret name that carries this key.
+    fn secret_key(&self) -> String {
+        format!("{FINGERPRINT_KEY_PREFIX}{}", hex(&self.0))
+    }
+
+    /// HMAC-SHA256 of a secret value under this key, hex.
+    pub fn fingerprint(&self, value: &[u8]) -> String {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        hex(aws_lc_rs::hmac::sign(&key, value).as_ref())
+    }
+}
+
+/// What the seal scope held when the record was read: kept with the record for writing it back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seal {
+    /// Whether the seal scope exists.
+    pub scope_exists: bool,
+    /// The fingerprint key, once there is one.
+    pub key: Option<FingerprintKey>,
+    /// Record digests the scope names (the current record's, and any a crash left behind).
+    pub digests: BTreeSet<String>,
 }
 
 /// The last apply.
@@ -38,7 +117,7 @@ pub struct Applied {
 /// What tandem last wrote to one secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretWrite {
-    /// Salted SHA-256 of the value.
+    /// HMAC-SHA256 of the value under the fingerprint key.
     pub fingerprint: String,
     /// The secret's `last_updated_timestamp` right after the write.
     pub last_updated: i64,
@@ -55,6 +134,7 @@ pub struct PendingFence {
 
 /// The record tandem keeps in each workspace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StateRecord {
     /// Format version.
     pub format_version: u32,
@@ -67,8 +147,6 @@ pub struct StateRecord {
     /// The last apply.
     #[serde(default)]
     pub last_applied: Option<Applied>,
-    /// Salt of the secret fingerprints (per workspace, random).
-    pub salt: String,
     /// scope → key → last write.
     #[serde(default)]
     pub secrets: BTreeMap<String, BTreeMap<String, SecretWrite>>,
@@ -84,6 +162,9 @@ pub struct StateRecord {
     /// Who promoted it.
     #[serde(default)]
     pub promoted_by: Option<String>,
+    /// The seal scope as read (not part of the record's JSON).
+    #[serde(skip)]
+    pub seal: Seal,
 }
 
 impl StateRecord {
@@ -95,50 +176,48 @@ impl StateRecord {
             workspace: workspace.into(),
             role,
             last_applied: None,
-            salt: random_hex(16),
             secrets: BTreeMap::new(),
             managed_scopes: BTreeSet::new(),
             pending_fences: Vec::new(),
             promoted_at: None,
             promoted_by: None,
+            seal: Seal::default(),
         }
     }
 
-    /// The salted fingerprint of a secret value.
-    pub fn fingerprint(&self, value: &[u8]) -> String {
-        fingerprint(&self.salt, value)
+    /// The keyed fingerprint of a secret value (`None` before the workspace has a key).
+    pub fn fingerprint(&self, value: &[u8]) -> Option<String> {
+        self.seal.key.as_ref().map(|k| k.fingerprint(value))
     }
-}
-
-/// Salted SHA-256, hex.
-pub fn fingerprint(salt: &str, value: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(salt.as_bytes());
-    hasher.update(b":");
-    hasher.update(value);
-    hex(&hasher.finalize())
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Hex of `n` bytes that differ per call (salts and lock IDs; not key material).
-pub fn random_hex(n: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = Sha256::new();
-    for _ in 0..4 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        h.write_u32(std::process::id());
-        hasher.update(h.finish().to_le_bytes());
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
     }
-    hex(&hasher.finalize()[..n.min(32)])
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Hex of `n` random bytes (lock IDs).
+pub fn random_hex(n: usize) -> String {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut bytes = vec![0u8; n];
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
+        // Lock IDs only need to differ between runs; the clock and PID make them differ.
+        let fallback = Sha256::digest(format!("{}:{}", now_ms(), std::process::id()));
+        bytes = fallback.iter().copied().cycle().take(n).collect();
+    }
+    hex(&bytes)
 }
 
 fn record_path(environment: &str) -> String {
@@ -149,7 +228,30 @@ fn lock_path(environment: &str) -> String {
     format!("{}/lock.json", state_dir(environment))
 }
 
-async fn read_json(client: &WorkspaceClient, path: &str) -> Result<Option<Value>, ClientError> {
+/// The takeover marker of one lock (its ID and expiry: a renewed lock is another instance).
+fn takeover_path(environment: &str, lock: &Lock) -> String {
+    format!(
+        "{}/lock.takeover.{}.{}.json",
+        state_dir(environment),
+        lock.id,
+        lock.expires_ms
+    )
+}
+
+/// Removes a takeover marker once it has served (best effort: a leftover blocks nothing but
+/// the takeover of a lock instance that is gone).
+async fn remove_marker(client: &WorkspaceClient, path: &str) {
+    if let Err(e) = client
+        .post("/api/2.0/workspace/delete", &json!({"path": path}))
+        .await
+        && !e.is_not_found()
+    {
+        tracing::debug!(error = %e, path, "takeover marker not removed");
+    }
+}
+
+/// A file's bytes (`None` when there is none).
+async fn read_bytes(client: &WorkspaceClient, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
     let answer = match client
         .get(
             "/api/2.0/workspace/export",
@@ -161,24 +263,43 @@ async fn read_json(client: &WorkspaceClient, path: &str) -> Result<Option<Value>
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
+    let decode_error = |reason: &str| ClientError::Decode {
+        workspace: client.name().into(),
+        method: "GET".into(),
+        path: "/api/2.0/workspace/export".into(),
+        reason: format!("{path}: {reason}"),
+    };
     let content = answer
         .get("content")
         .and_then(Value::as_str)
-        .unwrap_or_default();
-    let bytes = base64::engine::general_purpose::STANDARD
+        .ok_or_else(|| decode_error("the answer has no content"))?;
+    base64::engine::general_purpose::STANDARD
         .decode(content)
-        .unwrap_or_default();
-    Ok(serde_json::from_slice(&bytes).ok())
+        .map(Some)
+        .map_err(|_| decode_error("the content is not base64"))
 }
 
-async fn write_json(
+async fn read_json(client: &WorkspaceClient, path: &str) -> Result<Option<Value>, ClientError> {
+    let Some(bytes) = read_bytes(client, path).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ClientError::Decode {
+            workspace: client.name().into(),
+            method: "GET".into(),
+            path: "/api/2.0/workspace/export".into(),
+            reason: format!("{path} is not JSON: {e}"),
+        })
+}
+
+async fn write_bytes(
     client: &WorkspaceClient,
     path: &str,
-    value: &Value,
+    bytes: &[u8],
     overwrite: bool,
 ) -> Result<(), ClientError> {
-    let content = base64::engine::general_purpose::STANDARD
-        .encode(serde_json::to_vec_pretty(value).unwrap_or_default());
+    let content = base64::engine::general_purpose::STANDARD.encode(bytes);
     let body = json!({"path": path, "content": content, "format": "AUTO", "overwrite": overwrite});
     let import = || async {
         if overwrite {
@@ -204,23 +325,339 @@ async fn write_json(
     Ok(())
 }
 
-/// Reads the state record (`None` when the workspace has none yet).
+async fn write_json(
+    client: &WorkspaceClient,
+    path: &str,
+    value: &impl Serialize,
+    overwrite: bool,
+) -> Result<(), ClientError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| ClientError::Local {
+        workspace: client.name().into(),
+        reason: format!("cannot serialise {path}: {e}"),
+    })?;
+    write_bytes(client, path, &bytes, overwrite).await
+}
+
+/// Reads the seal scope: whether it exists, its fingerprint key and the digests it names.
+/// A scope every user can read or write seals nothing, and says so.
+pub async fn read_seal(client: &WorkspaceClient, environment: &str) -> Result<Seal, EngineError> {
+    let scope = seal_scope(environment);
+    let query = [("scope", scope.clone())];
+    let (listed, acls) = tokio::join!(
+        client.get("/api/2.0/secrets/list", &query),
+        client.get("/api/2.0/secrets/acls/list", &query)
+    );
+    let listed = match listed {
+        Ok(l) => l,
+        Err(e) if e.is_not_found() => return Ok(Seal::default()),
+        Err(e) if e.code() == Some("PERMISSION_DENIED") => {
+            return Err(untrusted(
+                client,
+                format!(
+                    "this principal cannot read tandem's seal scope {scope}, so the state record cannot be checked"
+                ),
+                format!(
+                    "grant the principal tandem runs as READ on scope {scope} (`databricks secrets put-acl {scope} <principal> READ`), or run tandem as the principal that deploys"
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let acls = match acls {
+        Ok(a) => a,
+        Err(e) if e.is_not_found() => return Ok(Seal::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let everyone = acls
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("principal").and_then(Value::as_str))
+        .any(|p| p.eq_ignore_ascii_case("users"));
+    if everyone {
+        return Err(untrusted(
+            client,
+            format!(
+                "tandem's seal scope {scope} grants the group `users` access, so any workspace user could forge the state record"
+            ),
+            format!(
+                "remove that grant (`databricks secrets delete-acl {scope} users`) and then run `tandem repair {}`",
+                client.name()
+            ),
+        ));
+    }
+    let mut seal = Seal {
+        scope_exists: true,
+        ..Seal::default()
+    };
+    let names = listed
+        .get("secrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("key").and_then(Value::as_str));
+    for name in names {
+        if let Some(digest) = name.strip_prefix(DIGEST_PREFIX) {
+            seal.digests.insert(digest.to_string());
+        } else if let Some(key) = FingerprintKey::from_secret_key(name) {
+            // Two keys only if two first applies raced: the smallest wins, deterministically.
+            if seal.key.as_ref().is_none_or(|k| key.0 < k.0) {
+                seal.key = Some(key);
+            }
+        }
+    }
+    Ok(seal)
+}
+
+fn untrusted(client: &WorkspaceClient, reason: String, help: String) -> EngineError {
+    EngineError::UntrustedRecord {
+        workspace: client.name().into(),
+        reason,
+        help,
+    }
+}
+
+/// The record as stored, before it is checked against its seal (what `tandem repair` shows).
+#[derive(Debug, Clone)]
+pub struct UncheckedRecord {
+    /// The file's bytes, if there is a file.
+    pub bytes: Option<Vec<u8>>,
+    /// The seal scope, or why it cannot be used.
+    pub seal: Result<Seal, String>,
+}
+
+impl UncheckedRecord {
+    /// The record, parsed as well as it can be (`None` if it is not a record at all).
+    pub fn parsed(&self) -> Option<StateRecord> {
+        let value: Value = serde_json::from_slice(self.bytes.as_deref()?).ok()?;
+        // Older records carry a salt; what is read here is shown, never trusted.
+        let mut value = value;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("salt");
+        }
+        serde_json::from_value(value).ok()
+    }
+}
+
+/// Reads the record and its seal without judging them.
+pub async fn read_unchecked(
+    client: &WorkspaceClient,
+    environment: &str,
+) -> Result<UncheckedRecord, ClientError> {
+    let path = record_path(environment);
+    let (bytes, seal) = tokio::join!(read_bytes(client, &path), read_seal(client, environment));
+    let seal = match seal {
+        Ok(s) => Ok(s),
+        Err(EngineError::Client(e)) => return Err(*e),
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(UncheckedRecord {
+        bytes: bytes?,
+        seal,
+    })
+}
+
+/// Reads the state record: `None` for a workspace tandem never applied to; an error for a
+/// record that is unreadable, forged, replaced, deleted or written by a newer tandem.
 pub async fn read_state_record(
     client: &WorkspaceClient,
     environment: &str,
-) -> Result<Option<StateRecord>, ClientError> {
-    Ok(read_json(client, &record_path(environment))
-        .await?
-        .and_then(|v| serde_json::from_value(v).ok()))
+) -> Result<Option<StateRecord>, EngineError> {
+    let path = record_path(environment);
+    let (bytes, seal) = tokio::join!(read_bytes(client, &path), read_seal(client, environment));
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(ClientError::Decode { reason, .. }) => {
+            return Err(untrusted(
+                client,
+                format!("the state record cannot be read: {reason}"),
+                repair_help(client),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    check_record(client, environment, bytes, seal?)
 }
 
-/// Writes the state record.
+fn repair_help(client: &WorkspaceClient) -> String {
+    format!(
+        "`tandem repair {0}` shows what the record claims and writes a new sealed one (the role from the environment file; scopes tandem may delete only with --keep-scopes after you checked them); or restore the previous record from {1}'s revision history in the workspace UI and run `tandem repair {0}` to seal it",
+        client.name(),
+        "/Shared/.tandem"
+    )
+}
+
+/// Judges a record's bytes against its seal.
+fn check_record(
+    client: &WorkspaceClient,
+    environment: &str,
+    bytes: Option<Vec<u8>>,
+    seal: Seal,
+) -> Result<Option<StateRecord>, EngineError> {
+    let path = record_path(environment);
+    let Some(bytes) = bytes else {
+        if seal.digests.is_empty() {
+            return Ok(None);
+        }
+        return Err(untrusted(
+            client,
+            format!(
+                "{path} is missing, but tandem's seal says a record was written: it was deleted outside tandem (or the very first apply here was interrupted between two requests)"
+            ),
+            repair_help(client),
+        ));
+    };
+    let digest = hex(&Sha256::digest(&bytes));
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        untrusted(
+            client,
+            format!("{path} is not JSON ({e})"),
+            repair_help(client),
+        )
+    })?;
+    let version = value.get("format_version").and_then(Value::as_u64);
+    match version {
+        Some(v) if v > u64::from(STATE_FORMAT_VERSION) => {
+            return Err(untrusted(
+                client,
+                format!(
+                    "{path} has format_version {v}, written by a newer tandem (this one reads {STATE_FORMAT_VERSION})"
+                ),
+                "upgrade tandem to the version that wrote it".to_string(),
+            ));
+        }
+        Some(v) if v < u64::from(STATE_FORMAT_VERSION) => {
+            return Err(untrusted(
+                client,
+                format!(
+                    "{path} has format_version {v}: an unsealed record of an older tandem, which anyone could have written"
+                ),
+                repair_help(client),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            return Err(untrusted(
+                client,
+                format!("{path} has no format_version"),
+                repair_help(client),
+            ));
+        }
+    }
+    if !seal.digests.contains(&digest) {
+        return Err(untrusted(
+            client,
+            format!(
+                "{path} does not match tandem's seal: it was written outside tandem (any workspace user can write /Shared)"
+            ),
+            repair_help(client),
+        ));
+    }
+    let mut record: StateRecord = serde_json::from_value(value).map_err(|e| {
+        untrusted(
+            client,
+            format!("{path} is not a state record: {e}"),
+            repair_help(client),
+        )
+    })?;
+    if record.environment != environment || record.workspace != client.name() {
+        return Err(untrusted(
+            client,
+            format!(
+                "{path} is the record of workspace {} in environment {}",
+                record.workspace, record.environment
+            ),
+            repair_help(client),
+        ));
+    }
+    record.seal = seal;
+    Ok(Some(record))
+}
+
+/// Makes sure the seal scope and the fingerprint key exist (the first apply to a workspace
+/// that writes a secret or a record creates them); `seal` then holds the key.
+pub async fn ensure_fingerprint_key(
+    client: &WorkspaceClient,
+    environment: &str,
+    seal: &mut Seal,
+) -> Result<(), ClientError> {
+    if seal.key.is_some() {
+        return Ok(());
+    }
+    let scope = seal_scope(environment);
+    if !seal.scope_exists {
+        // Re-read first: a record that is new to this run may meet a scope an interrupted run made.
+        if let Ok(found) = read_seal(client, environment).await {
+            *seal = found;
+        }
+    }
+    if !seal.scope_exists {
+        // No `initial_manage_principal`: the caller alone gets MANAGE (admins have it anyway).
+        match client
+            .post("/api/2.0/secrets/scopes/create", &json!({"scope": scope}))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {}
+            Err(e) => return Err(e),
+        }
+        seal.scope_exists = true;
+    }
+    if seal.key.is_some() {
+        return Ok(());
+    }
+    let key = FingerprintKey::generate().map_err(|reason| ClientError::Local {
+        workspace: client.name().into(),
+        reason,
+    })?;
+    client
+        .post(
+            "/api/2.0/secrets/put",
+            &json!({"scope": scope, "key": key.secret_key(), "string_value": "tandem: this secret's name is the key of the fingerprints in the state record"}),
+        )
+        .await?;
+    seal.key = Some(key);
+    Ok(())
+}
+
+/// Writes the state record and seals it: the new digest first (a crash leaves the old record
+/// valid), then the record, then the old digests go.
 pub async fn write_state_record(
     client: &WorkspaceClient,
-    record: &StateRecord,
+    record: &mut StateRecord,
 ) -> Result<(), ClientError> {
-    let value = serde_json::to_value(record).unwrap_or(Value::Null);
-    write_json(client, &record_path(&record.environment), &value, true).await
+    record.format_version = STATE_FORMAT_VERSION;
+    ensure_fingerprint_key(client, &record.environment, &mut record.seal).await?;
+    let bytes = serde_json::to_vec_pretty(&record).map_err(|e| ClientError::Local {
+        workspace: client.name().into(),
+        reason: format!("cannot serialise the state record: {e}"),
+    })?;
+    let digest = hex(&Sha256::digest(&bytes));
+    let scope = seal_scope(&record.environment);
+    client
+        .post(
+            "/api/2.0/secrets/put",
+            &json!({"scope": scope, "key": format!("{DIGEST_PREFIX}{digest}"), "string_value": "tandem: this secret's name is the SHA-256 of the current state record"}),
+        )
+        .await?;
+    write_bytes(client, &record_path(&record.environment), &bytes, true).await?;
+    let stale: Vec<String> = std::mem::take(&mut record.seal.digests)
+        .into_iter()
+        .filter(|d| *d != digest)
+        .collect();
+    record.seal.digests.insert(digest);
+    let deletes = stale.iter().map(|d| {
+        let body = json!({"scope": scope, "key": format!("{DIGEST_PREFIX}{d}")});
+        async move {
+            match client.post("/api/2.0/secrets/delete", &body).await {
+                Err(e) if !e.is_not_found() => Err(e),
+                _ => Ok(()),
+            }
+        }
+    });
+    futures::future::try_join_all(deletes).await?;
+    Ok(())
 }
 
 /// A lock held in one workspace.
@@ -260,12 +697,27 @@ pub async fn read_lock(
     client: &WorkspaceClient,
     environment: &str,
 ) -> Result<Option<Lock>, ClientError> {
-    Ok(read_json(client, &lock_path(environment))
-        .await?
-        .and_then(|v| serde_json::from_value(v).ok()))
+    let path = lock_path(environment);
+    let Some(value) = read_json(client, &path).await? else {
+        return Ok(None);
+    };
+    // Not a lock tandem wrote: nobody can tell whether it is held, so nobody takes it.
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| ClientError::Decode {
+            workspace: client.name().into(),
+            method: "GET".into(),
+            path: "/api/2.0/workspace/export".into(),
+            reason: format!(
+                "{path} is not a tandem lock ({e}); `tandem unlock {}` removes it",
+                client.name()
+            ),
+        })
 }
 
-/// Takes the lock; an expired lock is taken over.
+/// Takes the lock. An expired lock is taken over as a compare-and-swap on its ID: only the run
+/// that creates the takeover marker named after that ID (an atomic create) may remove it, so two
+/// runs that both found it expired can never both hold the lock.
 pub async fn acquire_lock(
     client: &WorkspaceClient,
     environment: &str,
@@ -281,12 +733,18 @@ pub async fn acquire_lock(
         expires_ms: now + ttl_ms,
         since_ms: now,
     };
-    let value = serde_json::to_value(&lock).unwrap_or(Value::Null);
     // As patient with a flaky create as with any other (see `apply`'s creates): a lock that
     // failed to be taken leaves the whole workspace out of the run.
-    for attempt in 0..5u64 {
-        match write_json(client, &lock_path(environment), &value, false).await {
-            Ok(()) => return Ok(lock),
+    let mut marker: Option<String> = None;
+    for attempt in 0..8u64 {
+        let pause = std::time::Duration::from_millis(100 * (attempt + 1));
+        match write_json(client, &lock_path(environment), &lock, false).await {
+            Ok(()) => {
+                if let Some(marker) = &marker {
+                    remove_marker(client, marker).await;
+                }
+                return Ok(lock);
+            }
             Err(ClientError::OutcomeUnknown { .. }) => {
                 // The create may have landed: it is ours if the file holds our ID.
                 if read_lock(client, environment)
@@ -295,7 +753,7 @@ pub async fn acquire_lock(
                 {
                     return Ok(lock);
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
+                tokio::time::sleep(pause).await;
             }
             Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {
                 let Some(current) = read_lock(client, environment).await? else {
@@ -304,8 +762,23 @@ pub async fn acquire_lock(
                 if current.expires_ms > now_ms() {
                     return Err(LockError::Held(current));
                 }
-                tracing::warn!(holder = %current.holder, since = %current.since, "taking over an expired lock");
-                delete_lock(client, environment).await?;
+                if claim_takeover(client, environment, &current, &lock).await? {
+                    let path = takeover_path(environment, &current);
+                    tracing::warn!(holder = %current.holder, since = %current.since, "taking over an expired lock");
+                    // Only the expired lock goes: one that changed meanwhile is not ours to remove.
+                    if read_lock(client, environment)
+                        .await?
+                        .is_some_and(|l| l.id == current.id && l.expires_ms == current.expires_ms)
+                    {
+                        delete_lock(client, environment).await?;
+                        marker = Some(path);
+                    } else {
+                        remove_marker(client, &path).await;
+                    }
+                } else {
+                    // Another run is taking it over: its lock will be there to see.
+                    tokio::time::sleep(pause).await;
+                }
             }
             Err(e) => return Err(e.into()),
         }
@@ -319,6 +792,79 @@ pub async fn acquire_lock(
             reason: "the lock could not be created".into(),
         })),
     }
+}
+
+/// Creates the takeover marker of `expired` for `ours`; whether this run won it.
+async fn claim_takeover(
+    client: &WorkspaceClient,
+    environment: &str,
+    expired: &Lock,
+    ours: &Lock,
+) -> Result<bool, ClientError> {
+    let path = takeover_path(environment, expired);
+    let marker = json!({"taken_over_by": ours.id, "holder": ours.holder, "at": rfc3339(now_ms())});
+    match write_json(client, &path, &marker, false).await {
+        Ok(()) => Ok(true),
+        Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {
+            // Ours all the same if an earlier attempt's answer was lost.
+            Ok(read_json(client, &path)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|m| {
+                    m.get("taken_over_by").and_then(Value::as_str) == Some(ours.id.as_str())
+                }))
+        }
+        Err(ClientError::OutcomeUnknown { .. }) => {
+            Ok(read_json(client, &path).await?.is_some_and(|m| {
+                m.get("taken_over_by").and_then(Value::as_str) == Some(ours.id.as_str())
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What renewing a lock found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still ours, now until the new expiry.
+    Renewed,
+    /// Someone else holds it or took it over: this run must stop writing.
+    Lost,
+}
+
+/// Pushes our lock's expiry `ttl_ms` ahead, if it is still ours and nobody has started taking
+/// it over.
+pub async fn renew_lock(
+    client: &WorkspaceClient,
+    environment: &str,
+    lock: &Lock,
+    ttl_ms: i64,
+) -> Result<Renewal, ClientError> {
+    // A takeover is marked under the instance it found in the file (the last renewal's).
+    let taken_over = |instance: Lock| async move {
+        Ok::<_, ClientError>(
+            read_json(client, &takeover_path(environment, &instance))
+                .await
+                .is_ok_and(|m| m.is_some()),
+        )
+    };
+    let Some(current) = read_lock(client, environment).await? else {
+        return Ok(Renewal::Lost);
+    };
+    if current.id != lock.id || taken_over(current.clone()).await? {
+        return Ok(Renewal::Lost);
+    }
+    let renewed = Lock {
+        expires_ms: now_ms() + ttl_ms,
+        ..lock.clone()
+    };
+    write_json(client, &lock_path(environment), &renewed, true).await?;
+    // A takeover that started while we wrote wins: it judged the lock expired first.
+    if taken_over(current).await? {
+        return Ok(Renewal::Lost);
+    }
+    Ok(Renewal::Renewed)
 }
 
 /// Releases our lock (leaves someone else's alone).
@@ -412,10 +958,31 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_are_salted() {
-        assert_ne!(fingerprint("a", b"v"), fingerprint("b", b"v"));
-        assert_eq!(fingerprint("a", b"v"), fingerprint("a", b"v"));
-        assert_eq!(fingerprint("a", b"v").len(), 64);
+    fn fingerprints_are_keyed() {
+        let (a, b) = (FingerprintKey([1; 32]), FingerprintKey([2; 32]));
+        assert_ne!(a.fingerprint(b"v"), b.fingerprint(b"v"));
+        assert_eq!(a.fingerprint(b"v"), a.fingerprint(b"v"));
+        assert_eq!(a.fingerprint(b"v").len(), 64);
+        // Not the plain SHA-256 of the value, which anyone could test guesses against.
+        assert_ne!(a.fingerprint(b"123456"), hex(&Sha256::digest(b"123456")));
         assert_ne!(random_hex(16), random_hex(16));
+    }
+
+    #[test]
+    fn the_fingerprint_key_travels_in_a_secret_name() {
+        let key = FingerprintKey::generate().expect("random");
+        let name = key.secret_key();
+        assert!(name.len() <= 128, "secret keys are at most 128 characters");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        );
+        assert_eq!(FingerprintKey::from_secret_key(&name), Some(key));
+        assert_eq!(FingerprintKey::from_secret_key("fingerprint-key.zz"), None);
+        assert_eq!(FingerprintKey::from_secret_key("record.00"), None);
+        assert_eq!(
+            format!("{:?}", FingerprintKey([7; 32])),
+            "FingerprintKey(***)"
+        );
     }
 }

@@ -86,7 +86,11 @@ async fn one(
             .map_err(|e| e.to_string())?;
         let result = tokio::try_join!(
             state::read_state_record(&connection.client, &environment.name),
-            state::read_lock(&connection.client, &environment.name)
+            async {
+                state::read_lock(&connection.client, &environment.name)
+                    .await
+                    .map_err(crate::engine::EngineError::from)
+            }
         )
         .map_err(|e| e.to_string());
         connection.close().await;

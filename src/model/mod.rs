@@ -11,6 +11,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Secret scopes named with this prefix (case-insensitive) are tandem's own seal scopes.
+pub const RESERVED_SCOPE_PREFIX: &str = "tandem.";
 /// A workspace's role: only one is active at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -272,6 +272,7 @@ mod tests {
                 .collect(),
             overrides: Vec::new(),
             live_fingerprint: String::new(),
+            config_digests: std::collections::BTreeMap::new(),
             notes: Vec::new(),
         }
     }

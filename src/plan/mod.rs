@@ -27,7 +27,7 @@ pub const TAG_ENV: &str = "tandem-env";
 pub const TAG_KEY: &str = "tandem-key";
 
 /// Version of the plan JSON document.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// What to do to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,9 +194,46 @@ pub struct WorkspacePlan {
     pub live_fingerprint: String,
     /// Things the operator should know (a pending fence, an unreachable workspace, ...).
     pub notes: Vec<String>,
+    /// For each resource with an action (`kind.key`), a digest of its configuration for this
+    /// workspace: applying a saved plan refuses when the configuration has changed since.
+    #[serde(default)]
+    pub config_digests: BTreeMap<String, String>,
+}
+
+/// A digest of what the configuration says of `id` for one workspace (its role's values, before
+/// references are resolved), or of its absence.
+pub fn config_digest(desired: &WorkspaceDesired, id: &ResourceId) -> String {
+    use sha2::Digest as _;
+    let resources = &desired.resources;
+    let value = match id.kind {
+        Kind::Jobs => resources.jobs.get(&id.key).map(serde_json::to_vec),
+        Kind::Clusters => resources.clusters.get(&id.key).map(serde_json::to_vec),
+        Kind::InstancePools => resources
+            .instance_pools
+            .get(&id.key)
+            .map(serde_json::to_vec),
+        Kind::SecretScopes => resources.secret_scopes.get(&id.key).map(serde_json::to_vec),
+    };
+    match value {
+        Some(Ok(bytes)) => sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        Some(Err(_)) => "unserialisable".into(),
+        None => "absent".into(),
+    }
 }
 
 impl WorkspacePlan {
+    /// Records the configuration digest of every resource this plan acts on.
+    pub fn record_config_digests(&mut self, desired: &WorkspaceDesired) {
+        self.config_digests = self
+            .actions
+            .iter()
+            .map(|a| (a.resource.to_string(), config_digest(desired, &a.resource)))
+            .collect();
+    }
+
     /// Counts per verb.
     pub fn summary(&self) -> BTreeMap<&'static str, usize> {
         let mut out = BTreeMap::new();
@@ -417,6 +454,7 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
         actions,
         overrides: input.desired.overrides.clone(),
         live_fingerprint: input.live_fingerprint.clone(),
+        config_digests: BTreeMap::new(),
         notes: Vec::new(),
     }
 }

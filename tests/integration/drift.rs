@@ -509,7 +509,7 @@ fn drift_reports_a_record_whose_role_disagrees_with_the_environment_file() {
         let mut record = original.clone();
         record["role"] = json!("active");
         record["promoted_by"] = json!("oncall@example.com");
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
         original
     });
     // plan refuses to run against it; drift reports it (it must not refuse: it is the report).
@@ -532,7 +532,7 @@ fn drift_reports_a_record_whose_role_disagrees_with_the_environment_file() {
     assert!(remedy.contains("promot"), "{remedy}");
 
     with_local(&repo, "secondary", |ws| {
-        ws.write_file_json("/Shared/.tandem/test/state.json", &original);
+        ws.write_record(&original);
     });
     let run = tandem(&repo, &["drift", "--detailed-exitcode"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
@@ -714,7 +714,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
     with_local(&repo, "secondary", |ws| {
         let mut record = ws.record();
         record["last_applied"]["commit"] = json!(first);
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
     });
     let report = assert_not_ready(
         &repo,
@@ -757,7 +757,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         let mut record = original.clone();
         record["pending_fences"] =
             json!([{"workspace": "secondary", "since": "2026-02-03T04:05:06Z"}]);
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
         original
     });
     let report = assert_not_ready(&repo, &[("primary", "no pending fence")]);
@@ -766,7 +766,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         "secondary since 2026-02-03T04:05:06Z"
     );
     with_local(&repo, "primary", |ws| {
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
     });
     assert_ready(&repo);
 
@@ -775,7 +775,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         let original = ws.record();
         let mut record = original.clone();
         record["role"] = json!("active");
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
         original
     });
     assert_not_ready(
@@ -783,7 +783,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         &[("secondary", "role agrees with the environment file")],
     );
     with_local(&repo, "secondary", |ws| {
-        ws.write_file_json("/Shared/.tandem/test/state.json", &record);
+        ws.write_record(&record);
     });
     assert_ready(&repo);
 

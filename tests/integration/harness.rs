@@ -9,6 +9,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use tandem::emulator::{self, RunningEmulator};
 
 /// The repository's own root (where `examples/` and `environments/` live).
@@ -706,6 +707,44 @@ impl Ws {
         self.state_record().expect("a state record")
     }
 
+    /// Writes the environment `test`'s state record as tandem does: the file, and its SHA-256
+    /// named in the seal scope `tandem.test` (any older digest removed). What a test writes with
+    /// [`Ws::write_file_json`] instead is a forgery tandem must refuse.
+    pub fn write_record(&self, record: &Value) {
+        let bytes = serde_json::to_vec_pretty(record).expect("json");
+        let digest = sha256_hex(&bytes);
+        let (status, _) = self.call(
+            "POST",
+            "/api/2.0/secrets/scopes/create",
+            Some(json!({"scope": "tandem.test"})),
+        );
+        assert!(status == 200 || status == 400, "seal scope: {status}");
+        let stale: Vec<String> = self
+            .secrets("tandem.test")
+            .into_keys()
+            .filter(|k| k.starts_with("record.") && *k != format!("record.{digest}"))
+            .collect();
+        self.post(
+            "/api/2.0/secrets/put",
+            json!({"scope": "tandem.test", "key": format!("record.{digest}"), "string_value": "sealed"}),
+        );
+        self.post(
+            "/api/2.0/workspace/mkdirs",
+            json!({"path": "/Shared/.tandem/test"}),
+        );
+        let content = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        self.post(
+            "/api/2.0/workspace/import",
+            json!({"path": "/Shared/.tandem/test/state.json", "content": content, "format": "AUTO", "overwrite": true}),
+        );
+        for key in stale {
+            self.post(
+                "/api/2.0/secrets/delete",
+                json!({"scope": "tandem.test", "key": key}),
+            );
+        }
+    }
+
     /// The environment `test`'s lock in this workspace, if any.
     pub fn lock(&self) -> Option<Value> {
         self.read_file_json("/Shared/.tandem/test/lock.json")
@@ -729,6 +768,14 @@ impl Drop for Ws {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Opens an embedded workspace, runs `f` on it, and closes it again.

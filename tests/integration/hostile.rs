@@ -3,5 +3,6 @@
 
 mod config;
 mod emulator;
+mod saved_plan;
 mod server;
 mod state;
