@@ -1,5 +1,6 @@
 """Injected faults as the SDK experiences them: retried 503/429, unretried 500, and a create that
-commits before failing (the source of duplicates a reconciler must handle)."""
+commits before failing (the source of duplicates a reconciler must handle). Only a token holder
+may inject them."""
 
 import requests
 from databricks.sdk.errors import InternalError
