@@ -7,7 +7,13 @@
 //! journal happens in the background: the journal is set aside as `<state>.journal.old` and a
 //! new one started, so requests never wait for the snapshot to reach the disk. Journal lines
 //! hold whole records, so replaying the old journal and then the new one over either snapshot
-//! gives the same state.
+//! gives the same state. A journal line that does not parse stops the replay with an error (only
+//! a torn last line, a write cut short by a crash, is dropped, with a warning).
+//!
+//! The state files may sit in a folder someone else wrote (an embedded workspace's
+//! `.tandem/local/` in a config repository): none of them may be a symbolic link, every file is
+//! created afresh and exclusively (never truncated or written through a link) and readable by
+//! its owner only.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
