@@ -1055,12 +1055,13 @@ impl Drop for Emulator {
     }
 }
 
-/// One request to the emulator's admin API (HTTP/1.1 over a plain socket).
+/// One request to the emulator's admin API (HTTP/1.1 over a plain socket), with the emulator's
+/// default token (the admin routes need one).
 fn admin(addr: &str, method: &str, path: &str) -> Value {
     let mut stream = TcpStream::connect(addr).expect("connect to emulator");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer dev\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
     )
     .expect("send");
     let mut answer = String::new();

@@ -12,7 +12,7 @@ use crate::emulator::{self, EmulatorOptions, TokenGrant};
 /// Arguments of `tandem emulator`.
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
-    /// Address to listen on.
+    /// Address to listen on (anything but a loopback address exposes a test tool to the network).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
     /// Port to listen on (0: any free port).
@@ -51,6 +51,7 @@ impl EmulatorArgs {
         EmulatorOptions {
             bind: SocketAddr::new(self.host, self.port),
             state: self.state.clone(),
+            state_confined_to: None,
             tokens,
             latency: Duration::from_millis(self.latency_ms),
             rate_limit: self.rate_limit,
@@ -65,6 +66,9 @@ impl EmulatorArgs {
 pub fn run(args: &EmulatorArgs) -> miette::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
+    if !args.host.is_loopback() {
+        eprintln!("{}", exposure_warning(args.host));
+    }
     runtime.block_on(async {
         let running = emulator::start(args.options()).await?;
         println!("tandem workspace emulator listening on {}", running.url);
@@ -76,6 +80,15 @@ pub fn run(args: &EmulatorArgs) -> miette::Result<ExitCode> {
         println!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The warning for listening on `host`, which is not a loopback address.
+fn exposure_warning(host: IpAddr) -> String {
+    format!(
+        "warning: listening on {host}, not a loopback address: the tandem workspace emulator is \
+         for tests and has no real security (its tokens travel in clear text over plain HTTP, \
+         its state is not encrypted); keep it on 127.0.0.1 unless the network is yours alone"
+    )
 }
 
 async fn wait_for_shutdown() {
@@ -98,5 +111,26 @@ async fn wait_for_shutdown() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_go_without_a_warning() {
+        for host in ["127.0.0.1", "127.8.9.10", "::1"] {
+            assert!(host.parse::<IpAddr>().expect("ip").is_loopback(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.1", "192.168.1.2"] {
+            assert!(!host.parse::<IpAddr>().expect("ip").is_loopback(), "{host}");
+        }
+        let warning = exposure_warning("0.0.0.0".parse().expect("ip"));
+        assert!(
+            warning.starts_with("warning: listening on 0.0.0.0"),
+            "{warning}"
+        );
+        assert!(warning.contains("for tests"), "{warning}");
     }
 }

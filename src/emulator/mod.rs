@@ -4,7 +4,8 @@
 //! It is an independent second implementation written from the API reference: it shares no code
 //! with tandem's client or model, so it cannot agree with their bugs. It can misbehave on purpose
 //! (fault rules, a flaky profile, latency, a rate limit) and reports what it served
-//! (`/__emulator/stats`).
+//! (`/__emulator/stats`). Its admin routes (`/__emulator/*`) take the same bearer tokens as the
+//! API. It is a test tool: tokens are compared, not protected, and nothing is encrypted.
 
 mod admin;
 pub mod clusters;
@@ -45,6 +46,10 @@ pub struct EmulatorOptions {
     pub bind: SocketAddr,
     /// State file; `None` keeps everything in memory.
     pub state: Option<PathBuf>,
+    /// A folder the state file must stay inside, in which no folder from it down to the state
+    /// may be a symbolic link (an embedded workspace's `<root>/.tandem`, which a config
+    /// repository could carry); `None` checks only the state's own files.
+    pub state_confined_to: Option<PathBuf>,
     /// Accepted bearer tokens and the user each authenticates as.
     pub tokens: Vec<TokenGrant>,
     /// Latency added to every API request.
@@ -64,6 +69,7 @@ impl Default for EmulatorOptions {
         EmulatorOptions {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             state: None,
+            state_confined_to: None,
             tokens: vec![TokenGrant::default()],
             latency: Duration::ZERO,
             rate_limit: None,
@@ -220,14 +226,13 @@ impl Drop for RunningEmulator {
 }
 
 /// Options for the embedded workspace `local:<name>` of the config root `root`: a free loopback
-/// port, the default token, state in `<root>/.tandem/local/<name>.json`.
+/// port, the default token, state in `<root>/.tandem/local/<name>.json`, confined to
+/// `<root>/.tandem` (no symbolic links from there down).
 pub fn embedded_options(root: &std::path::Path, name: &str) -> EmulatorOptions {
+    let tandem = root.join(".tandem");
     EmulatorOptions {
-        state: Some(
-            root.join(".tandem")
-                .join("local")
-                .join(format!("{name}.json")),
-        ),
+        state: Some(tandem.join("local").join(format!("{name}.json"))),
+        state_confined_to: Some(tandem),
         ..EmulatorOptions::default()
     }
 }
@@ -240,8 +245,8 @@ pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
     let principals = principals::load(options.principals.as_deref())?;
     let seed = || principals::seeded_db(&principals);
     let store = match &options.state {
-        Some(path) => Store::open(path, seed)?,
-        None => Store::in_memory(seed()),
+        Some(path) => Store::open(path, options.state_confined_to.as_deref(), seed)?,
+        None => Store::in_memory(seed())?,
     };
     let faults = FaultEngine::new(options.faults.as_deref())?;
     let limiter = options
@@ -279,8 +284,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), latency))
         .layer(middleware::from_fn_with_state(state.clone(), count));
+    let admin = admin::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        authenticate_admin,
+    ));
     Router::new()
-        .nest("/__emulator", admin::routes())
+        .nest("/__emulator", admin)
         .route("/.well-known/{*rest}", axum::routing::get(no_metadata))
         .merge(api)
         .with_state(state)
@@ -391,17 +400,7 @@ async fn rate_limit(State(ws): State<AppState>, request: Request, next: Next) ->
 }
 
 async fn authenticate(State(ws): State<AppState>, mut request: Request, next: Next) -> Response {
-    if is_admin(&request) {
-        return next.run(request).await;
-    }
-    let token = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let grant = token.and_then(|t| ws.options.tokens.iter().find(|g| g.token == t));
-    match grant {
+    match grant_of(&ws, &request) {
         Some(grant) => {
             request.extensions_mut().insert(Caller {
                 user_name: grant.user_name.clone(),
@@ -410,6 +409,46 @@ async fn authenticate(State(ws): State<AppState>, mut request: Request, next: Ne
         }
         None => ApiError::bad_token().into_response(),
     }
+}
+
+/// The grant of the request's bearer token, if the emulator accepts it.
+fn grant_of<'a>(ws: &'a Workspace, request: &Request) -> Option<&'a TokenGrant> {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)?;
+    ws.options
+        .tokens
+        .iter()
+        .find(|g| same_secret(g.token.as_bytes(), token.as_bytes()))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// The admin routes take any token the API accepts (whoever the operator gave a token to may
+/// steer the emulator; a workspace's admin group is data a test may change, so it does not
+/// decide). Without one they answer 401, so a stray local process or a web page cannot reset
+/// a workspace or inject faults.
+async fn authenticate_admin(State(ws): State<AppState>, request: Request, next: Next) -> Response {
+    if grant_of(&ws, &request).is_some() {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        "The emulator's admin routes need a bearer token the emulator accepts (--token)",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 impl Workspace {

@@ -7,12 +7,18 @@
 //! journal happens in the background: the journal is set aside as `<state>.journal.old` and a
 //! new one started, so requests never wait for the snapshot to reach the disk. Journal lines
 //! hold whole records, so replaying the old journal and then the new one over either snapshot
-//! gives the same state.
+//! gives the same state. A journal line that does not parse stops the replay with an error (only
+//! a torn last line, a write cut short by a crash, is dropped, with a warning).
+//!
+//! The state files may sit in a folder someone else wrote (an embedded workspace's
+//! `.tandem/local/` in a config repository): none of them may be a symbolic link, every file is
+//! created afresh and exclusively (never truncated or written through a link) and readable by
+//! its owner only.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +29,7 @@ use super::jobs::{JobRecord, RunRecord};
 use super::permissions::AclRecord;
 use super::pools::PoolRecord;
 use super::scim::{GroupRecord, ServicePrincipalRecord, UserRecord};
-use super::secrets::ScopeRecord;
+use super::secrets::{ScopeRecord, VALUE_KEY_BYTES, ValueKey, hex, unhex};
 use super::workspace::FileRecord;
 
 /// ID counters.
@@ -213,6 +219,50 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A journal line other than a torn last one is not a valid entry.
+    #[error(
+        "emulator journal {path}: line {line} is not a valid entry ({reason}); the workspace was \
+         not opened and nothing was changed: repair or delete that line, or move the journal away \
+         to go back to the last snapshot"
+    )]
+    #[diagnostic(help(
+        "only a torn last line (a crash mid-write) is dropped on its own. Once the line is \
+         repaired or deleted, the entries after it are replayed; moving the journal away loses \
+         every change since the last snapshot"
+    ))]
+    JournalCorrupt {
+        /// The journal.
+        path: String,
+        /// The line, from 1.
+        line: usize,
+        /// Why (never the line's text).
+        reason: String,
+    },
+    /// A state file, or a folder it lives in, is a symbolic link.
+    #[error(
+        "{path} is a symbolic link: the emulator never reads or writes its state through one; \
+         remove the link"
+    )]
+    #[diagnostic(help(
+        "look at what the link points to: a link there could make a run overwrite the file it \
+         names. `.tandem/` is tandem's own folder: keep it in .gitignore, never in a commit"
+    ))]
+    Symlink {
+        /// The link.
+        path: String,
+    },
+    /// The state file is not inside the folder it must stay in.
+    #[error("emulator state {path} is not inside {folder}")]
+    #[diagnostic(help("an embedded workspace keeps its state under the config root's .tandem/"))]
+    Escapes {
+        /// The state file.
+        path: String,
+        /// The folder.
+        folder: String,
+    },
+    /// The key of the secret fingerprints could not be drawn.
+    #[error("cannot draw the key of the emulator's secret fingerprints: {0}")]
+    Random(std::io::Error),
     /// Another process serves the same state.
     #[error("emulator state {path} is in use by another process ({holder})")]
     #[diagnostic(help("stop the other emulator, or use another --state file"))]
@@ -227,10 +277,44 @@ pub enum StoreError {
 /// Journal lines after which the journal is folded into the snapshot.
 const COMPACT_AFTER: usize = 20_000;
 
-struct Persistence {
+/// The files of a persisted workspace: the snapshot and the files beside it.
+#[derive(Debug, Clone)]
+struct StateFiles {
     snapshot: PathBuf,
-    journal_path: PathBuf,
-    lock_path: PathBuf,
+    journal: PathBuf,
+    old_journal: PathBuf,
+    lock: PathBuf,
+    tmp: PathBuf,
+    key: PathBuf,
+}
+
+impl StateFiles {
+    fn of(snapshot: &Path) -> Self {
+        let journal = sibling(snapshot, "journal");
+        StateFiles {
+            snapshot: snapshot.to_path_buf(),
+            old_journal: sibling(&journal, "old"),
+            journal,
+            lock: sibling(snapshot, "lock"),
+            tmp: sibling(snapshot, "tmp"),
+            key: sibling(snapshot, "key"),
+        }
+    }
+
+    fn all(&self) -> [&Path; 6] {
+        [
+            &self.snapshot,
+            &self.journal,
+            &self.old_journal,
+            &self.lock,
+            &self.tmp,
+            &self.key,
+        ]
+    }
+}
+
+struct Persistence {
+    files: StateFiles,
     journal: File,
     lines: usize,
     /// The snapshot being written in the background, if any.
@@ -240,69 +324,89 @@ struct Persistence {
 /// The database and, with a state file, its persistence.
 pub struct Store {
     inner: Mutex<(Db, Option<Persistence>)>,
+    value_key: ValueKey,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 impl Store {
-    /// A store kept in memory only.
-    pub fn in_memory(db: Db) -> Self {
-        Store {
+    /// A store kept in memory only (its fingerprint key too).
+    pub fn in_memory(db: Db) -> Result<Self, StoreError> {
+        let (value_key, _) = ValueKey::generate().map_err(StoreError::Random)?;
+        Ok(Store {
             inner: Mutex::new((db, None)),
-        }
+            value_key,
+        })
     }
 
     /// Opens (or creates) the state at `path`; `seed` fills a new, empty workspace.
-    pub fn open(path: &Path, seed: impl FnOnce() -> Db) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
+    ///
+    /// No file of the state (snapshot, journals, lock, temp file, key) may be a symbolic link,
+    /// nor, with `confined_to`, any folder from `confined_to` down to the state: the state of an
+    /// embedded workspace lives in a folder a config repository could carry, and a link there
+    /// would make the emulator read or overwrite whatever it points to.
+    pub fn open(
+        path: &Path,
+        confined_to: Option<&Path>,
+        seed: impl FnOnce() -> Db,
+    ) -> Result<Self, StoreError> {
+        prepare_folders(path, confined_to)?;
+        let files = StateFiles::of(path);
+        for file in files.all() {
+            refuse_symlink(file)?;
         }
-        let lock_path = sibling(path, "lock");
-        take_lock(&lock_path, path)?;
-        let journal_path = sibling(path, "journal");
-        let mut db = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.display().to_string(),
-                reason: e.to_string(),
+        take_lock(&files.lock, path)?;
+        Self::open_locked(files.clone(), seed).inspect_err(|_| {
+            let _ = std::fs::remove_file(&files.lock);
+        })
+    }
+
+    fn open_locked(files: StateFiles, seed: impl FnOnce() -> Db) -> Result<Self, StoreError> {
+        let mut db = match read_existing(&files.snapshot).map_err(io_error(&files.snapshot))? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: files.snapshot.display().to_string(),
+                reason: format!(
+                    "{} at line {} column {}",
+                    category(&e),
+                    e.line(),
+                    e.column()
+                ),
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => seed(),
-            Err(e) => return Err(io(e)),
+            None => seed(),
         };
-        // Replay the journals, a set-aside one first; a torn last line (a crash mid-write) is
-        // ignored.
-        let old_journal = sibling(&journal_path, "old");
-        for journal in [&old_journal, &journal_path] {
+        // Replay the journals, a set-aside one first.
+        for journal in [&files.old_journal, &files.journal] {
             replay(&mut db, journal)?;
         }
-        write_snapshot(
-            path,
-            &serde_json::to_vec(&db)
-                .map_err(std::io::Error::other)
-                .map_err(io)?,
-        )
-        .map_err(io)?;
-        let _ = std::fs::remove_file(&old_journal);
-        let journal = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&journal_path)
-            .map_err(io)?;
+        let value_key = load_or_create_key(&files.key)?;
+        let bytes = serde_json::to_vec(&db)
+            .map_err(std::io::Error::other)
+            .map_err(io_error(&files.snapshot))?;
+        write_snapshot(&files.snapshot, &bytes).map_err(io_error(&files.snapshot))?;
+        let _ = std::fs::remove_file(&files.old_journal);
+        let journal = create_private(&files.journal).map_err(io_error(&files.journal))?;
         Ok(Store {
             inner: Mutex::new((
                 db,
                 Some(Persistence {
-                    snapshot: path.to_path_buf(),
-                    journal_path,
-                    lock_path,
+                    files,
                     journal,
                     lines: 0,
                     folding: None,
                 }),
             )),
+            value_key,
         })
+    }
+
+    /// The key of this workspace's secret fingerprints.
+    pub fn value_key(&self) -> &ValueKey {
+        &self.value_key
     }
 
     /// Runs `f` with the database for reading.
@@ -372,25 +476,175 @@ impl Drop for Store {
         let (db, persistence) = &mut *guard;
         if let Some(p) = persistence {
             compact(db, p);
-            let _ = std::fs::remove_file(&p.lock_path);
+            let _ = std::fs::remove_file(&p.files.lock);
         }
     }
 }
 
-/// Replays the journal at `path` (if any) into `db`.
-fn replay(db: &mut Db, path: &Path) -> Result<(), StoreError> {
-    let Ok(file) = File::open(path) else {
+/// What kind of JSON failure `e` is, without quoting any of the text (it may not be what it
+/// seems to be).
+fn category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "not an emulator record",
+        serde_json::error::Category::Eof => "cut short",
+    }
+}
+
+/// Refuses `path` if it is a symbolic link (a missing file is fine).
+fn refuse_symlink(path: &Path) -> Result<(), StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Symlink {
+            path: path.display().to_string(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
+/// Creates the folders the state at `state` lives in (owner-only), refusing, with
+/// `confined_to`, a state outside that folder and any symlinked folder from it down.
+fn prepare_folders(state: &Path, confined_to: Option<&Path>) -> Result<(), StoreError> {
+    let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
-    for line in BufReader::new(file).lines() {
-        let Ok(line) = line else { break };
-        let Ok(entry) = serde_json::from_str::<JournalLine>(&line) else {
-            break;
-        };
-        db.apply(entry).map_err(|e| StoreError::Corrupt {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    let Some(base) = confined_to else {
+        return private_folder_builder()
+            .recursive(true)
+            .create(parent)
+            .map_err(io_error(parent));
+    };
+    let escapes = || StoreError::Escapes {
+        path: state.display().to_string(),
+        folder: base.display().to_string(),
+    };
+    let below = parent.strip_prefix(base).map_err(|_| escapes())?;
+    let mut folder = base.to_path_buf();
+    real_folder(&folder)?;
+    for component in below.components() {
+        match component {
+            Component::Normal(name) => folder.push(name),
+            _ => return Err(escapes()),
+        }
+        real_folder(&folder)?;
+    }
+    Ok(())
+}
+
+/// Makes sure `folder` is a real folder (not a link to one), creating it if missing.
+fn real_folder(folder: &Path) -> Result<(), StoreError> {
+    match std::fs::symlink_metadata(folder) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Symlink {
+            path: folder.display().to_string(),
+        }),
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(io_error(folder)(std::io::Error::other(
+            "exists and is not a folder",
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => private_folder_builder()
+            .create(folder)
+            .map_err(io_error(folder)),
+        Err(e) => Err(io_error(folder)(e)),
+    }
+}
+
+fn private_folder_builder() -> std::fs::DirBuilder {
+    #[allow(unused_mut)]
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+}
+
+/// Creates `path` afresh for writing, readable by its owner only. Whatever is there is removed
+/// first (a link itself, never what it points to) and the file is created exclusively, so
+/// nothing is ever truncated or written through a link.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// The bytes of `path`, or `None` if there is no such file.
+fn read_existing(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The fingerprint key kept at `path`, created (owner-only) if there is none yet.
+fn load_or_create_key(path: &Path) -> Result<ValueKey, StoreError> {
+    if let Some(text) = read_existing(path).map_err(io_error(path))? {
+        let bytes = std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| unhex(t.trim()))
+            .and_then(|b| <[u8; VALUE_KEY_BYTES]>::try_from(b).ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("not a key of {} hex digits", VALUE_KEY_BYTES * 2),
+            })?;
+        return Ok(ValueKey::from_bytes(&bytes));
+    }
+    let (key, bytes) = ValueKey::generate().map_err(StoreError::Random)?;
+    let mut file = create_private(path).map_err(io_error(path))?;
+    file.write_all(format!("{}\n", hex(&bytes)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(path))?;
+    Ok(key)
+}
+
+/// Replays the journal at `path` (if any) into `db`. A line that is not a valid entry stops the
+/// replay with an error naming it — unless it is the last line and has no newline after it: a
+/// write torn by a crash, never acknowledged, which is dropped with a warning.
+fn replay(db: &mut Db, path: &Path) -> Result<(), StoreError> {
+    let Some(bytes) = read_existing(path).map_err(io_error(path))? else {
+        return Ok(());
+    };
+    let complete = bytes.last() == Some(&b'\n');
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    let last = lines.len();
+    for (index, line) in lines.into_iter().enumerate() {
+        let number = index + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let applied = serde_json::from_slice::<JournalLine>(line)
+            .map_err(|e| format!("{} at column {}", category(&e), e.column()))
+            .and_then(|entry| db.apply(entry).map_err(|e| category(&e).to_string()));
+        match applied {
+            Ok(()) => {}
+            Err(reason) if number == last && !complete => {
+                tracing::warn!(
+                    "emulator journal {}: line {number}, the last, is incomplete ({reason}): a \
+                     write torn by a crash, never acknowledged; dropped",
+                    path.display()
+                );
+            }
+            Err(reason) => {
+                return Err(StoreError::JournalCorrupt {
+                    path: path.display().to_string(),
+                    line: number,
+                    reason,
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -407,11 +661,11 @@ fn compact(db: &Db, p: &mut Persistence) {
     finish_folding(p);
     let written = serde_json::to_vec(db)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| write_snapshot(&p.snapshot, &bytes));
+        .and_then(|bytes| write_snapshot(&p.files.snapshot, &bytes));
     match written {
         Ok(()) => match start_journal(p) {
             Ok(()) => {
-                let _ = std::fs::remove_file(sibling(&p.journal_path, "old"));
+                let _ = std::fs::remove_file(&p.files.old_journal);
             }
             Err(e) => tracing::error!(error = %e, "emulator journal reset failed"),
         },
@@ -421,11 +675,7 @@ fn compact(db: &Db, p: &mut Persistence) {
 
 /// Starts an empty journal in place of the current one.
 fn start_journal(p: &mut Persistence) -> std::io::Result<()> {
-    p.journal = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&p.journal_path)?;
+    p.journal = create_private(&p.files.journal)?;
     p.lines = 0;
     Ok(())
 }
@@ -434,7 +684,7 @@ fn start_journal(p: &mut Persistence) -> std::io::Result<()> {
 /// serialising the database holds up requests, not the disk.
 fn fold_in_background(db: &Db, p: &mut Persistence) {
     finish_folding(p);
-    let old = sibling(&p.journal_path, "old");
+    let old = p.files.old_journal.clone();
     if old.exists() {
         // The last background snapshot failed: its journal must not be overwritten.
         return compact(db, p);
@@ -443,14 +693,14 @@ fn fold_in_background(db: &Db, p: &mut Persistence) {
         Ok(bytes) => bytes,
         Err(e) => return tracing::error!(error = %e, "emulator snapshot failed; journal kept"),
     };
-    if let Err(e) = std::fs::rename(&p.journal_path, &old) {
+    if let Err(e) = std::fs::rename(&p.files.journal, &old) {
         return tracing::error!(error = %e, "emulator journal rotation failed; journal kept");
     }
     if let Err(e) = start_journal(p) {
         // Lines go on to the set-aside journal (its file is still open): nothing is lost.
         return tracing::error!(error = %e, "emulator journal reset failed");
     }
-    let snapshot = p.snapshot.clone();
+    let snapshot = p.files.snapshot.clone();
     p.folding = Some(std::thread::spawn(move || {
         match write_snapshot(&snapshot, &bytes) {
             // The old journal is in the snapshot now.
@@ -462,11 +712,12 @@ fn fold_in_background(db: &Db, p: &mut Persistence) {
     }));
 }
 
-/// Writes `bytes` to `path` atomically: a temp file, fsync, rename.
+/// Writes `bytes` to `path` atomically: a new temp file (owner-only), fsync, rename (which
+/// replaces whatever is at `path`, a link included, without following it).
 fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = sibling(path, "tmp");
     {
-        let mut file = File::create(&tmp)?;
+        let mut file = create_private(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
@@ -493,10 +744,9 @@ fn take_lock(lock: &Path, state: &Path) -> Result<(), StoreError> {
             });
         }
     }
-    std::fs::write(lock, me.to_string()).map_err(|source| StoreError::Io {
-        path: lock.display().to_string(),
-        source,
-    })
+    create_private(lock)
+        .and_then(|mut file| file.write_all(me.to_string().as_bytes()))
+        .map_err(io_error(lock))
 }
 
 #[cfg(test)]
@@ -527,7 +777,7 @@ mod tests {
     fn a_journal_folded_in_the_background_loses_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ws.json");
-        let store = Store::open(&path, Db::default).expect("open");
+        let store = Store::open(&path, None, Db::default).expect("open");
         let writes = COMPACT_AFTER as i64 + 5;
         for _ in 0..writes {
             bump(&store);
@@ -549,10 +799,10 @@ mod tests {
             !dir.path().join("ws.json.journal.old").exists(),
             "the old journal is removed once the snapshot holds it"
         );
-        let recovered = Store::open(&crashed.join("ws.json"), Db::default).expect("reopen");
+        let recovered = Store::open(&crashed.join("ws.json"), None, Db::default).expect("reopen");
         assert_eq!(recovered.read(|db| db.counters.next_seq), writes);
         drop(store);
-        let reopened = Store::open(&path, Db::default).expect("reopen");
+        let reopened = Store::open(&path, None, Db::default).expect("reopen");
         assert_eq!(reopened.read(|db| db.counters.next_seq), writes);
     }
 
@@ -573,10 +823,162 @@ mod tests {
             std::fs::write(&path, serde_json::to_vec(&db).expect("db")).expect("snapshot");
             std::fs::write(dir.path().join("ws.json.journal.old"), counters(5)).expect("old");
             std::fs::write(dir.path().join("ws.json.journal"), counters(7)).expect("journal");
-            let store = Store::open(&path, Db::default).expect("open");
+            let store = Store::open(&path, None, Db::default).expect("open");
             assert_eq!(store.read(|db| db.counters.next_seq), 7);
             assert!(!dir.path().join("ws.json.journal.old").exists());
             drop(store);
         }
+    }
+
+    /// A journal of `seqs` counter entries, one per line.
+    fn journal(seqs: &[i64]) -> String {
+        seqs.iter().map(|seq| counters(*seq)).collect()
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_stops_the_replay_and_names_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        let mut lines: Vec<String> = journal(&[1, 2, 3]).lines().map(String::from).collect();
+        lines[1] = "{\"c\":\"counters\",\"k\":\"\",\"v\":{\"next_seq\":\"secret-ish\"}}".into();
+        let tampered = lines.join("\n") + "\n";
+        std::fs::write(dir.path().join("ws.json.journal"), &tampered).expect("journal");
+        let error = Store::open(&path, None, Db::default)
+            .err()
+            .expect("refused");
+        match &error {
+            StoreError::JournalCorrupt { path, line, .. } => {
+                assert!(path.ends_with("ws.json.journal"), "{path}");
+                assert_eq!(*line, 2);
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            !error.to_string().contains("secret-ish"),
+            "the line's text is not quoted: {error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ws.json.journal")).expect("journal"),
+            tampered,
+            "the journal is left for repair"
+        );
+        assert!(!path.exists(), "no snapshot was written");
+        assert!(
+            !dir.path().join("ws.json.lock").exists(),
+            "the lock is given back"
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_every_entry_before_it_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        let whole = journal(&[1, 2, 3]);
+        // Cut inside the last entry: no newline after it.
+        std::fs::write(
+            dir.path().join("ws.json.journal"),
+            &whole[..whole.len() - 4],
+        )
+        .expect("journal");
+        let store = Store::open(&path, None, Db::default).expect("open");
+        assert_eq!(store.read(|db| db.counters.next_seq), 2);
+        drop(store);
+        // A complete last entry without its newline is still an entry.
+        std::fs::write(dir.path().join("ws.json.journal"), whole.trim_end()).expect("journal");
+        let store = Store::open(&path, None, Db::default).expect("open");
+        assert_eq!(store.read(|db| db.counters.next_seq), 3);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn nothing_is_read_or_written_through_a_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").expect("victim");
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        let path = state.join("ws.json");
+        for suffix in ["", ".journal", ".journal.old", ".lock", ".tmp", ".key"] {
+            let link = state.join(format!("ws.json{suffix}"));
+            std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+            let error = Store::open(&path, None, Db::default)
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(&error, StoreError::Symlink { path } if path.ends_with(&format!("ws.json{suffix}"))),
+                "{suffix}: {error}"
+            );
+            assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
+            std::fs::remove_file(&link).expect("unlink");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_confined_state_refuses_symlinked_folders_and_paths_outside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join(".tandem");
+        std::fs::create_dir(&base).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path(), base.join("local")).expect("symlink");
+        let path = base.join("local").join("ws.json");
+        let error = Store::open(&path, Some(&base), Db::default)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&error, StoreError::Symlink { path } if path.ends_with("local")),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).expect("dir").count(), 0);
+        let escaping = base.join("..").join("ws.json");
+        assert!(matches!(
+            Store::open(&escaping, Some(&base), Db::default),
+            Err(StoreError::Escapes { .. })
+        ));
+        // Without a link, the folders are created, owner-only.
+        std::fs::remove_file(base.join("local")).expect("unlink");
+        drop(Store::open(&path, Some(&base), Db::default).expect("open"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(base.join("local"))
+            .expect("folder")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn state_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        let store = Store::open(&path, None, Db::default).expect("open");
+        bump(&store);
+        for name in ["ws.json", "ws.json.journal", "ws.json.lock", "ws.json.key"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .expect(name)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name}: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_key_survives_a_restart_and_is_not_in_the_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.json");
+        let key = || std::fs::read_to_string(dir.path().join("ws.json.key")).expect("key");
+        drop(Store::open(&path, None, Db::default).expect("open"));
+        let first = key();
+        assert_eq!(first.trim().len(), VALUE_KEY_BYTES * 2);
+        drop(Store::open(&path, None, Db::default).expect("reopen"));
+        assert_eq!(key(), first, "a restart reads the key back");
+        let state = std::fs::read_to_string(&path).expect("state");
+        assert!(!state.contains(first.trim()));
+        std::fs::write(dir.path().join("ws.json.key"), "not hex").expect("tamper");
+        assert!(matches!(
+            Store::open(&path, None, Db::default),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

@@ -35,9 +35,9 @@ def token() -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator(host: str) -> Emulator:
+def emulator(host: str, token: str) -> Emulator:
     """The emulator's own control API (/__emulator/*), outside the Databricks API."""
-    return Emulator(host)
+    return Emulator(host, token)
 
 
 @pytest.fixture(scope="session")

@@ -48,11 +48,13 @@ def make_client(host: str, token: str) -> WorkspaceClient:
 
 
 class Emulator:
-    """The emulator's control API, `/__emulator/*` (not part of Databricks)."""
+    """The emulator's control API, `/__emulator/*` (not part of Databricks). It takes the same
+    bearer tokens as the API and answers 401 without one."""
 
-    def __init__(self, host: str):
+    def __init__(self, host: str, token: str):
         self.host = host
         self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _call(self, method: str, path: str, body: Optional[dict] = None) -> dict:
         response = self.session.request(method, f"{self.host}/__emulator{path}", json=body, timeout=30)

@@ -40,7 +40,7 @@ def workspace():
 @pytest.fixture
 def admin(workspace):
     """The admin's client, on a freshly reset workspace."""
-    Emulator(workspace).reset()
+    Emulator(workspace, "dev").reset()
     return make_client(workspace, "dev")
 
 

@@ -1,6 +1,8 @@
 """Injected faults as the SDK experiences them: retried 503/429, unretried 500, and a create that
-commits before failing (the source of duplicates a reconciler must handle)."""
+commits before failing (the source of duplicates a reconciler must handle). Only a token holder
+may inject them."""
 
+import requests
 from databricks.sdk.errors import InternalError
 
 from support import create_job, expect_error
@@ -34,6 +36,19 @@ def test_a_500_is_not_retried(w, emulator):
     expect_error((InternalError,), w.jobs.get, job_id)
     assert emulator.count("GET", "/api/2.2/jobs/get") == 1
     assert w.jobs.get(job_id).job_id == job_id
+
+
+def test_the_control_api_needs_a_token(w, emulator, host):
+    job_id = create_job(w, name="kept")
+    for method, path in [("POST", "/reset"), ("POST", "/faults"), ("GET", "/stats")]:
+        for headers in [{}, {"Authorization": "Bearer not-a-token"}]:
+            response = requests.request(
+                method, f"{host}/__emulator{path}", json={"path": "/api/*", "status": 503},
+                headers=headers, timeout=30,
+            )
+            assert response.status_code == 401, (method, path, headers, response.text)
+    assert w.jobs.get(job_id).settings.name == "kept"
+    assert emulator.faults() == []
 
 
 def test_commit_then_fail_on_create_duplicates_the_job(w, emulator):

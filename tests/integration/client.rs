@@ -25,6 +25,7 @@ fn client(running: &RunningEmulator, token: &str) -> WorkspaceClient {
 async fn add_fault(running: &RunningEmulator, rule: Value) {
     reqwest::Client::new()
         .post(format!("{}/__emulator/faults", running.url))
+        .bearer_auth("dev")
         .json(&rule)
         .send()
         .await
@@ -32,7 +33,10 @@ async fn add_fault(running: &RunningEmulator, rule: Value) {
 }
 
 async fn route_count(running: &RunningEmulator, route: &str) -> u64 {
-    let stats: Value = reqwest::get(format!("{}/__emulator/stats", running.url))
+    let stats: Value = reqwest::Client::new()
+        .get(format!("{}/__emulator/stats", running.url))
+        .bearer_auth("dev")
+        .send()
         .await
         .expect("stats")
         .json()

@@ -490,6 +490,7 @@ async fn fault_rules_fail_commit_and_clear() {
     let admin = |path: &str| format!("{}/__emulator{path}", running.url);
     let http = reqwest::Client::new();
     http.post(admin("/faults"))
+        .bearer_auth("dev")
         .json(&json!({"method": "POST", "path": "/api/*/jobs/create", "status": 503, "times": 1, "commit": true}))
         .send()
         .await
@@ -504,6 +505,7 @@ async fn fault_rules_fail_commit_and_clear() {
     );
 
     http.post(admin("/faults"))
+        .bearer_auth("dev")
         .json(&json!({"path": "/api/2.2/jobs/list", "status": 429, "retry_after": 2, "times": 2, "skip_first": 1}))
         .send()
         .await
@@ -528,6 +530,7 @@ async fn fault_rules_fail_commit_and_clear() {
 
     let stats: Value = http
         .get(admin("/stats"))
+        .bearer_auth("dev")
         .send()
         .await
         .expect("stats")
@@ -537,8 +540,16 @@ async fn fault_rules_fail_commit_and_clear() {
     assert_eq!(stats["routes"]["GET /api/2.2/jobs/list"], 5);
     assert_eq!(stats["faults_injected"], 3);
 
-    http.delete(admin("/faults")).send().await.expect("clear");
-    http.post(admin("/reset")).send().await.expect("reset");
+    http.delete(admin("/faults"))
+        .bearer_auth("dev")
+        .send()
+        .await
+        .expect("clear");
+    http.post(admin("/reset"))
+        .bearer_auth("dev")
+        .send()
+        .await
+        .expect("reset");
     let listed = api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
     assert!(
         listed.get("jobs").is_none(),

@@ -657,16 +657,13 @@ impl Ws {
             .collect()
     }
 
-    /// SHA-256 of a secret's value as the emulator recorded it (embedded workspaces only).
-    pub fn secret_sha256(&self, scope: &str, key: &str) -> Option<String> {
+    /// Whether secret `key` of `scope` holds `value`, as the emulator itself checks it against
+    /// its keyed fingerprint (in-process workspaces only: no route answers this).
+    pub fn secret_value_is(&self, scope: &str, key: &str, value: &str) -> bool {
         let running = self.running.as_ref().expect("an in-process workspace");
-        running.workspace.store.read(|db| {
-            db.scopes
-                .values()
-                .find(|s| s.name == scope)
-                .and_then(|s| s.secrets.get(key))
-                .map(|s| s.sha256.clone())
-        })
+        running
+            .workspace
+            .secret_value_is(scope, key, value.as_bytes())
     }
 
     /// A workspace file's JSON content, if it exists.
