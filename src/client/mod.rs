@@ -674,11 +674,13 @@ impl WorkspaceClient {
         }
     }
 
-    /// A body over the cap. A create answered with success may have been carried out: its
-    /// outcome is unknown (the caller looks the object up), as for a lost answer.
+    /// A body over the cap. A create answered with success (or a server error) may have been
+    /// carried out: its outcome is unknown (the caller looks the object up), as for a lost answer.
     fn too_large(&self, method: &Method, path: &str, status: StatusCode, retry: Retry) -> Attempt {
         let limit = human_bytes(self.options.max_response_bytes);
-        let error = if retry == Retry::Unsafe && status.is_success() {
+        let maybe_committed = status.is_success()
+            || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
+        let error = if retry == Retry::Unsafe && maybe_committed {
             ClientError::OutcomeUnknown {
                 workspace: self.name.clone(),
                 method: method.to_string(),

@@ -21,7 +21,8 @@ pub const DEFAULT_INCLUDE: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Host {
-    /// A real workspace URL, normalised (`https://host`, no trailing `/`, no `:443`).
+    /// A real workspace's origin, normalised by [`parse_origin`] (`https://host`, lower-case,
+    /// no trailing `/`, no default port).
     Url(String),
     /// An embedded emulated workspace (`local:<name>`).
     Local(String),
