@@ -30,6 +30,7 @@ fn main() {
         root: dir.path().to_path_buf(),
         env: "bench".into(),
         git_ref: None,
+        env_from: None,
     };
     let in_process = median(|| {
         let config = config::load(&options).expect("generated config is valid");

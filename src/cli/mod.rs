@@ -61,6 +61,10 @@ pub struct GlobalArgs {
     /// Read every config file from this Git revision (HEAD~1, origin/main, a SHA) instead of the work tree.
     #[arg(long = "ref", global = true, value_name = "REVISION")]
     pub git_ref: Option<String>,
+    /// Read the environment file (hosts, credentials, active workspace) from this Git revision,
+    /// e.g. the pull request's base, so the change under review cannot redirect the tokens.
+    #[arg(long = "env-from", global = true, value_name = "REVISION")]
+    pub env_from: Option<String>,
 }
 
 /// The commands.
@@ -538,5 +542,6 @@ fn load_options(global: &GlobalArgs) -> Result<crate::config::LoadOptions, CliEr
         root: global.dir.clone(),
         env: global.env.clone().ok_or(CliError::NoEnvironment)?,
         git_ref: global.git_ref.clone(),
+        env_from: global.env_from.clone(),
     })
 }

@@ -95,6 +95,12 @@ pub enum PromoteError {
         "drop --ref: promote rewrites and commits the environment file in the work tree"
     ))]
     WithRef,
+    /// `--env-from` makes no sense for a promotion either.
+    #[error("promote works on the work tree's environment file, not on --env-from")]
+    #[diagnostic(help(
+        "drop --env-from: promote rewrites and commits the environment file in the work tree"
+    ))]
+    WithEnvFrom,
 }
 
 struct Lines {
@@ -121,6 +127,9 @@ impl Progress for Lines {
 pub fn run(global: &GlobalArgs, args: &PromoteArgs) -> miette::Result<ExitCode> {
     if global.git_ref.is_some() {
         return Err(PromoteError::WithRef.into());
+    }
+    if global.env_from.is_some() {
+        return Err(PromoteError::WithEnvFrom.into());
     }
     let options = load_options(global)?;
     let runtime = super::runtime()?;

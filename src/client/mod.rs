@@ -12,7 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-pub use auth::{Credentials, Token};
+pub use auth::Token;
 use concurrency::{AdaptiveLimit, Priority};
 
 /// Errors talking to a workspace.
@@ -86,12 +86,82 @@ pub enum ClientError {
     },
     /// A plain-http host that is not loopback.
     #[error("workspace {workspace}: refusing to send a token over plain http to {host}")]
-    #[diagnostic(help("use https:// (plain http is allowed only for loopback hosts)"))]
+    #[diagnostic(help(
+        "use https:// (plain http is allowed only for 127.0.0.0/8, [::1] and localhost)"
+    ))]
     InsecureHost {
         /// Workspace name.
         workspace: String,
         /// The host.
         host: String,
+    },
+    /// A host that is not a workspace origin (user information, a path, another scheme).
+    #[error("workspace {workspace}: {reason}")]
+    #[diagnostic(help("{help}"))]
+    BadHost {
+        /// Workspace name.
+        workspace: String,
+        /// What is wrong.
+        reason: String,
+        /// What to write instead.
+        help: String,
+    },
+    /// Credentials that belong to another host than the environment file names.
+    #[error(
+        "workspace {workspace}: refusing to send the token of {credentials}, which is for {credentials_host}, to {host} (the environment file's host): a token goes only to its own host"
+    )]
+    #[diagnostic(help(
+        "a token goes only to the host it belongs to: if the workspace moved, change the host in the environment file and in {credentials} together; if a change to `host:` came with a pull request, it is an attempt to collect the token"
+    ))]
+    HostMismatch {
+        /// Workspace name.
+        workspace: String,
+        /// Where the token came from (`profile [prod] of ~/.databrickscfg`, `DATABRICKS_HOST`).
+        credentials: String,
+        /// The host the credentials name, normalised.
+        credentials_host: String,
+        /// The host of the environment file, normalised.
+        host: String,
+    },
+    /// The workspace answered with a redirect, which is never followed.
+    #[error(
+        "{workspace}: {method} {path}: {host} answered {status} (a redirect{location}); tandem follows no redirects"
+    )]
+    #[diagnostic(help(
+        "a workspace API never redirects: check that the host in the environment file is the workspace's own URL (no proxy or login page in between); nothing was sent to the other address"
+    ))]
+    Redirected {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The workspace's origin.
+        host: String,
+        /// HTTP status (3xx).
+        status: u16,
+        /// ` to <origin>` when the answer named a target.
+        location: String,
+    },
+    /// A response body beyond the cap: reading stopped there.
+    #[error(
+        "{workspace}: {method} {path}: the response from {host} is larger than {limit}; tandem stopped reading it"
+    )]
+    #[diagnostic(help(
+        "no Databricks API answer is that large: check that the host is the workspace; the limit is ClientOptions::max_response_bytes"
+    ))]
+    ResponseTooLarge {
+        /// Workspace name.
+        workspace: String,
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The workspace's origin.
+        host: String,
+        /// The limit, for people (`64 MiB`).
+        limit: String,
     },
     /// A problem on tandem's side while preparing a request (a secret source, a missing ID).
     #[error("{workspace}: {reason}")]
@@ -154,7 +224,13 @@ pub struct ClientOptions {
     pub max_delay: Duration,
     /// How long one request keeps waiting out 429s (they do not count as retries).
     pub throttle_budget: Duration,
+    /// The largest response body read; a larger one is an error, and reading stops there.
+    pub max_response_bytes: usize,
 }
+
+/// The default cap on a response body: far above any Databricks API answer (a listing page is
+/// a few MiB at most), far below what a hostile server would need to exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -165,6 +241,7 @@ impl Default for ClientOptions {
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(10),
             throttle_budget: Duration::from_secs(600),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -204,25 +281,34 @@ struct Attempt {
 }
 
 impl WorkspaceClient {
-    /// A client for workspace `name` at `base` (`https://host`, or `http://` on loopback).
+    /// A client for workspace `name` at `base` (`https://host`, or `http://` on loopback), checked
+    /// by the same rules as the environment file's `host:` (defence in depth: a token only goes
+    /// to an origin that passed them).
     pub fn new(
         name: &str,
         base: &str,
         token: Token,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let base = base.trim_end_matches('/').to_string();
-        if let Some(rest) = base.strip_prefix("http://") {
-            let host = rest.split(['/', ':']).next().unwrap_or_default();
-            if !crate::config::env::is_loopback(host) && !rest.starts_with("[::1]") {
-                return Err(ClientError::InsecureHost {
+        let base = crate::config::env::parse_origin(base).map_err(|bad| {
+            if bad.insecure {
+                ClientError::InsecureHost {
                     workspace: name.into(),
-                    host: base.clone(),
-                });
+                    host: base.trim().to_string(),
+                }
+            } else {
+                ClientError::BadHost {
+                    workspace: name.into(),
+                    reason: bad.message,
+                    help: bad.help,
+                }
             }
-        }
+        })?;
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
+            // A redirect would re-send the token's request (and a 307/308 its body: secret
+            // values) to an origin nobody checked.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tandem/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(options.parallelism)
             .build()
@@ -460,9 +546,18 @@ impl WorkspaceClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = match response.bytes().await {
+        if status.is_redirection() {
+            drop(permit);
+            return Err(self.redirected(&method, path, status, response.headers()));
+        }
+        let bytes = match self.read_capped(response).await {
             Ok(b) => b,
-            Err(e) => return Err(self.transport_failure(&method, path, &e, retry)),
+            Err(BodyError::Transport(e)) => {
+                return Err(self.transport_failure(&method, path, &e, retry));
+            }
+            Err(BodyError::TooLarge) => {
+                return Err(self.too_large(&method, path, status, retry));
+            }
         };
         // The answer is in: the slot is free for the next request while this one is parsed.
         drop(permit);
@@ -527,6 +622,88 @@ impl WorkspaceClient {
         })
     }
 
+    /// The body, read chunk by chunk and abandoned past `max_response_bytes`, so a hostile or
+    /// broken server cannot make tandem hold more than that per request.
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<bytes::Bytes, BodyError> {
+        let cap = self.options.max_response_bytes;
+        let announced = response.content_length().unwrap_or(0);
+        if announced > cap as u64 {
+            return Err(BodyError::TooLarge);
+        }
+        // An announced length is a hint, not a promise: reserve at most 1 MiB on its word.
+        let mut body = Vec::with_capacity((announced as usize).min(1 << 20));
+        while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+            if body.len() + chunk.len() > cap {
+                return Err(BodyError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(bytes::Bytes::from(body))
+    }
+
+    /// A 3xx answer: an error naming the host and where it pointed, never retried.
+    fn redirected(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Attempt {
+        // Only the target's origin: enough to recognise it, nothing of its path or query.
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url::Url::parse(&self.base).ok()?.join(l).ok())
+            .map(|target| format!(" to {}", target.origin().ascii_serialization()))
+            .unwrap_or_default();
+        Attempt {
+            error: ClientError::Redirected {
+                workspace: self.name.clone(),
+                method: method.to_string(),
+                path: path.into(),
+                host: self.base.clone(),
+                status: status.as_u16(),
+                location,
+            },
+            retry: false,
+            retry_after: None,
+            throttled: false,
+        }
+    }
+
+    /// A body over the cap. A create answered with success (or a server error) may have been
+    /// carried out: its outcome is unknown (the caller looks the object up), as for a lost answer.
+    fn too_large(&self, method: &Method, path: &str, status: StatusCode, retry: Retry) -> Attempt {
+        let limit = human_bytes(self.options.max_response_bytes);
+        let maybe_committed = status.is_success()
+            || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
+        let error = if retry == Retry::Unsafe && maybe_committed {
+            ClientError::OutcomeUnknown {
+                workspace: self.name.clone(),
+                method: method.to_string(),
+                path: path.into(),
+                reason: format!("the answer from {} is larger than {limit}", self.base),
+            }
+        } else {
+            ClientError::ResponseTooLarge {
+                workspace: self.name.clone(),
+                method: method.to_string(),
+                path: path.into(),
+                host: self.base.clone(),
+                limit,
+            }
+        };
+        Attempt {
+            error,
+            retry: false,
+            retry_after: None,
+            throttled: false,
+        }
+    }
+
     fn transport_failure(
         &self,
         method: &Method,
@@ -566,6 +743,26 @@ impl WorkspaceClient {
             retry_after: None,
             throttled: false,
         }
+    }
+}
+
+/// Why a response body could not be read.
+enum BodyError {
+    /// The connection failed while reading.
+    Transport(reqwest::Error),
+    /// The body is larger than the cap.
+    TooLarge,
+}
+
+/// A byte count for people: `64 MiB`, `512 KiB`, `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -757,5 +954,52 @@ mod tests {
             ),
             Err(ClientError::InsecureHost { .. })
         ));
+        for host in [
+            "http://127.attacker.example",
+            "http://127.0.0.1.nip.io:8001",
+            "http://localhost.evil.com",
+        ] {
+            assert!(
+                matches!(
+                    WorkspaceClient::new("w", host, t(), ClientOptions::default()),
+                    Err(ClientError::InsecureHost { .. })
+                ),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_base_url_must_be_an_origin_without_user_information() {
+        let t = || Token::new("x");
+        for base in [
+            "http://127.0.0.1@example.com",
+            "https://user:pw@adb-1.azuredatabricks.net",
+            "https://adb-1.azuredatabricks.net/api?o=1",
+        ] {
+            let error = WorkspaceClient::new("w", base, t(), ClientOptions::default())
+                .err()
+                .unwrap_or_else(|| panic!("{base} accepted"));
+            assert!(
+                matches!(error, ClientError::BadHost { .. }),
+                "{base}: {error}"
+            );
+            assert!(!error.to_string().contains("pw@"), "{error}");
+        }
+        let client = WorkspaceClient::new(
+            "w",
+            "HTTPS://Adb-1.AzureDatabricks.net:443/",
+            t(),
+            ClientOptions::default(),
+        )
+        .expect("an origin");
+        assert_eq!(client.base(), "https://adb-1.azuredatabricks.net");
+    }
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        assert_eq!(human_bytes(DEFAULT_MAX_RESPONSE_BYTES), "64 MiB");
+        assert_eq!(human_bytes(512 * 1024), "512 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
     }
 }

@@ -21,7 +21,8 @@ pub const DEFAULT_INCLUDE: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Host {
-    /// A real workspace URL, normalised (`https://host`, no trailing `/`, no `:443`).
+    /// A real workspace's origin, normalised by [`parse_origin`] (`https://host`, lower-case,
+    /// no trailing `/`, no default port).
     Url(String),
     /// An embedded emulated workspace (`local:<name>`).
     Local(String),
@@ -259,7 +260,8 @@ pub fn is_env_var_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Parses and normalises a `host:` value.
+/// Parses and normalises a `host:` value: `local:<name>`, or a workspace URL reduced to its
+/// origin (see [`parse_origin`]).
 pub fn parse_host(raw: &str) -> Result<Host, (String, String)> {
     let raw = raw.trim();
     if let Some(name) = raw.strip_prefix("local:") {
@@ -277,48 +279,117 @@ pub fn parse_host(raw: &str) -> Result<Host, (String, String)> {
             ))
         };
     }
-    let (scheme, rest) = match raw.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-        None => ("https".to_string(), raw),
-    };
-    let rest = rest.trim_end_matches('/');
-    let authority = rest.split('/').next().unwrap_or_default();
-    let hostname = authority
-        .rsplit_once(':')
-        .filter(|(h, port)| !h.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()))
-        .map(|(h, _)| h)
-        .unwrap_or(authority);
-    if authority.is_empty() || authority.contains(char::is_whitespace) {
-        return Err((
-            format!("`{raw}` is not a workspace URL"),
-            "write https://<workspace-host> (or local:<name> for an embedded workspace)"
-                .to_string(),
-        ));
-    }
-    match scheme.as_str() {
-        "https" => {}
-        "http" if is_loopback(hostname) => {}
-        "http" => {
-            return Err((
-                format!("`{raw}` uses plain http to a non-loopback host"),
-                "tokens must not cross the network unencrypted; use https://".to_string(),
-            ));
-        }
-        other => {
-            return Err((
-                format!("`{raw}` has unsupported scheme `{other}`"),
-                "use https://<workspace-host>".to_string(),
-            ));
-        }
-    }
-    let authority = authority.strip_suffix(":443").unwrap_or(authority);
-    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
-    Ok(Host::Url(format!("{scheme}://{authority}{path}")))
+    parse_origin(raw)
+        .map(Host::Url)
+        .map_err(|bad| (bad.message, bad.help))
 }
 
-/// Whether a host name is a loopback address.
+/// Why a workspace URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadHost {
+    /// Plain http to a host that is not a loopback address (the client reports it as insecure).
+    pub insecure: bool,
+    /// What is wrong, quoting the URL with any user information masked.
+    pub message: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+/// Parses a workspace URL (a bare host name means `https://`) into its normalised origin:
+/// `scheme://host[:port]`, host lower-case, no default port. Refused: user information
+/// (`user@`, which also hides the real host, as in `http://127.0.0.1@example.com`), a path,
+/// query or fragment (a workspace is an origin), schemes other than https, and plain http to
+/// anything but a loopback address. The config check and the API client both use it, so the
+/// host a token is sent to is the host that was checked.
+pub fn parse_origin(raw: &str) -> Result<String, BadHost> {
+    let raw = raw.trim();
+    let shown = mask_userinfo(raw);
+    let bad = |message: String, help: &str| BadHost {
+        insecure: false,
+        message,
+        help: help.to_string(),
+    };
+    let not_a_url = || {
+        bad(
+            format!("`{shown}` is not a workspace URL"),
+            "write https://<workspace-host> (or local:<name> for an embedded workspace)",
+        )
+    };
+    // Without a scheme, `url` would read `localhost:8001` as scheme `localhost`.
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
+    let url = url::Url::parse(&with_scheme).map_err(|_| not_a_url())?;
+    let scheme = url.scheme().to_string();
+    if scheme != "https" && scheme != "http" {
+        return Err(bad(
+            format!("`{shown}` has unsupported scheme `{scheme}`"),
+            "use https://<workspace-host>",
+        ));
+    }
+    if has_userinfo(&with_scheme) || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            format!("`{shown}` contains user information (`…@`) before the host"),
+            "write only https://<workspace-host>: credentials never go in the URL (use token_env or profile), and whatever precedes `@` is not the host the request goes to",
+        ));
+    }
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err(not_a_url());
+    };
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            format!("`{shown}` has a path, query or fragment; a workspace host is an origin"),
+            "write only the scheme and host (and port), e.g. https://adb-1234567890123456.7.azuredatabricks.net, without `/…`, `?o=…` or `#…`",
+        ));
+    }
+    if scheme == "http" && !is_loopback(host) {
+        return Err(BadHost {
+            insecure: true,
+            message: format!("`{shown}` uses plain http to a non-loopback host"),
+            help: "tokens must not cross the network unencrypted; use https://".to_string(),
+        });
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Whether a host (as a URL writes it: `127.0.0.1`, `[::1]`, `localhost`) is a loopback
+/// address: `127.0.0.0/8`, `::1`, or the name `localhost` itself (not `localhost.example` nor
+/// `127.example`: only an address parsed as one is trusted).
 pub fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.starts_with("127.") || host == "[::1]" || host == "::1"
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the authority of `url` (between `://` and the first `/`, `\`, `?` or `#`) holds an
+/// `@`, even an empty user information that `url` would drop silently. Such a host may hold a
+/// password, so the loader keeps it out of diagnostics' excerpts too.
+pub fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '\\', '?', '#'])
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+/// `raw` with any user information replaced by `***`, so a password written into a host never
+/// reaches a message.
+fn mask_userinfo(raw: &str) -> String {
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), raw),
+    };
+    let authority_end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => raw.to_string(),
+    }
 }
 
 fn build_variable(
@@ -395,6 +466,98 @@ mod tests {
         assert!(parse_host("http://adb-1.azuredatabricks.net").is_err());
         assert!(parse_host("ftp://x").is_err());
         assert!(parse_host("local:").is_err());
+    }
+
+    #[test]
+    fn hosts_are_origins_with_the_case_and_default_port_normalised() {
+        for (raw, origin) in [
+            (
+                "HTTPS://ADB-1.AzureDatabricks.NET",
+                "https://adb-1.azuredatabricks.net",
+            ),
+            ("https://x.example:8443/", "https://x.example:8443"),
+            ("localhost:8001", "https://localhost:8001"),
+            ("http://localhost", "http://localhost"),
+            ("http://127.0.0.1:80", "http://127.0.0.1"),
+            ("http://127.1.2.3:9", "http://127.1.2.3:9"),
+            ("http://[::1]:8001", "http://[::1]:8001"),
+        ] {
+            assert_eq!(parse_origin(raw).as_deref(), Ok(origin), "{raw}");
+        }
+    }
+
+    #[test]
+    fn look_alike_loopback_hosts_get_no_plain_http() {
+        for raw in [
+            "http://127.attacker.example",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.evil.com",
+            "http://[::ffff:8.8.8.8]",
+            "http://10.0.0.1",
+        ] {
+            let bad = parse_origin(raw).expect_err(raw);
+            assert!(bad.insecure, "{raw}: {}", bad.message);
+        }
+        for host in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "[::1]",
+            "::1",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "127.attacker.example",
+            "127.0.0.1.nip.io",
+            "localhost.evil.com",
+            "[::2]",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn user_information_is_refused_and_never_quoted() {
+        for raw in [
+            "http://127.0.0.1@example.com",
+            "https://user:hunter2@adb-1.azuredatabricks.net",
+            "https://token@adb-1.azuredatabricks.net",
+            "http://@127.0.0.1:8001",
+            "user:hunter2@adb-1.azuredatabricks.net",
+        ] {
+            let bad = parse_origin(raw).expect_err(raw);
+            assert!(
+                bad.message.contains("user information"),
+                "{raw}: {}",
+                bad.message
+            );
+            assert!(
+                !bad.message.contains("hunter2") && !bad.message.contains("token@"),
+                "{}",
+                bad.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_host_with_a_path_query_or_fragment_is_refused() {
+        for raw in [
+            "https://adb-1.azuredatabricks.net/?o=123",
+            "https://adb-1.azuredatabricks.net/api",
+            "https://adb-1.azuredatabricks.net#x",
+            "http://127.0.0.1\\@example.com",
+        ] {
+            let bad = parse_origin(raw).expect_err(raw);
+            assert!(
+                bad.message.contains("path, query or fragment"),
+                "{raw}: {}",
+                bad.message
+            );
+        }
+        assert!(parse_origin("https://").is_err());
+        assert!(parse_origin("https://a b").is_err());
     }
 
     #[test]

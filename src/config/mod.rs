@@ -105,6 +105,9 @@ pub struct LoadOptions {
     pub env: String,
     /// A Git revision to read instead of the work tree (`--ref`).
     pub git_ref: Option<String>,
+    /// A Git revision to read the environment file from (`--env-from`), whatever the resource
+    /// files are read from: its hosts, credentials and active workspace are the trusted ones.
+    pub env_from: Option<String>,
 }
 
 /// Where a resource was declared.
@@ -270,9 +273,24 @@ fn read_environment(
     problems: &mut Vec<Problem>,
 ) -> Result<(Environment, Node, FileId), ConfigError> {
     let env_path = format!("environments/{}.yaml", options.env);
-    let Some(env_text) = tree.read(&env_path)? else {
-        return Err(environment_missing(tree, options, env_path));
+    let trusted;
+    let env_tree = match &options.env_from {
+        Some(rev) => {
+            trusted = ConfigTree::open(&options.root, Some(rev))?;
+            &trusted
+        }
+        None => tree,
     };
+    let Some(env_text) = env_tree.read(&env_path)? else {
+        return Err(environment_missing(env_tree, options, env_path));
+    };
+    if let Some(rev) = &options.env_from
+        && tree.read(&env_path).ok().flatten().as_deref() != Some(env_text.as_str())
+    {
+        tracing::warn!(
+            "{env_path} differs from its version at {rev}: using {rev}'s (--env-from); the changes take effect once they are in {rev}"
+        );
+    }
     let env_file = sources.add(env_path, Arc::from(env_text));
     let env_node = match yaml::parse(env_file, sources.file(env_file)) {
         Ok(node) => node,
@@ -338,8 +356,9 @@ fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -
         env: options.env.clone(),
         path,
         source_note: options
-            .git_ref
+            .env_from
             .as_ref()
+            .or(options.git_ref.as_ref())
             .map(|r| format!(" at {r}"))
             .unwrap_or_default(),
         available: if available.is_empty() {
@@ -353,6 +372,12 @@ fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -
 fn redact_env_tokens(env_node: &Node, sources: &mut SourceSet) {
     if let Some(workspaces) = env_node.get("workspaces").and_then(Node::as_map) {
         for (_, spec) in workspaces {
+            // `https://user:password@host`: the password must not show in the excerpt.
+            if let Some(h) = spec.get("host")
+                && h.as_str().is_some_and(env::has_userinfo)
+            {
+                sources.redact(h.span);
+            }
             if let Some(t) = spec.get("token_env")
                 && let Some(value) = t.as_str()
                 && !env::is_env_var_name(value)

@@ -61,8 +61,10 @@ pub async fn connect(
             })
         }
         Host::Url(url) => {
-            let credentials = auth::resolve(&spec.name, &spec.auth)?;
-            let client = WorkspaceClient::new(&spec.name, url, credentials.token, options.clone())?;
+            // The token is handed out for this host only (a profile's or DATABRICKS_HOST's
+            // host must be this one).
+            let token = auth::resolve(&spec.name, &spec.auth, url)?;
+            let client = WorkspaceClient::new(&spec.name, url, token, options.clone())?;
             Ok(Connection {
                 spec: spec.clone(),
                 client: Arc::new(client),

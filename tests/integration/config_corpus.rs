@@ -15,6 +15,7 @@ fn every_corpus_repository_is_rejected_with_precise_diagnostics() {
             root: root.to_path_buf(),
             env: "test".into(),
             git_ref: None,
+            env_from: None,
         };
         let rendered = match config::load(&options) {
             Ok(_) => panic!("{} loaded without problems", root.display()),

@@ -10,6 +10,7 @@ fn load_project_env(env: &str) -> config::Config {
         root: project_root(),
         env: env.into(),
         git_ref: None,
+        env_from: None,
     })
     .unwrap_or_else(|e| panic!("environment {env} does not load: {e:?}"))
 }
@@ -54,6 +55,7 @@ fn reload(resources_file: &str, text: &str) -> Resources {
         root: repo.path().to_path_buf(),
         env: "test".into(),
         git_ref: None,
+        env_from: None,
     })
     .unwrap_or_else(|e| match e {
         config::ConfigError::Invalid(p) => panic!("{}\n--- file ---\n{text}", p.render(false)),

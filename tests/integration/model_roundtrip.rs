@@ -85,6 +85,7 @@ fn load(file: &str, text: &str) -> Result<Resources, String> {
         root: repo.path().to_path_buf(),
         env: "test".into(),
         git_ref: None,
+        env_from: None,
     })
     .map(|c| c.resources)
     .map_err(|e| match e {
