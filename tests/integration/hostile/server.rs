@@ -272,7 +272,7 @@ fn a_redirected_secret_write_reaches_no_other_origin_and_is_not_reported_written
     assert!(
         !output
             .lines()
-            .any(|l| l.starts_with("primary") && l.contains("written")),
+            .any(|l| l.starts_with("primary") && l.contains("password written")),
         "a redirected write is not reported written:\n{output}"
     );
     assert!(!output.contains(SECRET), "{output}");
