@@ -192,6 +192,13 @@ impl SourceGuard {
     /// Why a `file:` source is refused, judged on its text (`~` expanded, `.` and `..` folded,
     /// nothing on disk consulted), if it is.
     pub fn refuse_file(&self, source: &str) -> Option<Refusal> {
+        // `~/…` names a credential store whatever HOME is (or whether it is set at all).
+        if let Some(rest) = source.strip_prefix("~/") {
+            let below_home = normalize(&Path::new("/").join(rest));
+            if let Some(refusal) = home_store(&below_home, Path::new("/")) {
+                return Some(refusal);
+            }
+        }
         match self.expand(source) {
             Ok(path) => self.refuse_path(&path),
             Err(refusal) => Some(refusal),
@@ -242,18 +249,22 @@ impl SourceGuard {
                 "the Databricks CLI configuration DATABRICKS_CONFIG_FILE names".to_string(),
             ));
         }
-        for home in &self.homes {
-            for (store, why) in HOME_STORES {
-                if within(path, &home.join(store)) {
-                    return Some(Refusal::CredentialStore((*why).to_string()));
-                }
-            }
+        if let Some(refusal) = self.homes.iter().find_map(|home| home_store(path, home)) {
+            return Some(refusal);
         }
         if self.repositories.iter().any(|r| within(path, r)) {
             return Some(Refusal::InsideRepository);
         }
         None
     }
+}
+
+/// The credential store of the home directory `home` that `path` is in, if any.
+fn home_store(path: &Path, home: &Path) -> Option<Refusal> {
+    HOME_STORES
+        .iter()
+        .find(|(store, _)| within(path, &home.join(store)))
+        .map(|(_, why)| Refusal::CredentialStore((*why).to_string()))
 }
 
 /// Why a secret file cannot be read.
@@ -391,9 +402,13 @@ mod tests {
     }
 
     #[test]
-    fn tilde_without_home_is_refused() {
+    fn tilde_without_home_is_refused_and_stores_are_still_named() {
         let g = SourceGuard::default();
         assert_eq!(g.refuse_file("~/x"), Some(Refusal::NoHome));
+        assert!(matches!(
+            g.refuse_file("~/.databrickscfg"),
+            Some(Refusal::CredentialStore(_))
+        ));
         assert_eq!(g.refuse_file("/run/secrets/x"), None);
     }
 

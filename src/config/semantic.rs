@@ -502,7 +502,7 @@ fn refused_source(
         ),
         Refusal::NoHome => ("no HOME", "set HOME, or give an absolute path"),
         Refusal::CredentialStore(_) => (
-            "credential store",
+            "credential store or process file",
             "point at a file that holds only this secret (e.g. /run/secrets/etl.pem): a secret source must not copy credentials or process data into a workspace, where its users could read them",
         ),
     };

@@ -267,7 +267,7 @@ fn secret_sources_in_the_databricks_cli_configuration_are_refused() {
         );
         let err = refused_without_leak(&run);
         assert!(says(&err, &format!("file `{source}`")), "{source}: {err}");
-        assert!(says(&err, "credential store"), "{source}: {err}");
+        assert!(says(&err, "is a credential store"), "{source}: {err}");
     }
     // A file of its own under HOME stays allowed.
     let repo = TestRepo::with_env(PAIR_ENV).file(
