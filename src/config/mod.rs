@@ -461,26 +461,26 @@ const MAX_ENVIRONMENT_NAME: usize = 100;
 /// `environments/`).
 fn check_environment_name(env: &str) -> Result<(), ConfigError> {
     let reason = if env.is_empty() {
-        "it is empty"
+        "it is empty".to_string()
     } else if env.contains(['/', '\\']) {
-        "it contains a path separator"
+        "it contains a path separator".to_string()
     } else if env.starts_with('.') {
-        "it starts with `.`"
+        "it starts with `.`".to_string()
     } else if env.len() > MAX_ENVIRONMENT_NAME {
-        "it is longer than 100 characters"
+        format!("it is longer than {MAX_ENVIRONMENT_NAME} characters")
     } else if !env
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        "it may hold only letters, digits, `-`, `_` and `.`"
+        "it may hold only letters, digits, `-`, `_` and `.`".to_string()
     } else if !env.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        "it must start with a letter or digit"
+        "it must start with a letter or digit".to_string()
     } else {
         return Ok(());
     };
     Err(ConfigError::InvalidEnvironmentName {
         env: env.to_string(),
-        reason: reason.to_string(),
+        reason,
     })
 }
 
@@ -830,5 +830,84 @@ impl refs::Scope for WorkspaceScope<'_> {
     }
     fn workspace_role(&self) -> &str {
         self.role.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_are_names_not_paths() {
+        for ok in ["prod", "local", "eu-west_2", "prod.eu", "2024"] {
+            assert!(check_environment_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            ".hidden",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            "a\\b",
+            "-x",
+            "a b",
+            "é",
+        ] {
+            assert!(check_environment_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_environment_name(&"x".repeat(MAX_ENVIRONMENT_NAME + 1)).is_err());
+    }
+
+    #[test]
+    fn globs_leaving_the_root_are_recognised() {
+        for bad in [
+            "../x/*.yaml",
+            "resources/../../x",
+            "/etc/*.yaml",
+            "\\\\server\\share",
+            "C:/x/*.yaml",
+            "~/x.yaml",
+        ] {
+            assert!(glob_leaves_root(bad), "{bad}");
+        }
+        for ok in ["resources/**/*.yaml", "**/*.hcl", "x..y/*.yaml", "a/b.yaml"] {
+            assert!(!glob_leaves_root(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn symlinks_are_refused_only_where_globs_search() {
+        let environment = Environment {
+            name: "t".into(),
+            workspaces: Vec::new(),
+            active: String::new(),
+            include: vec!["resources/**/*.yaml".into(), "extra/jobs.hcl".into()],
+            include_explicit: true,
+            variables: BTreeMap::new(),
+        };
+        let options = LoadOptions {
+            root: PathBuf::from("."),
+            env: "t".into(),
+            git_ref: None,
+        };
+        let refused = |links: &[&str]| {
+            let links: Vec<String> = links.iter().map(|l| l.to_string()).collect();
+            refuse_symlinks(&environment, &links, &options).is_err()
+        };
+        assert!(refused(&["resources/x.yaml"]));
+        assert!(refused(&["resources/deep/dir"]));
+        assert!(refused(&["resources"]));
+        assert!(refused(&["extra"]));
+        assert!(refused(&["extra/jobs.hcl"]));
+        assert!(!refused(&[
+            "README.md",
+            "docs/x",
+            "extra2",
+            "environments/old.yaml"
+        ]));
+        assert_eq!(glob_base("./resources/*/x/**"), vec!["resources"]);
+        assert!(glob_base("**/*.yaml").is_empty());
     }
 }

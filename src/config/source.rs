@@ -681,3 +681,61 @@ pub fn commits_since(root: &Path, sha: &str) -> Option<usize> {
         .ok()
         .map(|(ahead, _)| ahead)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_are_read() {
+        for ok in ["environments/prod.yaml", "resources/a/b.hcl", "x..y/z"] {
+            assert!(is_plain_relative(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "C:/x",
+            "a/\0",
+        ] {
+            assert!(!is_plain_relative(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn columns_in_long_lines_match_a_plain_count() {
+        let line: String = (0..20_000)
+            .map(|i| if i % 7 == 0 { 'é' } else { 'a' })
+            .collect();
+        let text = format!("first\n{line}\nlast");
+        let file = SourceFile::new("t".into(), Arc::from(text.as_str()));
+        for offset in [0, 3, 6, 7, 100, 4_500, 9_001, 15_000, text.len() - 2] {
+            let mut offset = offset;
+            while !text.is_char_boundary(offset) {
+                offset += 1;
+            }
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let expected = text[line_start..offset].chars().count() + 1;
+            assert_eq!(file.line_col(offset).1, expected, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn redacting_many_spans_keeps_offsets() {
+        let mut sources = SourceSet::default();
+        let id = sources.add(
+            "t".into(),
+            ConfigText("a: s3cret\nb: ok\nc: t0ken\n".into()),
+        );
+        sources.redact_all([
+            Span::new(id, 3, 6),
+            Span::new(id, 19, 5),
+            Span::new(id, 4, 1),
+        ]);
+        assert_eq!(&*sources.file(id).text, "a: ******\nb: ok\nc: *****\n");
+    }
+}
