@@ -543,8 +543,13 @@ fn read_git(
                 tree = repo.find_tree(id).map_err(|e| git_read(rel, e))?;
             }
             (Some(git2::ObjectType::Blob), true) => {
+                // The size from the object's header: a huge blob is refused before it is inflated.
+                let (size, _) = repo
+                    .odb()
+                    .and_then(|odb| odb.read_header(id))
+                    .map_err(|e| git_read(rel, e))?;
+                check_size(rel, size as u64, &note)?;
                 let blob = repo.find_blob(id).map_err(|e| git_read(rel, e))?;
-                check_size(rel, blob.size() as u64, &note)?;
                 return decode(rel, blob.content().to_vec()).map(Some);
             }
             _ => return Ok(None),

@@ -324,9 +324,22 @@ fn a_config_file_over_the_size_cap_is_refused() {
     let text = line.repeat(33 * 1024);
     let repo = TestRepo::with_env(PAIR_ENV)
         .file("resources/jobs.yaml", JOB)
-        .file("resources/huge.yaml", &text);
+        .file("resources/huge.yaml", &text)
+        .git_init();
     let err = repo.tandem(&["-e", "test", "validate"]).failure();
-    assert!(says(&err, "resources/huge.yaml"), "{err}");
+    assert!(says(&err, "resources/huge.yaml is 33 MiB"), "{err}");
     assert!(says(&err, "larger than the 32 MiB"), "{err}");
     assert!(says(&err, "split"), "{err}");
+    // The same file in a commit, read with --ref.
+    let sha = repo.commit("huge");
+    let err = repo
+        .tandem(&["-e", "test", "--ref", "HEAD", "validate"])
+        .failure();
+    assert!(
+        says(
+            &err,
+            &format!("resources/huge.yaml at {} is 33 MiB", &sha[..7])
+        ),
+        "{err}"
+    );
 }
