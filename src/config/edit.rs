@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::ConfigError;
+use super::{ConfigError, ConfigTree};
 
 /// Replaces the value of the top-level `active:` key in an environment file's text, keeping
 /// everything else (spacing, quotes style, trailing comment). `None` if there is no such line.
@@ -33,29 +33,53 @@ pub fn with_active(text: &str, workspace: &str) -> Option<String> {
 }
 
 /// Sets `active:` in `environments/<env>.yaml` under `root`; returns whether the file changed.
+/// The file is read as every configuration file is (no symbolic link on the way, within the
+/// size cap) and written without following a link, so the edit lands in the repository's own
+/// file and nowhere else.
 pub fn set_active(root: &Path, environment: &str, workspace: &str) -> Result<bool, ConfigError> {
+    super::check_environment_name(environment)?;
     let rel = format!("environments/{environment}.yaml");
-    let path = root.join(&rel);
     let read_error = |reason: String| ConfigError::Read {
         path: rel.clone(),
         reason,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| read_error(e.to_string()))?;
-    let updated = with_active(&text, workspace)
+    let tree = ConfigTree::WorkTree {
+        root: root.to_path_buf(),
+    };
+    let text = tree
+        .read(&rel)?
+        .ok_or_else(|| read_error("the file does not exist".into()))?;
+    let text = text.as_str();
+    let updated = with_active(text, workspace)
         .ok_or_else(|| read_error("no top-level `active:` line to update".into()))?;
     if updated == text {
         return Ok(false);
     }
-    // Beside it, then renamed over it: a promotion killed mid-write must not leave the
-    // environment file empty.
-    let temp = path.with_extension("yaml.tandem-tmp");
-    std::fs::write(&temp, updated)
-        .and_then(|()| std::fs::rename(&temp, &path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            read_error(e.to_string())
-        })?;
+    write_no_follow(&root.join(&rel), updated.as_bytes()).map_err(|e| read_error(e.to_string()))?;
     Ok(true)
+}
+
+/// Replaces a file atomically, never writing through a symbolic link.
+fn write_no_follow(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Beside it, then renamed over it: a promotion killed mid-write must not leave the file
+    // empty. The temporary file is created new (never written through a link left there), and
+    // a rename replaces the directory entry itself, never what a link points to.
+    let temp = path.with_extension("yaml.tandem-tmp");
+    let _ = std::fs::remove_file(&temp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(content)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// Commits the file `rel` (relative to `root`) as it is on disk, on top of HEAD, without
@@ -148,6 +172,37 @@ pub fn commit_file(root: &Path, rel: &str, message: &str) -> Result<Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn set_active_never_writes_through_a_link() {
+        let outside = tempfile::tempdir().expect("temp dir");
+        let target = outside.path().join("victim.yaml");
+        std::fs::write(&target, "active: primary\n").expect("write");
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(root.path().join("environments")).expect("mkdir");
+        std::os::unix::fs::symlink(&target, root.path().join("environments/prod.yaml"))
+            .expect("symlink");
+        let err = set_active(root.path(), "prod", "secondary").expect_err("refused");
+        assert!(matches!(err, ConfigError::Symlink { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("read"),
+            "active: primary\n"
+        );
+        assert!(set_active(root.path(), "../x", "secondary").is_err());
+        // An ordinary file is edited in place.
+        std::fs::remove_file(root.path().join("environments/prod.yaml")).expect("rm");
+        std::fs::write(
+            root.path().join("environments/prod.yaml"),
+            "active: primary\n",
+        )
+        .expect("write");
+        assert!(set_active(root.path(), "prod", "secondary").expect("edited"));
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("environments/prod.yaml")).expect("read"),
+            "active: secondary\n"
+        );
+    }
 
     #[test]
     fn rewrites_only_the_value() {

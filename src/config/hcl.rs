@@ -4,6 +4,8 @@
 //! API's plural lists (always lists, even when written once); template strings keep their `${...}`
 //! text so one reference resolver serves both formats.
 
+use std::collections::HashMap;
+
 use hcl::edit::Span as _;
 use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
@@ -86,7 +88,7 @@ impl Converter<'_> {
 
     fn resource_file(&mut self, body: &Body) -> Node {
         let whole = Span::new(self.file_id, 0, 0);
-        let mut kinds: Vec<(Key, Node)> = Vec::new();
+        let mut kinds: Vec<(Key, Entries)> = Vec::new();
         for structure in body.iter() {
             match structure {
                 Structure::Attribute(attr) => {
@@ -103,6 +105,13 @@ impl Converter<'_> {
                 Structure::Block(block) => self.resource_block(block, &mut kinds),
             }
         }
+        let kinds = kinds
+            .into_iter()
+            .map(|(key, entries)| {
+                let span = key.span;
+                (key, Node::new(entries.into_value(), span))
+            })
+            .collect();
         Node::new(
             NodeValue::Map(vec![(
                 Key {
@@ -115,7 +124,7 @@ impl Converter<'_> {
         )
     }
 
-    fn resource_block(&mut self, block: &Block, kinds: &mut Vec<(Key, Node)>) {
+    fn resource_block(&mut self, block: &Block, kinds: &mut Vec<(Key, Entries)>) {
         let ident = block.ident.as_str();
         let ident_span = self.span(block.ident.span());
         let Some((_, kind)) = RESOURCE_BLOCKS.iter().find(|(b, _)| *b == ident) else {
@@ -149,35 +158,32 @@ impl Converter<'_> {
         };
         let key = self.label_key(label);
         let value = self.body(&block.body, self.span(block.span()));
-        let kind_span = ident_span;
-        let entries = match kinds.iter_mut().find(|(k, _)| k.name == *kind) {
-            Some((_, node)) => node,
+        let index = match kinds.iter().position(|(k, _)| k.name == *kind) {
+            Some(i) => i,
             None => {
-                kinds.push((
-                    Key {
-                        name: (*kind).to_string(),
-                        span: kind_span,
-                    },
-                    Node::new(NodeValue::Map(Vec::new()), kind_span),
-                ));
-                &mut kinds.last_mut().expect("just pushed").1
+                let key = Key {
+                    name: (*kind).to_string(),
+                    span: ident_span,
+                };
+                kinds.push((key, Entries::default()));
+                kinds.len() - 1
             }
         };
-        if let NodeValue::Map(entries) = &mut entries.value {
-            if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                self.problems.push(
-                    Problem::new(
-                        key.span,
-                        format!("`{ident} \"{}\"` is declared twice in this file", key.name),
-                        "second declaration",
-                    )
-                    .related(first.span, "first declared here")
-                    .help("merge the two blocks or give one of them another key"),
-                );
-                return;
-            }
-            entries.push((key, value));
+        let entries = &mut kinds[index].1;
+        if let Some(first) = entries.position(&key.name) {
+            let first = entries.key(first).span;
+            self.problems.push(
+                Problem::new(
+                    key.span,
+                    format!("`{ident} \"{}\"` is declared twice in this file", key.name),
+                    "second declaration",
+                )
+                .related(first, "first declared here")
+                .help("merge the two blocks or give one of them another key"),
+            );
+            return;
         }
+        entries.push(key, value);
     }
 
     fn label_key(&self, label: &BlockLabel) -> Key {
@@ -194,9 +200,10 @@ impl Converter<'_> {
     }
 
     fn body(&mut self, body: &Body, span: Span) -> Node {
-        let mut entries: Vec<(Key, Node)> = Vec::new();
-        // Fields built from repeated blocks, which later blocks of the same name append to.
-        let mut block_fields: Vec<&'static str> = Vec::new();
+        let mut entries = Entries::default();
+        // Fields built from repeated blocks, which later blocks of the same name add to: the
+        // field's position in `entries` and what the blocks built so far.
+        let mut block_fields: Vec<(&'static str, usize, BlockField)> = Vec::new();
         for structure in body.iter() {
             match structure {
                 Structure::Attribute(attr) => {
@@ -212,26 +219,30 @@ impl Converter<'_> {
                 }
             }
         }
-        Node::new(NodeValue::Map(entries), span)
+        for (_, index, built) in block_fields {
+            entries.set_value(index, built.into_value());
+        }
+        Node::new(entries.into_value(), span)
     }
 
-    fn insert_unique(&mut self, entries: &mut Vec<(Key, Node)>, key: Key, value: Node) {
-        if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
+    fn insert_unique(&mut self, entries: &mut Entries, key: Key, value: Node) {
+        if let Some(first) = entries.position(&key.name) {
+            let first = entries.key(first).span;
             self.problems.push(
                 Problem::new(key.span, format!("`{}` is set twice", key.name), "set again here")
-                    .related(first.span, "first set here")
+                    .related(first, "first set here")
                     .help("keep one of the two; a field may be given as an attribute or as blocks, not both"),
             );
             return;
         }
-        entries.push((key, value));
+        entries.push(key, value);
     }
 
     fn nested_block(
         &mut self,
         block: &Block,
-        entries: &mut Vec<(Key, Node)>,
-        block_fields: &mut Vec<&'static str>,
+        entries: &mut Entries,
+        block_fields: &mut Vec<(&'static str, usize, BlockField)>,
     ) {
         let ident = block.ident.as_str();
         let ident_span = self.span(block.ident.span());
@@ -272,65 +283,62 @@ impl Converter<'_> {
         };
         let value = self.body(&block.body, block_span);
         let Some(field) = map_field.or(list_field) else {
-            let key = Key {
-                name: ident.to_string(),
-                span: ident_span,
-            };
-            if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == ident) {
+            if let Some(first) = entries.position(ident) {
+                let first = entries.key(first).span;
                 self.problems.push(
                     Problem::new(
                         ident_span,
                         format!("`{ident}` block may appear only once"),
                         "repeated block",
                     )
-                    .related(first.span, "first given here")
+                    .related(first, "first given here")
                     .help("merge the two blocks into one"),
                 );
                 return;
             }
-            entries.push((key, value));
+            let key = Key {
+                name: ident.to_string(),
+                span: ident_span,
+            };
+            entries.push(key, value);
             return;
         };
-        let existing = entries.iter().position(|(k, _)| k.name == field);
-        let index = match existing {
-            Some(i) if block_fields.contains(&field) => i,
-            Some(i) => {
-                let first = entries[i].0.span;
-                self.problems.push(
-                    Problem::new(
-                        ident_span,
-                        format!("`{field}` is set twice"),
-                        "given again as a block",
-                    )
-                    .related(first, "first set here")
-                    .help("use either the attribute or the blocks, not both"),
-                );
-                return;
-            }
+        let slot = match block_fields.iter().position(|(f, _, _)| *f == field) {
+            Some(slot) => slot,
             None => {
-                let empty = if map_field.is_some() {
-                    NodeValue::Map(Vec::new())
-                } else {
-                    NodeValue::Seq(Vec::new())
+                if let Some(first) = entries.position(field) {
+                    let first = entries.key(first).span;
+                    self.problems.push(
+                        Problem::new(
+                            ident_span,
+                            format!("`{field}` is set twice"),
+                            "given again as a block",
+                        )
+                        .related(first, "first set here")
+                        .help("use either the attribute or the blocks, not both"),
+                    );
+                    return;
+                }
+                let key = Key {
+                    name: field.to_string(),
+                    span: ident_span,
                 };
-                entries.push((
-                    Key {
-                        name: field.to_string(),
-                        span: ident_span,
-                    },
-                    Node::new(empty, ident_span),
-                ));
-                block_fields.push(field);
-                entries.len() - 1
+                let (empty, built) = if map_field.is_some() {
+                    (
+                        NodeValue::Map(Vec::new()),
+                        BlockField::Map(Entries::default()),
+                    )
+                } else {
+                    (NodeValue::Seq(Vec::new()), BlockField::List(Vec::new()))
+                };
+                let index = entries.push(key, Node::new(empty, ident_span));
+                block_fields.push((field, index, built));
+                block_fields.len() - 1
             }
         };
-        match (&mut entries[index].1.value, label) {
-            (NodeValue::Seq(items), None) => items.push(value),
-            (NodeValue::Map(map), Some(key)) => {
-                let mut map = std::mem::take(map);
-                self.insert_unique(&mut map, key, value);
-                entries[index].1.value = NodeValue::Map(map);
-            }
+        match (&mut block_fields[slot].2, label) {
+            (BlockField::List(items), None) => items.push(value),
+            (BlockField::Map(map), Some(key)) => self.insert_unique(map, key, value),
             _ => {}
         }
     }
@@ -352,7 +360,7 @@ impl Converter<'_> {
                 NodeValue::Seq(items.iter().map(|e| self.expression(e)).collect())
             }
             Expression::Object(object) => {
-                let mut entries = Vec::new();
+                let mut entries = Entries::default();
                 for (key, value) in object.iter() {
                     let key = match key {
                         ObjectKey::Ident(ident) => Key {
@@ -374,7 +382,7 @@ impl Converter<'_> {
                     let value = self.expression(value.expr());
                     self.insert_unique(&mut entries, key, value);
                 }
-                NodeValue::Map(entries)
+                entries.into_value()
             }
             Expression::StringTemplate(template) => {
                 match self.template_text(template.iter(), "string") {
@@ -495,6 +503,73 @@ impl Converter<'_> {
             }
         }
         Some(out)
+    }
+}
+
+/// A mapping being built: entries in source order, found by name through an index once there
+/// are more than a few (a file of 80,000 jobs would otherwise compare every key with each one
+/// before it, and parse in quadratic time).
+#[derive(Default)]
+struct Entries {
+    list: Vec<(Key, Node)>,
+    index: HashMap<String, usize>,
+}
+
+/// Below this many entries a scan beats hashing.
+const INDEX_FROM: usize = 8;
+
+impl Entries {
+    fn position(&self, name: &str) -> Option<usize> {
+        if self.index.is_empty() {
+            self.list.iter().position(|(k, _)| k.name == name)
+        } else {
+            self.index.get(name).copied()
+        }
+    }
+
+    fn key(&self, index: usize) -> &Key {
+        &self.list[index].0
+    }
+
+    /// Appends an entry (whose name is not there yet) and returns its position.
+    fn push(&mut self, key: Key, value: Node) -> usize {
+        let at = self.list.len();
+        if !self.index.is_empty() {
+            self.index.insert(key.name.clone(), at);
+        }
+        self.list.push((key, value));
+        if self.index.is_empty() && self.list.len() > INDEX_FROM {
+            self.index = self
+                .list
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.name.clone(), i))
+                .collect();
+        }
+        at
+    }
+
+    fn set_value(&mut self, index: usize, value: NodeValue) {
+        self.list[index].1.value = value;
+    }
+
+    fn into_value(self) -> NodeValue {
+        NodeValue::Map(self.list)
+    }
+}
+
+/// What repeated blocks build: a list (`task { }` → `tasks`) or a map (`secret "k" { }`).
+enum BlockField {
+    List(Vec<Node>),
+    Map(Entries),
+}
+
+impl BlockField {
+    fn into_value(self) -> NodeValue {
+        match self {
+            BlockField::List(items) => NodeValue::Seq(items),
+            BlockField::Map(entries) => entries.into_value(),
+        }
     }
 }
 

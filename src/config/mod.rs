@@ -10,13 +10,13 @@ pub mod hcl;
 pub mod node;
 pub mod refs;
 pub mod schema;
+pub mod secret_source;
 mod semantic;
 pub mod source;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -25,6 +25,7 @@ use serde_json::Value;
 pub use diagnostic::{Problem, Problems};
 pub use env::{Environment, Host, Role, Variable, WorkspaceSpec};
 use node::{FileId, Key, Node, NodeValue, Span};
+use secret_source::SourceGuard;
 pub use source::{ConfigTree, Provenance, SourceSet};
 
 use crate::model::{Kind, Placement, ResourceId, Resources};
@@ -90,6 +91,76 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// `-e` is not a plain environment name.
+    #[error("`{env}` is not a valid environment name: {reason}")]
+    #[diagnostic(
+        code(tandem::config::env_name),
+        help(
+            "-e (or TANDEM_ENV) names an environment, the stem of a file in environments/ such as prod or local; it is never a path"
+        )
+    )]
+    InvalidEnvironmentName {
+        /// The name given.
+        env: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Symbolic links where tandem reads configuration.
+    #[error(
+        "{paths}{source_note}: tandem does not follow symbolic links in a configuration repository"
+    )]
+    #[diagnostic(
+        code(tandem::config::symlink),
+        help(
+            "replace each link with the file or directory itself: a link lets a change to the repository make tandem read, and print, files outside it (a process's environment, a credential store)"
+        )
+    )]
+    Symlink {
+        /// "`a` is a symbolic link", or a list of them.
+        paths: String,
+        /// " at <commit>" when reading a revision.
+        source_note: String,
+    },
+    /// A path that is not plainly inside the config root.
+    #[error("`{path}` is not a path inside the config root")]
+    #[diagnostic(
+        code(tandem::config::outside_root),
+        help("configuration files are named relative to the config root, without `..`")
+    )]
+    OutsideRoot {
+        /// The path.
+        path: String,
+    },
+    /// A configuration path that is not a regular file (a device, a FIFO, a socket).
+    #[error("{path} is not a regular file")]
+    #[diagnostic(
+        code(tandem::config::not_a_file),
+        help("configuration files are plain files of the repository")
+    )]
+    NotAFile {
+        /// The path.
+        path: String,
+    },
+    /// A configuration file larger than tandem reads.
+    #[error(
+        "{path}{source_note} is {size_mib} MiB, larger than the {cap_mib} MiB tandem reads in one configuration file"
+    )]
+    #[diagnostic(
+        code(tandem::config::too_large),
+        help(
+            "split it into several files (the include globs read them all); no real configuration file comes near this size"
+        )
+    )]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size, rounded up.
+        size_mib: u64,
+        /// The cap.
+        cap_mib: u64,
+        /// " at <commit>" when reading a revision.
+        source_note: String,
+    },
     /// The configuration has problems; each points at a file, line and column.
     #[error("the configuration has {} problem{}", .0.items.len(), if .0.items.len() == 1 { "" } else { "s" })]
     #[diagnostic(code(tandem::config::invalid))]
@@ -153,19 +224,22 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     let (environment, env_node, env_file) =
         read_environment(&tree, options, &mut sources, &mut problems)?;
 
-    // Resource files selected by the include globs.
-    let all_files = tree.list_files()?;
-    let selected = select_files(&environment, &env_node, env_file, &all_files, &mut problems);
-    let mut texts = Vec::with_capacity(selected.len());
+    // Resource files selected by the include globs; no link where the globs look.
+    let listing = tree.list()?;
+    let selected = select_files(
+        &environment,
+        &env_node,
+        env_file,
+        &listing.files,
+        &mut problems,
+    );
+    refuse_symlinks(&environment, &listing.symlinks, options)?;
+    let mut ids: Vec<FileId> = Vec::with_capacity(selected.len());
     for path in &selected {
         if let Some(text) = tree.read(path)? {
-            texts.push((path.clone(), text));
+            ids.push(sources.add(path.clone(), text));
         }
     }
-    let ids: Vec<FileId> = texts
-        .into_iter()
-        .map(|(path, text)| sources.add(path, Arc::from(text)))
-        .collect();
     tracing::debug!(files = ids.len(), elapsed = ?started.elapsed(), "resource files read");
     let parsed = parse_all(&sources, &ids);
     tracing::debug!(elapsed = ?started.elapsed(), "resource files parsed");
@@ -180,17 +254,26 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     }
 
     // Secret values must never be shown, not even in a diagnostic's source excerpt.
+    let mut literal_secrets = Vec::new();
     for item in &declared {
         if item.id.kind == Kind::SecretScopes {
-            semantic::redact_literal_secrets(&item.node, &mut sources);
+            semantic::literal_secret_spans(&item.node, &mut literal_secrets);
         }
     }
+    sources.redact_all(literal_secrets);
+    let guard = SourceGuard::for_config(&options.root, &environment);
 
     // Per-resource checks (in parallel: schema validation dominates), then the model.
     let checked = crate::parallel::map(&declared, |item| {
         let mut found = Vec::new();
-        let instance =
-            semantic::check_resource(&item.id, &item.key, &item.node, &environment, &mut found);
+        let instance = semantic::check_resource(
+            &item.id,
+            &item.key,
+            &item.node,
+            &environment,
+            &guard,
+            &mut found,
+        );
         let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
         found.extend(schema::check(
             schema::SchemaKind::Resource(item.id.kind),
@@ -252,6 +335,9 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         report.sort();
         return Err(ConfigError::Invalid(Box::new(report)));
     }
+    // Secret values are read later, by the planner and apply: their checks need this root and
+    // these token variables too.
+    secret_source::declare(&options.root, &environment);
     Ok(Config {
         environment,
         resources,
@@ -272,6 +358,7 @@ fn read_environment(
     sources: &mut SourceSet,
     problems: &mut Vec<Problem>,
 ) -> Result<(Environment, Node, FileId), ConfigError> {
+    check_environment_name(&options.env)?;
     let env_path = format!("environments/{}.yaml", options.env);
     let trusted;
     let env_tree = match &options.env_from {
@@ -285,13 +372,17 @@ fn read_environment(
         return Err(environment_missing(env_tree, options, env_path));
     };
     if let Some(rev) = &options.env_from
-        && tree.read(&env_path).ok().flatten().as_deref() != Some(env_text.as_str())
+        && tree
+            .read(&env_path)
+            .ok()
+            .flatten()
+            .is_none_or(|t| t.as_str() != env_text.as_str())
     {
         tracing::warn!(
             "{env_path} differs from its version at {rev}: using {rev}'s (--env-from); the changes take effect once they are in {rev}"
         );
     }
-    let env_file = sources.add(env_path, Arc::from(env_text));
+    let env_file = sources.add(env_path, env_text);
     let env_node = match yaml::parse(env_file, sources.file(env_file)) {
         Ok(node) => node,
         Err(problem) => {
@@ -342,7 +433,8 @@ pub fn singular(kind: Kind) -> &'static str {
 
 fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -> ConfigError {
     let available: Vec<String> = tree
-        .list_files()
+        .list()
+        .map(|l| l.files)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|f| {
@@ -370,6 +462,7 @@ fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -
 }
 
 fn redact_env_tokens(env_node: &Node, sources: &mut SourceSet) {
+    let mut tokens = Vec::new();
     if let Some(workspaces) = env_node.get("workspaces").and_then(Node::as_map) {
         for (_, spec) in workspaces {
             // `https://user:password@host`: the password must not show in the excerpt.
@@ -382,10 +475,103 @@ fn redact_env_tokens(env_node: &Node, sources: &mut SourceSet) {
                 && let Some(value) = t.as_str()
                 && !env::is_env_var_name(value)
             {
-                sources.redact(t.span);
+                tokens.push(t.span);
             }
         }
     }
+    sources.redact_all(tokens);
+}
+
+/// Longest environment name accepted.
+const MAX_ENVIRONMENT_NAME: usize = 100;
+
+/// `-e` names an environment, never a path: letters, digits, `-`, `_` and `.`, starting with a
+/// letter or digit (so neither `..`, a separator nor an absolute path can reach past
+/// `environments/`).
+fn check_environment_name(env: &str) -> Result<(), ConfigError> {
+    let reason = if env.is_empty() {
+        "it is empty".to_string()
+    } else if env.contains(['/', '\\']) {
+        "it contains a path separator".to_string()
+    } else if env.starts_with('.') {
+        "it starts with `.`".to_string()
+    } else if env.len() > MAX_ENVIRONMENT_NAME {
+        format!("it is longer than {MAX_ENVIRONMENT_NAME} characters")
+    } else if !env
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        "it may hold only letters, digits, `-`, `_` and `.`".to_string()
+    } else if !env.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        "it must start with a letter or digit".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidEnvironmentName {
+        env: env.to_string(),
+        reason,
+    })
+}
+
+/// Whether an include glob names something outside the config root: an absolute path, a drive,
+/// `~`, or a `..` component.
+fn glob_leaves_root(pattern: &str) -> bool {
+    let bytes = pattern.as_bytes();
+    pattern.starts_with(['/', '\\', '~'])
+        || (bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic())
+        || pattern.split(['/', '\\']).any(|part| part == "..")
+}
+
+/// The glob's leading components without wildcards: the directory it searches below.
+fn glob_base(pattern: &str) -> Vec<&str> {
+    pattern
+        .split('/')
+        .take_while(|part| !part.contains(['*', '?', '[', ']', '{', '}', '\\']))
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect()
+}
+
+/// Refuses the symbolic links an include glob could read through: a link at or below a glob's
+/// base directory, or on the way to it. Links elsewhere (a README, a tool's folder) are never
+/// read, so they are left alone; the environment file's own path is checked when it is read.
+fn refuse_symlinks(
+    environment: &Environment,
+    symlinks: &[String],
+    options: &LoadOptions,
+) -> Result<(), ConfigError> {
+    let bases: Vec<Vec<&str>> = environment
+        .include
+        .iter()
+        .filter(|g| !glob_leaves_root(g))
+        .map(|g| glob_base(g))
+        .collect();
+    let in_reach: Vec<&String> = symlinks
+        .iter()
+        .filter(|link| !link.starts_with("environments/") && !link.starts_with("schemas/"))
+        .filter(|link| {
+            let parts: Vec<&str> = link.split('/').collect();
+            bases
+                .iter()
+                .any(|base| parts.starts_with(base) || base.starts_with(&parts))
+        })
+        .collect();
+    if in_reach.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = in_reach.iter().map(|l| format!("`{l}`")).collect();
+    let paths = match names.as_slice() {
+        [one] => format!("{one} is a symbolic link"),
+        [rest @ .., last] => format!("{} and {last} are symbolic links", rest.join(", ")),
+        [] => String::new(),
+    };
+    Err(ConfigError::Symlink {
+        paths,
+        source_note: options
+            .git_ref
+            .as_ref()
+            .map(|r| format!(" at {r}"))
+            .unwrap_or_default(),
+    })
 }
 
 /// Files matched by the include globs; a glob that matches nothing is a problem.
@@ -411,6 +597,17 @@ fn select_files(
             .get(i)
             .map(|n| n.span)
             .unwrap_or(Span::new(env_file, 0, 0));
+        if glob_leaves_root(pattern) {
+            problems.push(
+                Problem::new(
+                    span,
+                    format!("include glob `{pattern}` reaches outside the config root"),
+                    "outside the root",
+                )
+                .help("include globs are relative to the config root (the directory holding environments/) and stay inside it: no `..`, no absolute path"),
+            );
+            continue;
+        }
         let glob = match Glob::new(pattern) {
             Ok(g) => g,
             Err(e) => {
@@ -662,5 +859,85 @@ impl refs::Scope for WorkspaceScope<'_> {
     }
     fn workspace_role(&self) -> &str {
         self.role.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_are_names_not_paths() {
+        for ok in ["prod", "local", "eu-west_2", "prod.eu", "2024"] {
+            assert!(check_environment_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            ".hidden",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            "a\\b",
+            "-x",
+            "a b",
+            "é",
+        ] {
+            assert!(check_environment_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_environment_name(&"x".repeat(MAX_ENVIRONMENT_NAME + 1)).is_err());
+    }
+
+    #[test]
+    fn globs_leaving_the_root_are_recognised() {
+        for bad in [
+            "../x/*.yaml",
+            "resources/../../x",
+            "/etc/*.yaml",
+            "\\\\server\\share",
+            "C:/x/*.yaml",
+            "~/x.yaml",
+        ] {
+            assert!(glob_leaves_root(bad), "{bad}");
+        }
+        for ok in ["resources/**/*.yaml", "**/*.hcl", "x..y/*.yaml", "a/b.yaml"] {
+            assert!(!glob_leaves_root(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn symlinks_are_refused_only_where_globs_search() {
+        let environment = Environment {
+            name: "t".into(),
+            workspaces: Vec::new(),
+            active: String::new(),
+            include: vec!["resources/**/*.yaml".into(), "extra/jobs.hcl".into()],
+            include_explicit: true,
+            variables: BTreeMap::new(),
+        };
+        let options = LoadOptions {
+            root: PathBuf::from("."),
+            env: "t".into(),
+            git_ref: None,
+            env_from: None,
+        };
+        let refused = |links: &[&str]| {
+            let links: Vec<String> = links.iter().map(|l| l.to_string()).collect();
+            refuse_symlinks(&environment, &links, &options).is_err()
+        };
+        assert!(refused(&["resources/x.yaml"]));
+        assert!(refused(&["resources/deep/dir"]));
+        assert!(refused(&["resources"]));
+        assert!(refused(&["extra"]));
+        assert!(refused(&["extra/jobs.hcl"]));
+        assert!(!refused(&[
+            "README.md",
+            "docs/x",
+            "extra2",
+            "environments/old.yaml"
+        ]));
+        assert_eq!(glob_base("./resources/*/x/**"), vec!["resources"]);
+        assert!(glob_base("**/*.yaml").is_empty());
     }
 }

@@ -11,19 +11,20 @@ use super::env::Environment;
 use super::node::{Key, Node, NodeValue, PathSegment, Span};
 use super::refs::{self, Reference};
 use super::schema;
-use super::source::SourceSet;
+use super::secret_source::{Refusal, SourceGuard};
 use super::{WorkspaceScope, singular};
 use crate::model::{Kind, Placement, ResourceId, Resources};
 
 const PRINCIPAL_FIELDS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
 
-/// Blanks literal secret values in the source text so no diagnostic can show them.
-pub fn redact_literal_secrets(node: &Node, sources: &mut SourceSet) {
+/// The spans of a secret scope's literal secret values, to blank in the source text
+/// ([`super::SourceSet::redact_all`]) so no diagnostic can show them.
+pub fn literal_secret_spans(node: &Node, spans: &mut Vec<Span>) {
     let Some(secrets) = node.get("secrets").and_then(Node::as_map) else {
         return;
     };
     for (_, value) in secrets {
-        visit_literals(value, &mut |span| sources.redact(span));
+        visit_literals(value, &mut |span| spans.push(span));
     }
 }
 
@@ -49,6 +50,7 @@ pub fn check_resource(
     key: &Key,
     node: &Node,
     environment: &Environment,
+    guard: &SourceGuard,
     problems: &mut Vec<Problem>,
 ) -> Value {
     let mut instance = node.to_json();
@@ -65,7 +67,7 @@ pub fn check_resource(
             check_cluster(node, problems);
         }
         Kind::InstancePools => check_permissions(id.kind, node, problems),
-        Kind::SecretScopes => check_secrets(key, node, environment, &mut instance, problems),
+        Kind::SecretScopes => check_secrets(key, node, environment, guard, &mut instance, problems),
     }
     instance
 }
@@ -320,6 +322,7 @@ fn check_secrets(
     scope_key: &Key,
     node: &Node,
     environment: &Environment,
+    guard: &SourceGuard,
     instance: &mut Value,
     problems: &mut Vec<Problem>,
 ) {
@@ -392,7 +395,7 @@ fn check_secrets(
             .filter(|(k, _)| k.name != "env" && k.name != "file")
             .collect();
         match (direct.as_slice(), per_workspace.as_slice()) {
-            ([one], []) => check_leaf(&key.name, &one.0, &one.1, problems, &literal),
+            ([one], []) => check_leaf(&key.name, &one.0, &one.1, guard, problems, &literal),
             ([_, second], []) => problems.push(
                 Problem::new(second.0.span, format!("secret `{}` names both env and file", key.name), "choose one")
                     .help("a secret is read from one place: {env: VAR} or {file: PATH}"),
@@ -409,7 +412,7 @@ fn check_secrets(
                     }
                     match leaf.as_map() {
                         Some(leaf_entries) => match leaf_entries {
-                            [(k, v)] if k.name == "env" || k.name == "file" => check_leaf(&key.name, k, v, problems, &literal),
+                            [(k, v)] if k.name == "env" || k.name == "file" => check_leaf(&key.name, k, v, guard, problems, &literal),
                             [] => problems.push(Problem::new(leaf.span, format!("secret `{}` has an empty source for `{}`", key.name, ws.name), "empty").help("write {env: VAR} or {file: PATH}")),
                             _ => {} // the schema reports unknown or extra fields
                         },
@@ -438,6 +441,7 @@ fn check_leaf(
     secret: &str,
     key: &Key,
     value: &Node,
+    guard: &SourceGuard,
     problems: &mut Vec<Problem>,
     literal: &dyn Fn(&mut Vec<Problem>, Span),
 ) {
@@ -464,9 +468,53 @@ fn check_leaf(
             Problem::new(value.span, format!("secret `{secret}`: file `{s}` is a relative path"), "relative path")
                 .help("secret files live outside the repository: give an absolute path (e.g. /run/secrets/etl.pem) or one under ~/"),
         ),
-        NodeValue::Str(_) => {}
+        NodeValue::Str(s) => {
+            let refusal = if key.name == "env" {
+                guard.refuse_variable(s)
+            } else {
+                guard.refuse_file(s)
+            };
+            if let Some(refusal) = refusal {
+                problems.push(refused_source(secret, &key.name, s, value.span, &refusal));
+            }
+        }
         _ => literal(problems, value.span),
     }
+}
+
+/// The problem for a source tandem refuses to read (see [`super::secret_source`]).
+fn refused_source(
+    secret: &str,
+    kind: &str,
+    source: &str,
+    span: Span,
+    refusal: &Refusal,
+) -> Problem {
+    let what = if kind == "env" { "variable" } else { "file" };
+    let (label, help) = match refusal {
+        Refusal::CredentialVariable(_) => (
+            "credentials",
+            "give the secret a variable of its own (e.g. ETL_DB_PASSWORD): a secret source must not copy tandem's or the CI job's credentials into a workspace, where its users could read them",
+        ),
+        Refusal::InsideRepository => (
+            "inside the repository",
+            "secrets never live in Git: give a path outside the repository (e.g. /run/secrets/etl.pem)",
+        ),
+        Refusal::NoHome => ("no HOME", "set HOME, or give an absolute path"),
+        Refusal::CredentialStore(_) => (
+            "credential store or process file",
+            "point at a file that holds only this secret (e.g. /run/secrets/etl.pem): a secret source must not copy credentials or process data into a workspace, where its users could read them",
+        ),
+    };
+    Problem::new(
+        span,
+        format!(
+            "secret `{secret}`: {what} `{source}` {}",
+            refusal.describe()
+        ),
+        label,
+    )
+    .help(help)
 }
 
 /// Reference checks over every resource: forms, targets, variables, cycles and placement.

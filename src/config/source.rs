@@ -1,10 +1,36 @@
 //! Where configuration files come from: the work tree, or a Git revision read with git2.
+//!
+//! Only files inside the config root are read, and never through a symbolic link: a link in a
+//! pull request could otherwise make tandem read (and print, in a diagnostic) any file of the
+//! machine running it, `/proc/self/environ` included. The text of every file a diagnostic can
+//! show comes through [`ConfigTree::read`] as a [`ConfigText`].
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::ConfigError;
 use super::node::{FileId, Span};
+
+/// The largest configuration file tandem reads (32 MiB): hundreds of times any real one (the
+/// benchmark's 10,000 resources take 12 MiB in all), small enough that a hostile file cannot
+/// exhaust memory or time.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Lines longer than this have their columns counted from a checkpoint, not from their start.
+const CHECKPOINT_BYTES: usize = 4096;
+
+/// The text of a file of the configuration repository, read by [`ConfigTree::read`]: the only
+/// text a [`SourceSet`] (and so a diagnostic) takes.
+#[derive(Debug)]
+pub struct ConfigText(String);
+
+impl ConfigText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// One configuration file's text, kept for diagnostics.
 #[derive(Debug, Clone)]
@@ -14,6 +40,9 @@ pub struct SourceFile {
     /// The file's contents.
     pub text: Arc<str>,
     line_starts: Vec<usize>,
+    /// (byte offset, characters before it) every [`CHECKPOINT_BYTES`] or so, built on first
+    /// need: a column in a very long line costs a bounded count, not the line's length.
+    char_checkpoints: OnceLock<Vec<(usize, usize)>>,
 }
 
 impl SourceFile {
@@ -26,6 +55,7 @@ impl SourceFile {
             path,
             text,
             line_starts,
+            char_checkpoints: OnceLock::new(),
         }
     }
 
@@ -34,12 +64,41 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(offset - start);
+        let column = if offset - start <= CHECKPOINT_BYTES {
+            self.chars_between(start, offset)
+        } else {
+            self.chars_before(offset) - self.chars_before(start)
+        };
         (line + 1, column + 1)
+    }
+
+    /// Characters in `text[from..to]` (bytes when the range splits a character).
+    fn chars_between(&self, from: usize, to: usize) -> usize {
+        self.text
+            .get(from..to)
+            .map(|s| s.chars().count())
+            .unwrap_or(to - from)
+    }
+
+    /// Characters before byte `offset`, counted from the nearest checkpoint.
+    fn chars_before(&self, offset: usize) -> usize {
+        let checkpoints = self.char_checkpoints.get_or_init(|| {
+            let mut points = vec![(0, 0)];
+            let (mut at, mut chars) = (0, 0);
+            while at + CHECKPOINT_BYTES < self.text.len() {
+                let mut next = at + CHECKPOINT_BYTES;
+                while !self.text.is_char_boundary(next) {
+                    next += 1;
+                }
+                chars += self.chars_between(at, next);
+                at = next;
+                points.push((at, chars));
+            }
+            points
+        });
+        let i = checkpoints.partition_point(|&(b, _)| b <= offset) - 1;
+        let (at, chars) = checkpoints[i];
+        chars + self.chars_between(at, offset)
     }
 
     /// Byte offset of 1-based `line` and `column` (in characters).
@@ -62,9 +121,9 @@ pub struct SourceSet {
 }
 
 impl SourceSet {
-    /// Adds a file and returns its id.
-    pub fn add(&mut self, path: String, text: Arc<str>) -> FileId {
-        self.files.push(SourceFile::new(path, text));
+    /// Adds a configuration file and returns its id.
+    pub fn add(&mut self, path: String, text: ConfigText) -> FileId {
+        self.files.push(SourceFile::new(path, Arc::from(text.0)));
         FileId((self.files.len() - 1) as u32)
     }
 
@@ -76,25 +135,45 @@ impl SourceSet {
     /// Overwrites the text under `span` with `*` (byte for byte, so every offset stays valid):
     /// a secret or token written into a file must not reappear in a diagnostic's excerpt.
     pub fn redact(&mut self, span: Span) {
-        let file = &mut self.files[span.file.0 as usize];
-        let end = (span.start + span.len.max(1)).min(file.text.len());
-        let (mut start, mut end) = (span.start.min(end), end);
-        while !file.text.is_char_boundary(start) {
-            start -= 1;
+        self.redact_all(std::iter::once(span));
+    }
+
+    /// [`SourceSet::redact`] for many spans, rewriting each file once (a file with many literal
+    /// secrets costs one pass, not one per secret). Each span is covered up to the end of its
+    /// line, so a quoted or multi-part scalar is hidden whole.
+    pub fn redact_all(&mut self, spans: impl IntoIterator<Item = Span>) {
+        let mut by_file: std::collections::BTreeMap<FileId, Vec<(usize, usize)>> =
+            Default::default();
+        for span in spans {
+            let text = &self.files[span.file.0 as usize].text;
+            let mut end = (span.start + span.len.max(1)).min(text.len());
+            let mut start = span.start.min(end);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+            by_file.entry(span.file).or_default().push((start, end));
         }
-        while !file.text.is_char_boundary(end) {
-            end += 1;
+        for (file, mut ranges) in by_file {
+            let file = &mut self.files[file.0 as usize];
+            ranges.sort_unstable();
+            let mut text = String::with_capacity(file.text.len());
+            let mut at = 0;
+            for (start, end) in ranges {
+                let start = start.max(at);
+                if start >= end {
+                    continue;
+                }
+                text.push_str(&file.text[at..start]);
+                text.extend(std::iter::repeat_n('*', end - start));
+                at = end;
+            }
+            text.push_str(&file.text[at..]);
+            file.text = Arc::from(text);
         }
-        // Cover the whole scalar up to the end of its line, quotes included.
-        let line_end = file.text[end..]
-            .find('\n')
-            .map_or(file.text.len(), |i| end + i);
-        let end = line_end.max(end);
-        let mut text = String::with_capacity(file.text.len());
-        text.push_str(&file.text[..start]);
-        text.extend(std::iter::repeat_n('*', end - start));
-        text.push_str(&file.text[end..]);
-        file.text = Arc::from(text);
     }
 
     /// `path:line:column` of the start of `span`.
@@ -241,41 +320,33 @@ impl ConfigTree {
         }
     }
 
-    /// Reads one file, relative to the config root; `Ok(None)` if it does not exist.
-    pub fn read(&self, rel: &str) -> Result<Option<String>, ConfigError> {
+    /// Reads one file, relative to the config root; `Ok(None)` if it does not exist. A symbolic
+    /// link on the way (the file or a directory above it) is an error, never followed; so is a
+    /// path that is not plainly inside the root, a file that is not a regular file, and one
+    /// larger than [`MAX_FILE_BYTES`].
+    pub fn read(&self, rel: &str) -> Result<Option<ConfigText>, ConfigError> {
+        if !is_plain_relative(rel) {
+            return Err(ConfigError::OutsideRoot {
+                path: rel.to_string(),
+            });
+        }
         match self {
-            ConfigTree::WorkTree { root } => {
-                let path = root.join(rel);
-                match std::fs::read(&path) {
-                    Ok(bytes) => decode(rel, bytes).map(Some),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(ConfigError::Read {
-                        path: rel.to_string(),
-                        reason: e.to_string(),
-                    }),
-                }
-            }
+            ConfigTree::WorkTree { root } => read_work_tree(root, rel),
             ConfigTree::Git {
-                repo, tree, prefix, ..
-            } => {
-                let tree = repo.find_tree(*tree).map_err(|e| git_read(rel, e))?;
-                let full = join_prefix(prefix, rel);
-                let entry = match tree.get_path(Path::new(&full)) {
-                    Ok(entry) => entry,
-                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-                    Err(e) => return Err(git_read(rel, e)),
-                };
-                let blob = repo.find_blob(entry.id()).map_err(|e| git_read(rel, e))?;
-                decode(rel, blob.content().to_vec()).map(Some)
-            }
+                repo,
+                tree,
+                prefix,
+                commit,
+            } => read_git(repo, *tree, *commit, prefix, rel),
         }
     }
 
-    /// Every file below the config root, as `/`-separated relative paths, sorted.
-    pub fn list_files(&self) -> Result<Vec<String>, ConfigError> {
-        let mut out = Vec::new();
+    /// Every file below the config root, as `/`-separated relative paths, sorted, and the
+    /// symbolic links met on the way (listed, never followed).
+    pub fn list(&self) -> Result<Listing, ConfigError> {
+        let mut listing = Listing::default();
         match self {
-            ConfigTree::WorkTree { root } => walk_dir(root, "", &mut out)?,
+            ConfigTree::WorkTree { root } => walk_dir(root, "", &mut listing)?,
             ConfigTree::Git {
                 repo, tree, prefix, ..
             } => {
@@ -287,30 +358,207 @@ impl ConfigTree {
                         Ok(entry) => repo
                             .find_tree(entry.id())
                             .map_err(|e| git_read(prefix, e))?,
-                        Err(_) => return Ok(out),
+                        Err(_) => return Ok(listing),
                     }
                 };
                 start
                     .walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
                         let name = entry.name().unwrap_or_default();
-                        if entry.kind() == Some(git2::ObjectType::Tree) {
-                            if SKIPPED_DIRS.contains(&name) {
-                                return git2::TreeWalkResult::Skip;
-                            }
+                        let is_tree = entry.kind() == Some(git2::ObjectType::Tree);
+                        if SKIPPED_DIRS.contains(&name) {
+                            return if is_tree {
+                                git2::TreeWalkResult::Skip
+                            } else {
+                                git2::TreeWalkResult::Ok
+                            };
+                        }
+                        // A link is stored as a blob holding its target: the mode tells it apart.
+                        if entry.filemode() == GIT_SYMLINK_MODE {
+                            listing.symlinks.push(format!("{dir}{name}"));
                         } else if entry.kind() == Some(git2::ObjectType::Blob) {
-                            out.push(format!("{dir}{name}"));
+                            listing.files.push(format!("{dir}{name}"));
                         }
                         git2::TreeWalkResult::Ok
                     })
                     .map_err(|e| git_read(prefix, e))?;
             }
         }
-        out.sort();
-        Ok(out)
+        listing.files.sort();
+        listing.symlinks.sort();
+        Ok(listing)
     }
 }
 
-fn walk_dir(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), ConfigError> {
+/// What is below the config root.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Regular files, relative to the root, sorted.
+    pub files: Vec<String>,
+    /// Symbolic links (to files or directories; their targets are never read), sorted.
+    pub symlinks: Vec<String>,
+}
+
+/// Git's file mode for a symbolic link.
+const GIT_SYMLINK_MODE: i32 = 0o120000;
+
+/// Whether `rel` is a plain relative path: `/`-separated names, none empty, `.` or `..`, no
+/// backslash or drive, so joining it to the root cannot leave the root.
+pub fn is_plain_relative(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains(['\\', '\0'])
+        && !Path::new(rel).is_absolute()
+        && !Path::new(rel).has_root()
+        && rel
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && !is_drive(part))
+}
+
+/// `C:` and the like, which Windows would take as a drive.
+fn is_drive(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic()
+}
+
+fn symlink_error(path: &str, source_note: &str) -> ConfigError {
+    ConfigError::Symlink {
+        paths: format!("`{path}` is a symbolic link"),
+        source_note: source_note.to_string(),
+    }
+}
+
+fn read_work_tree(root: &Path, rel: &str) -> Result<Option<ConfigText>, ConfigError> {
+    let read_error = |e: std::io::Error| ConfigError::Read {
+        path: rel.to_string(),
+        reason: e.to_string(),
+    };
+    // Every name on the way must be what it seems: a directory link would lead out of the root.
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut path = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(symlink_error(&parts[..=i].join("/"), ""));
+            }
+            Ok(meta) if i + 1 < parts.len() && !meta.is_dir() => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+    // The last name is opened without following a link, so one swapped in after the check above
+    // fails to open instead of being read.
+    let mut file = match open_no_follow(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if is_link_refusal(&e) => return Err(symlink_error(rel, "")),
+        Err(e) => return Err(read_error(e)),
+    };
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotAFile {
+            path: rel.to_string(),
+        });
+    }
+    check_size(rel, meta.len(), "")?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    check_size(rel, bytes.len() as u64, "")?;
+    decode(rel, bytes).map(Some)
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // O_NONBLOCK: a FIFO put where a file was expected must not hang the open.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Whether opening failed because the last name is a link (`O_NOFOLLOW`'s ELOOP, or EMLINK on
+/// the BSDs).
+fn is_link_refusal(error: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(error.raw_os_error(), Some(libc::ELOOP | libc::EMLINK))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = error;
+        false
+    }
+}
+
+fn check_size(rel: &str, size: u64, source_note: &str) -> Result<(), ConfigError> {
+    if size > MAX_FILE_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: rel.to_string(),
+            size_mib: size.div_ceil(1024 * 1024),
+            cap_mib: MAX_FILE_BYTES / (1024 * 1024),
+            source_note: source_note.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn read_git(
+    repo: &git2::Repository,
+    tree: git2::Oid,
+    commit: git2::Oid,
+    prefix: &str,
+    rel: &str,
+) -> Result<Option<ConfigText>, ConfigError> {
+    let note = format!(" at {}", &commit.to_string()[..7]);
+    let mut tree = repo.find_tree(tree).map_err(|e| git_read(rel, e))?;
+    let prefix_parts: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = prefix_parts.iter().copied().chain(rel.split('/')).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Some(entry) = tree.get_name(part) else {
+            return Ok(None);
+        };
+        if entry.filemode() == GIT_SYMLINK_MODE {
+            // Name it as the user sees it: relative to the root when below it.
+            let shown = if i < prefix_parts.len() {
+                parts[..=i].join("/")
+            } else {
+                parts[prefix_parts.len()..=i].join("/")
+            };
+            return Err(symlink_error(&shown, &note));
+        }
+        let last = i + 1 == parts.len();
+        let (kind, id) = (entry.kind(), entry.id());
+        drop(entry);
+        match (kind, last) {
+            (Some(git2::ObjectType::Tree), false) => {
+                tree = repo.find_tree(id).map_err(|e| git_read(rel, e))?;
+            }
+            (Some(git2::ObjectType::Blob), true) => {
+                // The size from the object's header: a huge blob is refused before it is inflated.
+                let (size, _) = repo
+                    .odb()
+                    .and_then(|odb| odb.read_header(id))
+                    .map_err(|e| git_read(rel, e))?;
+                check_size(rel, size as u64, &note)?;
+                let blob = repo.find_blob(id).map_err(|e| git_read(rel, e))?;
+                return decode(rel, blob.content().to_vec()).map(Some);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+fn walk_dir(dir: &Path, rel: &str, out: &mut Listing) -> Result<(), ConfigError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ConfigError::Read {
         path: if rel.is_empty() {
             ".".into()
@@ -321,16 +569,20 @@ fn walk_dir(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), ConfigEr
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        if SKIPPED_DIRS.contains(&name.as_str()) {
+            continue;
+        }
         let path = format!("{rel}{name}");
+        // The entry's own type: a link is reported as a link, whatever it points to.
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        if kind.is_dir() {
-            if !SKIPPED_DIRS.contains(&name.as_str()) {
-                walk_dir(&entry.path(), &format!("{path}/"), out)?;
-            }
-        } else if kind.is_file() || kind.is_symlink() {
-            out.push(path);
+        if kind.is_symlink() {
+            out.symlinks.push(path);
+        } else if kind.is_dir() {
+            walk_dir(&entry.path(), &format!("{path}/"), out)?;
+        } else if kind.is_file() {
+            out.files.push(path);
         }
     }
     Ok(())
@@ -350,22 +602,16 @@ fn repo_prefix(repo: &git2::Repository, root: &Path) -> Result<String, ConfigErr
         .join("/"))
 }
 
-fn join_prefix(prefix: &str, rel: &str) -> String {
-    if prefix.is_empty() {
-        rel.to_string()
-    } else {
-        format!("{prefix}/{rel}")
-    }
-}
-
-fn decode(rel: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
-    String::from_utf8(bytes).map_err(|e| ConfigError::Read {
-        path: rel.to_string(),
-        reason: format!(
-            "not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
-    })
+fn decode(rel: &str, bytes: Vec<u8>) -> Result<ConfigText, ConfigError> {
+    String::from_utf8(bytes)
+        .map(ConfigText)
+        .map_err(|e| ConfigError::Read {
+            path: rel.to_string(),
+            reason: format!(
+                "not valid UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        })
 }
 
 fn git_read(rel: &str, e: git2::Error) -> ConfigError {
@@ -439,4 +685,62 @@ pub fn commits_since(root: &Path, sha: &str) -> Option<usize> {
     repo.graph_ahead_behind(head, from)
         .ok()
         .map(|(ahead, _)| ahead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_are_read() {
+        for ok in ["environments/prod.yaml", "resources/a/b.hcl", "x..y/z"] {
+            assert!(is_plain_relative(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "C:/x",
+            "a/\0",
+        ] {
+            assert!(!is_plain_relative(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn columns_in_long_lines_match_a_plain_count() {
+        let line: String = (0..20_000)
+            .map(|i| if i % 7 == 0 { 'é' } else { 'a' })
+            .collect();
+        let text = format!("first\n{line}\nlast");
+        let file = SourceFile::new("t".into(), Arc::from(text.as_str()));
+        for offset in [0, 3, 6, 7, 100, 4_500, 9_001, 15_000, text.len() - 2] {
+            let mut offset = offset;
+            while !text.is_char_boundary(offset) {
+                offset += 1;
+            }
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let expected = text[line_start..offset].chars().count() + 1;
+            assert_eq!(file.line_col(offset).1, expected, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn redacting_many_spans_keeps_offsets() {
+        let mut sources = SourceSet::default();
+        let id = sources.add(
+            "t".into(),
+            ConfigText("a: s3cret\nb: ok\nc: t0ken\n".into()),
+        );
+        sources.redact_all([
+            Span::new(id, 3, 6),
+            Span::new(id, 19, 5),
+            Span::new(id, 4, 1),
+        ]);
+        assert_eq!(&*sources.file(id).text, "a: ******\nb: ok\nc: *****\n");
+    }
 }

@@ -25,6 +25,13 @@ pub fn parse(file_id: FileId, file: &SourceFile) -> Result<Node, Problem> {
     // YAML 1.2 booleans only: `yes`, `on`, `y` stay text (as keys and as values).
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // The safety budget grows with the file (itself capped at 32 MiB): a big file written out in
+    // full fits, while alias expansion (a "YAML bomb") stays within a constant factor of the
+    // file's size, so parsing stays linear in it.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(raw) => Ok(raw.into_node(file_id, file)),
         Err(error) => Err(syntax_problem(file_id, file, &error)),
@@ -322,6 +329,21 @@ mod tests {
         }
         let problem = load(&text).unwrap_err();
         assert!(problem.message.contains("YAML"), "{}", problem.message);
+    }
+
+    #[test]
+    fn a_big_file_written_out_fits_the_budget() {
+        // 300,001 nodes: beyond the default budget, well within one for a file this size.
+        let mut text = String::from("items:\n");
+        for i in 0..300_000 {
+            text.push_str(&format!("  - v{i}\n"));
+        }
+        let node = load(&text).unwrap();
+        assert_eq!(
+            node.get("items")
+                .map(|n| matches!(&n.value, NodeValue::Seq(items) if items.len() == 300_000)),
+            Some(true)
+        );
     }
 
     #[test]
