@@ -119,7 +119,12 @@ fn a_corrupt_record_of_an_active_workspace_stops_apply_instead_of_fencing_it() {
 
 #[test]
 fn a_record_from_a_newer_tandem_or_deleted_or_replayed_is_refused() {
-    let repo = applied_pair();
+    // Committed, so that each apply's record names another commit and so differs.
+    let repo = TestRepo::with_env(PAIR_ENV)
+        .file("resources/r.yaml", RESOURCES)
+        .git_init();
+    repo.commit("one");
+    ok(&tandem(&repo, &["apply", "--auto-approve"]));
     let first = with_local(&repo, "primary", raw_record);
 
     // Newer format, even properly sealed: this tandem cannot know what it says.
@@ -144,6 +149,7 @@ fn a_record_from_a_newer_tandem_or_deleted_or_replayed_is_refused() {
         "resources/r.yaml",
         &RESOURCES.replace("max_concurrent_runs: 3", "max_concurrent_runs: 4"),
     );
+    repo.commit("two");
     ok(&tandem(&repo, &["apply", "--auto-approve"]));
     with_local(&repo, "primary", |ws| {
         assert_ne!(raw_record(ws), old, "the apply rewrote the record");
