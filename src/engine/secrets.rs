@@ -8,7 +8,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::config::secret_source::{ResolveError, SourceGuard};
+use crate::config::secret_source::{Refusal, ResolveError, SourceGuard};
 use crate::model::ValueSource;
 
 /// The largest secret value Databricks stores (128 KiB); a bigger file is not a secret.
@@ -63,6 +63,12 @@ fn read_source(source: &ValueSource, guard: &SourceGuard) -> Result<Vec<u8>, Sou
         }
         ValueSource::File(path) => {
             let resolved = guard.resolve_file(path).map_err(|e| match e {
+                // Not a refusal: the path cannot be resolved here (an embedded workspace gets
+                // its placeholder, as for a missing file).
+                ResolveError::Refused(Refusal::NoHome) => SourceFailure::Unreadable(format!(
+                    "cannot read {path}: {}",
+                    Refusal::NoHome.describe()
+                )),
                 ResolveError::Refused(refusal) => SourceFailure::Refused(format!(
                     "file {path} {}; a secret may not be read from it",
                     refusal.describe()
