@@ -313,11 +313,13 @@ async fn admin_routes_answer_401_without_a_token_and_change_nothing() {
         .expect("emulator");
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", running.url);
-    let (status, _, _) = send_request(
-        &http,
+    // A request with the emulator's token: status and JSON answer.
+    let with_token = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        send_request(&http, method, url(path), "dev", body)
+    };
+    let (status, _, _) = with_token(
         reqwest::Method::POST,
-        url("/api/2.2/jobs/create"),
-        "dev",
+        "/api/2.2/jobs/create",
         Some(json!({"name": "kept", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})),
     )
     .await;
@@ -357,55 +359,20 @@ async fn admin_routes_answer_401_without_a_token_and_change_nothing() {
     }
 
     // Nothing was reset and no fault was added: the API still answers, the job is still there.
-    let (status, listed, _) = send_request(
-        &http,
-        reqwest::Method::GET,
-        url("/api/2.2/jobs/list"),
-        "dev",
-        None,
-    )
-    .await;
+    let (status, listed, _) = with_token(reqwest::Method::GET, "/api/2.2/jobs/list", None).await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["jobs"][0]["settings"]["name"], "kept", "{listed}");
-    let (status, rules, _) = send_request(
-        &http,
-        reqwest::Method::GET,
-        url("/__emulator/faults"),
-        "dev",
-        None,
-    )
-    .await;
+    let (status, rules, _) = with_token(reqwest::Method::GET, "/__emulator/faults", None).await;
     assert_eq!(status, 200, "an accepted token opens the admin routes");
     assert_eq!(rules["rules"], json!([]));
-    let (status, stats, _) = send_request(
-        &http,
-        reqwest::Method::GET,
-        url("/__emulator/stats"),
-        "dev",
-        None,
-    )
-    .await;
+    let (status, stats, _) = with_token(reqwest::Method::GET, "/__emulator/stats", None).await;
     assert_eq!(status, 200);
     assert_eq!(stats["routes"]["POST /api/2.2/jobs/create"], 1, "{stats}");
 
     // With the token, a reset works.
-    let (status, _, _) = send_request(
-        &http,
-        reqwest::Method::POST,
-        url("/__emulator/reset"),
-        "dev",
-        None,
-    )
-    .await;
+    let (status, _, _) = with_token(reqwest::Method::POST, "/__emulator/reset", None).await;
     assert_eq!(status, 200);
-    let (_, listed, _) = send_request(
-        &http,
-        reqwest::Method::GET,
-        url("/api/2.2/jobs/list"),
-        "dev",
-        None,
-    )
-    .await;
+    let (_, listed, _) = with_token(reqwest::Method::GET, "/api/2.2/jobs/list", None).await;
     assert!(listed.get("jobs").is_none(), "{listed}");
     running.stop().await;
 }
