@@ -195,6 +195,17 @@ fn a_scope_a_workspace_user_adds_to_the_record_is_never_deleted() {
     let run = tandem(&repo, &["apply", "--auto-approve"]);
     assert_untrusted(&run, "primary", "does not match");
     assert!(primary.client().scopes().contains("alice-team"));
+    // A read-only principal (a pull request's plan, with READ on the seal scope) checks the
+    // record too, though it may not list the scope's ACL.
+    primary.client().post(
+        "/api/2.0/secrets/acls/put",
+        json!({"scope": "tandem.test", "principal": "alice@example.com", "permission": "READ"}),
+    );
+    let as_alice = repo.tandem_env(
+        &["-e", "test", "plan"],
+        &[("HOSTILE_PIN", SECRET), ("TANDEM_TEST_TOKEN", "user-token")],
+    );
+    assert_untrusted(&as_alice, "primary", "does not match");
 
     // Repair keeps none of the claims unless asked; the scope is still never deleted.
     let run = tandem(&repo, &["repair", "primary", "--auto-approve"]);
