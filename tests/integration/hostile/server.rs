@@ -227,6 +227,28 @@ const ONE_JOB: &str = "resources:\n  jobs:\n    etl:\n      name: ETL\n";
 // Redirects
 // ---------------------------------------------------------------------------------------------
 
+/// Asserts the run failed on a redirect: nothing reached `elsewhere`, and the error names the
+/// attacker's host and the `status`. Returns the run's output.
+fn assert_redirect_refused(
+    run: &crate::harness::TandemRun,
+    attacker: &Server,
+    elsewhere: &Server,
+    status: &str,
+) -> String {
+    let output = run.all_output();
+    assert_eq!(run.code(), 1, "{output}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.requests()
+    );
+    assert!(
+        output.contains(attacker.authority()) && output.contains(status),
+        "the error names the host and the status:\n{output}"
+    );
+    output
+}
+
 #[test]
 fn a_redirected_secret_write_reaches_no_other_origin_and_is_not_reported_written() {
     const SECRET: &str = "redirected-secret-value-4711";
@@ -247,23 +269,13 @@ fn a_redirected_secret_write_reaches_no_other_origin_and_is_not_reported_written
         &["-e", "test", "apply", "--auto-approve"],
         &[("TANDEM_TEST_TOKEN", "dev"), ("TANDEM_TEST_SECRET", SECRET)],
     );
-    let output = run.all_output();
-    assert_eq!(run.code(), 1, "{output}");
-    assert!(
-        elsewhere.requests().is_empty(),
-        "the redirect was followed: {:?}",
-        elsewhere.requests()
-    );
+    let output = assert_redirect_refused(&run, &attacker, &elsewhere, "307");
     assert!(
         attacker
             .requests()
             .iter()
             .any(|r| r.path() == "/api/2.0/secrets/put"),
         "the write went out once, to the workspace's own host"
-    );
-    assert!(
-        output.contains(attacker.authority()) && output.contains("307"),
-        "the error names the host and the status:\n{output}"
     );
     assert!(
         output.contains(&format!("to {}", elsewhere.url)),
@@ -301,17 +313,7 @@ fn a_redirected_read_is_an_error_naming_the_host_and_goes_nowhere() {
     let repo = TestRepo::with_env(&env_with_primary(&attacker.url, TOKEN_ENV))
         .file("resources/jobs.yaml", ONE_JOB);
     let run = repo.tandem_env(&["-e", "test", "plan"], &[("TANDEM_TEST_TOKEN", "dev")]);
-    let output = run.all_output();
-    assert_eq!(run.code(), 1, "{output}");
-    assert!(
-        elsewhere.requests().is_empty(),
-        "{:?}",
-        elsewhere.requests()
-    );
-    assert!(
-        output.contains(attacker.authority()) && output.contains("308"),
-        "{output}"
-    );
+    assert_redirect_refused(&run, &attacker, &elsewhere, "308");
     assert_eq!(
         attacker
             .requests()
