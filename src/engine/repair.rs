@@ -34,16 +34,22 @@ pub async fn inspect(
     client: &WorkspaceClient,
     environment: &str,
 ) -> Result<Inspection, EngineError> {
-    let problem = match state::read_state_record(client, environment).await {
+    // One read: judged, and shown as it is.
+    let unchecked = state::read_unchecked(client, environment).await?;
+    let claims = unchecked.parsed();
+    let seal = match &unchecked.seal {
+        Ok(seal) => Ok(seal.clone()),
+        Err(e) => Err(e.to_string()),
+    };
+    let problem = match unchecked.check(client, environment) {
         Ok(_) => None,
         Err(EngineError::UntrustedRecord { reason, .. }) => Some(reason),
         Err(e) => return Err(e),
     };
-    let unchecked = state::read_unchecked(client, environment).await?;
     Ok(Inspection {
         problem,
-        claims: unchecked.parsed(),
-        seal: unchecked.seal,
+        claims,
+        seal,
     })
 }
 

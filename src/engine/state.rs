@@ -422,12 +422,14 @@ fn untrusted(client: &WorkspaceClient, reason: String, help: String) -> EngineEr
 }
 
 /// The record as stored, before it is checked against its seal (what `tandem repair` shows).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UncheckedRecord {
-    /// The file's bytes, if there is a file.
+    /// The file's bytes, if there is a file whose content could be decoded.
     pub bytes: Option<Vec<u8>>,
+    /// Why the file's content could not be decoded, if it could not.
+    undecodable: Option<String>,
     /// The seal scope, or why it cannot be used.
-    pub seal: Result<Seal, String>,
+    pub seal: Result<Seal, EngineError>,
 }
 
 impl UncheckedRecord {
@@ -441,22 +443,43 @@ impl UncheckedRecord {
         }
         serde_json::from_value(value).ok()
     }
+
+    /// Judges the record against its seal: `None` for a workspace tandem never applied to.
+    pub fn check(
+        self,
+        client: &WorkspaceClient,
+        environment: &str,
+    ) -> Result<Option<StateRecord>, EngineError> {
+        if let Some(reason) = self.undecodable {
+            return Err(untrusted(
+                client,
+                format!("the state record cannot be read: {reason}"),
+                repair_help(client),
+            ));
+        }
+        check_record(client, environment, self.bytes, self.seal?)
+    }
 }
 
 /// Reads the record and its seal without judging them.
 pub async fn read_unchecked(
     client: &WorkspaceClient,
     environment: &str,
-) -> Result<UncheckedRecord, ClientError> {
+) -> Result<UncheckedRecord, EngineError> {
     let path = record_path(environment);
     let (bytes, seal) = tokio::join!(read_bytes(client, &path), read_seal(client, environment));
+    let (bytes, undecodable) = match bytes {
+        Ok(b) => (b, None),
+        Err(ClientError::Decode { reason, .. }) => (None, Some(reason)),
+        Err(e) => return Err(e.into()),
+    };
     let seal = match seal {
-        Ok(s) => Ok(s),
-        Err(EngineError::Client(e)) => return Err(*e),
-        Err(e) => Err(e.to_string()),
+        Err(EngineError::Client(e)) => return Err(EngineError::Client(e)),
+        other => other,
     };
     Ok(UncheckedRecord {
-        bytes: bytes?,
+        bytes,
+        undecodable,
         seal,
     })
 }
@@ -467,20 +490,9 @@ pub async fn read_state_record(
     client: &WorkspaceClient,
     environment: &str,
 ) -> Result<Option<StateRecord>, EngineError> {
-    let path = record_path(environment);
-    let (bytes, seal) = tokio::join!(read_bytes(client, &path), read_seal(client, environment));
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(ClientError::Decode { reason, .. }) => {
-            return Err(untrusted(
-                client,
-                format!("the state record cannot be read: {reason}"),
-                repair_help(client),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    check_record(client, environment, bytes, seal?)
+    read_unchecked(client, environment)
+        .await?
+        .check(client, environment)
 }
 
 fn repair_help(client: &WorkspaceClient) -> String {
