@@ -896,3 +896,29 @@ impl Emulator {
         Self::launch(state, free_port(), extra)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for tests/integration/auth.rs: runs that inherit nothing from the test's environment.
+// ---------------------------------------------------------------------------------------------
+
+impl TestRepo {
+    /// `tandem -C <repo> <args>` with an empty environment but `NO_COLOR` and `envs`: no HOME,
+    /// PATH, `DATABRICKS_*`, `ARM_*` or `ACTIONS_*` variable of the machine running the tests
+    /// reaches it unless `envs` names it, so each authentication test sees only its own
+    /// credentials (PATH too is only what `envs` gives).
+    pub fn tandem_isolated(&self, args: &[&str], envs: &[(&str, &str)]) -> TandemRun {
+        let mut command = Command::cargo_bin("tandem").expect("binary");
+        command
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env_clear()
+            .env("NO_COLOR", "1");
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        TandemRun {
+            output: command.output().expect("run tandem"),
+        }
+    }
+}

@@ -2,6 +2,10 @@
 //! `tandem` binary), insta snapshots.
 
 mod apply;
+#[cfg(unix)]
+mod auth;
+#[cfg(unix)]
+mod auth_support;
 mod client;
 mod config_corpus;
 mod drift;
