@@ -739,6 +739,32 @@ fn a_literal_client_secret_in_the_file_is_refused_and_not_echoed() {
 }
 
 #[test]
+fn a_secret_scope_cannot_copy_a_workspace_client_secret() {
+    let sandbox = Sandbox::new();
+    let secret = unique("m2m-secret");
+    let (primary, secondary) = m2m_pair(&sandbox, &secret);
+    let block = auth_block(&[
+        ("type", "oauth-m2m"),
+        ("client_id", M2M_CLIENT),
+        ("client_secret_env", "M2M_SECRET"),
+    ]);
+    // A pull request adding a scope whose value is the deployer's OAuth secret would make it
+    // readable by every user of the workspace.
+    let repo = same_auth_repo(&primary, &secondary, &block, 1).file(
+        "resources/scope.yaml",
+        "resources:\n  secret_scopes:\n    leak:\n      name: leak\n      secrets:\n        copied: {env: M2M_SECRET}\n",
+    );
+    let run = sandbox.tandem(
+        &repo,
+        &["-e", "test", "validate"],
+        &vars(&[("M2M_SECRET", &secret)]),
+    );
+    assert_fails_with(&run, &["M2M_SECRET", "holds credentials"]);
+    assert_no_secret(&run, std::slice::from_ref(&secret));
+    assert_not_contacted(&primary, &secondary);
+}
+
+#[test]
 fn a_token_endpoint_refusing_the_client_names_the_workspace() {
     let sandbox = Sandbox::new();
     let secret = unique("m2m-secret");
@@ -846,4 +872,238 @@ fn databricks_cli_not_logged_in_for_the_host_names_the_login() {
     assert_fails_with(&run, &["workspace secondary", &login]);
     assert_no_secret(&run, std::slice::from_ref(&token));
     assert_nothing_written(&primary, &secondary);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fakes against the emulator, without tandem
+// ---------------------------------------------------------------------------------------------
+
+/// `application/x-www-form-urlencoded` of `fields`.
+fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// `POST url` with a form body (and HTTP Basic client authentication if given): status, JSON.
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    fields: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, serde_json::Value) {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(fields));
+    if let Some((user, password)) = basic {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The JSON answer of a request (`Null` if it is not JSON).
+async fn get_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("request");
+    response.json().await.unwrap_or_default()
+}
+
+/// The `access_token` of a token answer.
+fn access_token(answer: &serde_json::Value) -> String {
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access_token in {answer}"))
+        .to_string()
+}
+
+/// What the emulator says to a bearer: status and body of `GET /api/2.0/preview/scim/v2/Me`.
+async fn whoami(http: &reqwest::Client, url: &str, token: &str) -> (u16, serde_json::Value) {
+    let (status, body, _) = super::harness::send_request(
+        http,
+        reqwest::Method::GET,
+        format!("{url}/api/2.0/preview/scim/v2/Me"),
+        token,
+        None,
+    )
+    .await;
+    (status, body)
+}
+
+/// Every fake speaks the wire contract the emulator expects (auth-spec.md), so a failing
+/// end-to-end test above points at tandem, not at its test doubles: M2M at the token endpoint,
+/// the GitHub ID token exchanged there, Entra ID's client-credentials and managed identity
+/// tokens and the `az` token accepted as bearers, and an issued token expiring with the
+/// gateway's 401.
+#[test]
+fn the_fakes_and_the_emulator_agree_on_the_wire() {
+    let sandbox = Sandbox::new();
+    let subject = "repo:acme/dr:environment:prod";
+    let github = FakeGithub::start(subject);
+    let (app, secret) = ("3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a", unique("secret"));
+    let msi = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d";
+    let entra = FakeEntra::start(&[(app, &secret)], msi);
+    let federated = "5c0f3e1a-7b2d-4c8e-9f6a-1d2e3f4a5b6c";
+    let (az_token, az_trust) = az_login();
+    let oauth = az_trust
+        .m2m(M2M_CLIENT, &secret)
+        .federated(federated, github.issuer(), ACCOUNT_ID, subject)
+        .trust(github.issuer(), github.key(), false)
+        .trust(entra.issuer(), entra.key(), true);
+    let ttl = 2;
+    let (primary, _secondary) = spawn_oauth_pair(sandbox.path(), &oauth, ttl, &[]);
+    let url = primary.url.clone();
+    let token_url = format!("{url}/oidc/v1/token");
+
+    // The fake executables, run as tandem runs them: with PATH holding only them.
+    sandbox.az_logged_in(&az_token);
+    let cli_token = unique("dbcli");
+    sandbox.databricks_cli(&[(&url, &cli_token)]);
+    let run = |argv: &[&str]| {
+        let output = std::process::Command::new(sandbox.bin().join(argv[0]))
+            .args(&argv[1..])
+            .env_clear()
+            .env("PATH", sandbox.bin())
+            .output()
+            .expect("run fake");
+        let stdout: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (
+            output.status.code(),
+            stdout,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, az, _) = run(&[
+        "az",
+        "account",
+        "get-access-token",
+        "--resource",
+        AZURE_DATABRICKS_RESOURCE,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        (code, &az["accessToken"]),
+        (Some(0), &json!(az_token)),
+        "{az}"
+    );
+    let (code, cli, _) = run(&["databricks", "auth", "token", "--host", &url]);
+    assert_eq!(
+        (code, &cli["access_token"]),
+        (Some(0), &json!(cli_token)),
+        "{cli}"
+    );
+    let (code, _, stderr) = run(&[
+        "databricks",
+        "auth",
+        "token",
+        "--host",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("databricks auth login --host http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.invocations().len(), 3, "every run is logged");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let config: serde_json::Value = get_json(http
+            .get(format!("{url}/.well-known/databricks-config")))
+            .await;
+        assert_eq!(config["account_id"], json!(ACCOUNT_ID), "{config}");
+
+        // oauth-m2m
+        let (status, m2m) = post_form(
+            &http,
+            &token_url,
+            &[("grant_type", "client_credentials"), ("scope", "all-apis")],
+            Some((M2M_CLIENT, &secret)),
+        )
+        .await;
+        assert_eq!(status, 200, "{m2m}");
+        let m2m = access_token(&m2m);
+        let (status, me) = whoami(&http, &url, &m2m).await;
+        assert_eq!((status, &me["userName"]), (200, &json!(M2M_CLIENT)), "{me}");
+
+        // github-oidc: the job's ID token, exchanged at the workspace
+        let id_token: serde_json::Value = get_json(http
+            .get(format!("{}&audience={ACCOUNT_ID}", github.request_url()))
+            .bearer_auth(github.request_token()))
+            .await;
+        let id_token = id_token["value"].as_str().expect("value");
+        let (status, exchanged) = post_form(
+            &http,
+            &token_url,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", id_token),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:jwt",
+                ),
+                ("client_id", federated),
+                ("scope", "all-apis"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{exchanged}");
+        let (status, me) = whoami(&http, &url, &access_token(&exchanged)).await;
+        assert_eq!(status, 200, "{me}");
+
+        // azure-client-secret
+        let (status, sp) = post_form(
+            &http,
+            &format!("{}/{TENANT_ID}/oauth2/v2.0/token", entra.url()),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", app),
+                ("client_secret", &secret),
+                (
+                    "scope",
+                    &format!("{AZURE_DATABRICKS_RESOURCE}/.default"),
+                ),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{sp}");
+        let (status, _) = whoami(&http, &url, &access_token(&sp)).await;
+        assert_ne!(status, 403, "an Entra token of a trusted issuer is a bearer");
+
+        // azure-msi
+        let imds: serde_json::Value = http
+            .get(format!(
+                "{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={AZURE_DATABRICKS_RESOURCE}",
+                entra.url()
+            ))
+            .header("Metadata", "true")
+            .send()
+            .await
+            .expect("imds")
+            .json()
+            .await
+            .expect("json");
+        let (status, _) = whoami(&http, &url, &access_token(&imds)).await;
+        assert_ne!(status, 403, "a managed identity token is a bearer");
+
+        // azure-cli
+        let (status, me) = whoami(&http, &url, &az_token).await;
+        assert_ne!(status, 403, "the az token is a bearer: {me}");
+
+        // Issued tokens expire, with the gateway's answer.
+        tokio::time::sleep(Duration::from_millis(ttl * 1000 + 500)).await;
+        let (status, body) = whoami(&http, &url, &m2m).await;
+        assert_eq!(
+            (status, &body["message"]),
+            (401, &json!("Token is expired")),
+            "{body}"
+        );
+    });
 }
