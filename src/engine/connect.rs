@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::{ClientError, ClientOptions, Token, WorkspaceClient, auth};
+use crate::client::{ClientError, ClientOptions, Token, TokenSource, WorkspaceClient, auth};
 use crate::config::{Host, WorkspaceSpec};
 use crate::emulator::{self, EMBEDDED_TOKEN, RunningEmulator};
 
@@ -63,8 +63,14 @@ pub async fn connect(
         Host::Url(url) => {
             // The token is handed out for this host only (a profile's or DATABRICKS_HOST's
             // host must be this one).
-            let token = auth::resolve(&spec.name, &spec.auth, url)?;
-            let client = WorkspaceClient::new(&spec.name, url, token, options.clone())?;
+            let credentials = auth::resolve(&spec.name, &spec.auth, url)?;
+            tracing::info!(workspace = %spec.name, auth = %credentials.describe(), "authenticating");
+            let source = TokenSource::new(&spec.name, url, credentials, options.timeout)?;
+            // The first token now: a credential problem is reported before anything is read
+            // or written, naming the workspace.
+            source.token().await?;
+            let client =
+                WorkspaceClient::with_source(&spec.name, url, Arc::new(source), options.clone())?;
             Ok(Connection {
                 spec: spec.clone(),
                 client: Arc::new(client),
