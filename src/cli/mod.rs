@@ -472,6 +472,18 @@ impl LockedRun {
         mut request: crate::engine::planner::PlanRequest,
         operation: &str,
     ) -> Result<Self, crate::engine::EngineError> {
+        // Misconfigured credentials stop a writing run before its first write (a lock is one);
+        // a promotion may go on without a workspace it cannot reach, and judges that itself.
+        if operation != "promote"
+            && let Some(misconfigured) = failures.iter().find(|f| f.credentials)
+        {
+            let reason = format!(
+                "{}; nothing was written to any workspace",
+                misconfigured.error
+            );
+            crate::engine::connect::close_all(connections).await;
+            return Err(crate::engine::EngineError::Refused { reason });
+        }
         // The desired states are computed on other threads while the locks are taken: both
         // stand between a run's start and its first read.
         let (locks, desired) = tokio::task::block_in_place(|| {

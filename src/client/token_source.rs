@@ -189,6 +189,16 @@ impl TokenSource {
         }
     }
 
+    /// An authentication service that is down or overloaded (after retries).
+    fn unreachable(&self, service: &str, reason: &str) -> ClientError {
+        ClientError::Transport {
+            workspace: self.workspace.clone(),
+            method: "authenticate".into(),
+            path: service.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// The secrets this source holds, to redact from anything a server or CLI echoes.
     fn secrets(&self) -> Vec<&str> {
         match &self.credentials.kind {
@@ -450,6 +460,9 @@ impl TokenSource {
                 .body(body)
         };
         let (status, bytes) = self.send(request, service).await?;
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(self.unreachable(service, &format!("answered {}", status.as_u16())));
+        }
         let value = serde_json::from_slice::<Value>(&bytes).ok();
         let token = value
             .as_ref()
@@ -525,6 +538,12 @@ impl TokenSource {
         let (status, body) = self
             .send(self.http.get(url), "the workspace's OIDC discovery")
             .await?;
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(self.unreachable(
+                "the workspace's OIDC discovery",
+                &format!("answered {}", status.as_u16()),
+            ));
+        }
         if !status.is_success() {
             return Err(self.error(
                 format!(
@@ -595,10 +614,8 @@ impl TokenSource {
                     } else {
                         "connection error"
                     };
-                    return Err(self.error(
-                        format!("{service} could not be reached: {reason}"),
-                        "check the network; tandem tried three times",
-                    ));
+                    // Down, not misconfigured: a failover goes on without an unreachable workspace.
+                    return Err(self.unreachable(service, reason));
                 }
             }
         }

@@ -80,6 +80,21 @@ pub async fn connect(
     }
 }
 
+impl ConnectError {
+    /// Whether the settings are wrong (credentials, host), rather than the workspace down.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::Client(
+                ClientError::Credentials { .. }
+                    | ClientError::HostMismatch { .. }
+                    | ClientError::BadHost { .. }
+                    | ClientError::InsecureHost { .. }
+            )
+        )
+    }
+}
+
 impl Connection {
     /// Stops an embedded emulator (persisting its state).
     pub async fn close(self) {
@@ -112,8 +127,13 @@ pub async fn connect_all(
             Ok(c) => connections.push(c),
             Err(e) => failures.push(crate::plan::WorkspaceFailure {
                 workspace: spec.name.clone(),
-                error: e.to_string(),
+                // What to do travels with the failure: plan and apply show only this text.
+                error: match miette::Diagnostic::help(&e) {
+                    Some(help) => format!("{e}; {help}"),
+                    None => e.to_string(),
+                },
                 guard: false,
+                credentials: e.is_misconfiguration(),
             }),
         }
     }
