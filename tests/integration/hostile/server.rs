@@ -679,7 +679,7 @@ fn a_token_refused_mid_run_is_replaced_once_and_the_create_is_not_duplicated() {
         .rt
         .block_on(emulator::start(EmulatorOptions {
             tokens: ["issued-token-1", "issued-token-2"]
-                .map(|t| emulator::TokenGrant::parse(t))
+                .map(emulator::TokenGrant::parse)
                 .to_vec(),
             ..EmulatorOptions::default()
         }))
