@@ -558,7 +558,7 @@ fn check_auth_keys(workspace: &str, method: AuthMethod, block: &Node, problems: 
             "profile",
         ],
         AuthMethod::AzureMsi => &["client_id", "client_id_env", "profile"],
-        AuthMethod::AzureCli => &["tenant_id", "tenant_id_env"],
+        AuthMethod::AzureCli => &["tenant_id", "tenant_id_env", "profile"],
         AuthMethod::DatabricksCli => &["profile"],
     };
     for (key, _) in block.as_map().unwrap_or_default() {
