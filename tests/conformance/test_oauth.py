@@ -16,7 +16,7 @@ import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
-from support import SpawnedEmulator, create_job
+from support import Emulator, SpawnedEmulator, create_job
 
 ACCOUNT_ID = "7f1c0c9e-3d2b-4a5c-8e9f-0a1b2c3d4e5f"
 # A service principal that exists only as an OAuth client: the emulator adds it to the workspace.
@@ -157,6 +157,16 @@ def test_m2m_token_lists_and_creates(m2m):
     job_id = create_job(m2m, name="created over oauth m2m")
     assert job_id in {j.job_id for j in m2m.jobs.list()}
     assert m2m.jobs.get(job_id).creator_user_name == CLIENT_ID
+
+
+def test_m2m_client_fetches_one_token_for_many_calls(oauth_host):
+    control = Emulator(oauth_host, "dev")
+    control.reset_stats()
+    w = m2m_client(oauth_host, CLIENT_SECRET)
+    for _ in range(3):
+        assert w.current_user.me().user_name == CLIENT_ID
+    list(w.jobs.list())
+    assert control.count("POST", "/oidc/v1/token") == 1
 
 
 def test_m2m_sdk_reports_the_oauth_token(m2m):
