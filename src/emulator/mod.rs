@@ -5,13 +5,17 @@
 //! with tandem's client or model, so it cannot agree with their bugs. It can misbehave on purpose
 //! (fault rules, a flaky profile, latency, a rate limit) and reports what it served
 //! (`/__emulator/stats`). Its admin routes (`/__emulator/*`) take the same bearer tokens as the
-//! API. It is a test tool: tokens are compared, not protected, and nothing is encrypted.
+//! API. It speaks OAuth too (`oauth`): host metadata, the token endpoint (client credentials and
+//! token exchange), and Entra ID tokens of trusted test issuers. It is a test tool: tokens are
+//! compared, not protected, and nothing is encrypted.
 
 mod admin;
 pub mod clusters;
 pub mod error;
 pub mod faults;
 pub mod jobs;
+pub mod jwt;
+pub mod oauth;
 pub mod permissions;
 pub mod pools;
 pub mod principals;
@@ -62,6 +66,11 @@ pub struct EmulatorOptions {
     pub principals: Option<PathBuf>,
     /// How long a new or started cluster stays PENDING (0: until the next read).
     pub cluster_start: Duration,
+    /// A YAML file of OAuth clients and trusted JWT issuers (see [`oauth::OAuthConfig`]);
+    /// `None`: no client, so only `tokens` and nothing issued here authenticate.
+    pub oauth: Option<PathBuf>,
+    /// How long tokens issued by the token endpoint live (`tokens` never expire).
+    pub token_ttl: Duration,
 }
 
 impl Default for EmulatorOptions {
@@ -76,6 +85,8 @@ impl Default for EmulatorOptions {
             faults: None,
             principals: None,
             cluster_start: Duration::ZERO,
+            oauth: None,
+            token_ttl: oauth::DEFAULT_TOKEN_TTL,
         }
     }
 }
@@ -139,6 +150,15 @@ pub enum EmulatorError {
         /// Why.
         reason: String,
     },
+    /// The oauth file is invalid.
+    #[error("oauth clients file {path}: {reason}")]
+    #[diagnostic(help("see `tandem emulator --help` for the file's shape"))]
+    OAuthClients {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The fault profile is unknown.
     #[error("unknown fault profile `{0}`")]
     #[diagnostic(help("the profile is flaky:<seed>, e.g. flaky:42"))]
@@ -162,6 +182,8 @@ pub struct Workspace {
     pub faults: FaultEngine,
     /// The users, groups and service principals a new or reset workspace starts with.
     pub principals: principals::Principals,
+    /// OAuth clients, trusted issuers and the tokens issued.
+    pub oauth: oauth::OAuth,
     stats: Mutex<BTreeMap<String, u64>>,
     total: AtomicU64,
     limiter: Option<governor::DefaultDirectRateLimiter>,
@@ -242,7 +264,13 @@ pub const EMBEDDED_TOKEN: &str = "dev";
 
 /// Builds the workspace (opening its state) without serving it.
 pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
-    let principals = principals::load(options.principals.as_deref())?;
+    let mut principals = principals::load(options.principals.as_deref())?;
+    let oauth_config = match &options.oauth {
+        Some(path) => oauth::load(path)?,
+        None => oauth::OAuthConfig::default(),
+    };
+    let oauth = oauth::OAuth::new(oauth_config, options.token_ttl);
+    oauth.add_service_principals(&mut principals);
     let seed = || principals::seeded_db(&principals);
     let store = match &options.state {
         Some(path) => Store::open(path, options.state_confined_to.as_deref(), seed)?,
@@ -258,6 +286,7 @@ pub fn workspace(options: EmulatorOptions) -> Result<AppState, EmulatorError> {
         options,
         faults,
         principals,
+        oauth,
         stats: Mutex::new(BTreeMap::new()),
         total: AtomicU64::new(0),
         limiter,
@@ -290,6 +319,7 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .nest("/__emulator", admin)
+        .merge(oauth::routes(state.clone()))
         .route("/.well-known/{*rest}", axum::routing::get(no_metadata))
         .merge(api)
         .with_state(state)
@@ -323,7 +353,7 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
     })
 }
 
-/// Host-metadata discovery the SDKs try first: there is none, as on a plain workspace host.
+/// Other well-known documents: none is published (host metadata is `oauth`'s).
 async fn no_metadata() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -400,29 +430,54 @@ async fn rate_limit(State(ws): State<AppState>, request: Request, next: Next) ->
 }
 
 async fn authenticate(State(ws): State<AppState>, mut request: Request, next: Next) -> Response {
-    match grant_of(&ws, &request) {
-        Some(grant) => {
-            request.extensions_mut().insert(Caller {
-                user_name: grant.user_name.clone(),
-            });
+    match bearer_of(&ws, &request) {
+        oauth::Bearer::Caller(user_name) => {
+            request.extensions_mut().insert(Caller { user_name });
             next.run(request).await
         }
-        None => ApiError::bad_token().into_response(),
+        oauth::Bearer::Expired => expired_token(),
+        oauth::Bearer::Unknown => ApiError::bad_token().into_response(),
     }
 }
 
-/// The grant of the request's bearer token, if the emulator accepts it.
-fn grant_of<'a>(ws: &'a Workspace, request: &Request) -> Option<&'a TokenGrant> {
-    let token = request
+/// What the request's bearer token is worth: a `--token` grant (never expires), a token the
+/// token endpoint issued, or an Entra ID token of a trusted issuer.
+fn bearer_of(ws: &Workspace, request: &Request) -> oauth::Bearer {
+    let Some(token) = request
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)?;
-    ws.options
+        .map(str::trim)
+    else {
+        return oauth::Bearer::Unknown;
+    };
+    match ws
+        .options
         .tokens
         .iter()
         .find(|g| same_secret(g.token.as_bytes(), token.as_bytes()))
+    {
+        Some(grant) => oauth::Bearer::Caller(grant.user_name.clone()),
+        None => ws.oauth.bearer(token),
+    }
+}
+
+/// The 401 an expired token gets, in the gateway's dialect (numeric `error_code`), with the
+/// RFC 6750 challenge that tells an OAuth client to fetch a new token.
+fn expired_token() -> Response {
+    let mut response = ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        error_code: serde_json::json!(401),
+        message: "Token is expired".into(),
+        retry_after: None,
+    }
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    response
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
@@ -435,13 +490,15 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 /// decide). Without one they answer 401, so a stray local process or a web page cannot reset
 /// a workspace or inject faults.
 async fn authenticate_admin(State(ws): State<AppState>, request: Request, next: Next) -> Response {
-    if grant_of(&ws, &request).is_some() {
-        return next.run(request).await;
+    match bearer_of(&ws, &request) {
+        oauth::Bearer::Caller(_) => return next.run(request).await,
+        oauth::Bearer::Expired => return expired_token(),
+        oauth::Bearer::Unknown => {}
     }
     let mut response = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "UNAUTHENTICATED",
-        "The emulator's admin routes need a bearer token the emulator accepts (--token)",
+        "The emulator's admin routes need a bearer token the emulator accepts (--token, or one it issued)",
     )
     .into_response();
     response.headers_mut().insert(
@@ -569,4 +626,89 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(token: &str) -> Request {
+        Request::builder()
+            .uri("/api/2.2/jobs/list")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    }
+
+    fn oauth_workspace(dir: &std::path::Path, ttl: Duration) -> AppState {
+        let file = dir.join("oauth.yaml");
+        std::fs::write(
+            &file,
+            "clients: [{client_id: sp-1, client_secret: s3cret}]\n",
+        )
+        .expect("write");
+        workspace(EmulatorOptions {
+            oauth: Some(file),
+            token_ttl: ttl,
+            ..EmulatorOptions::default()
+        })
+        .expect("workspace")
+    }
+
+    fn issue(ws: &Workspace) -> String {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderValue::from_static("Basic c3AtMTpzM2NyZXQ="),
+        );
+        let answer = ws
+            .oauth
+            .token_request(&headers, b"grant_type=client_credentials&scope=all-apis")
+            .expect("token");
+        answer["access_token"].as_str().expect("token").to_string()
+    }
+
+    #[test]
+    fn pats_issued_tokens_and_strangers_are_told_apart() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ws = oauth_workspace(dir.path(), Duration::from_secs(60));
+        assert_eq!(
+            bearer_of(&ws, &request("dev")),
+            oauth::Bearer::Caller(principals::DEFAULT_ADMIN.into())
+        );
+        let token = issue(&ws);
+        assert_eq!(
+            bearer_of(&ws, &request(&token)),
+            oauth::Bearer::Caller("sp-1".into())
+        );
+        assert_eq!(bearer_of(&ws, &request("nope")), oauth::Bearer::Unknown);
+        // The client became a service principal of the workspace.
+        assert!(ws.store.read(|db| principals::exists(
+            db,
+            principals::PrincipalKind::ServicePrincipal,
+            "sp-1"
+        )));
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_gets_the_gateways_401() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ws = oauth_workspace(dir.path(), Duration::ZERO);
+        let token = issue(&ws);
+        assert_eq!(bearer_of(&ws, &request(&token)), oauth::Bearer::Expired);
+        let response = expired_token();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[axum::http::header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"error_code": 401, "message": "Token is expired"})
+        );
+    }
 }

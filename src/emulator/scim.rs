@@ -194,11 +194,27 @@ async fn me(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
     ws.store.read(|db| {
-        db.users
-            .values()
-            .find(|u| u.user_name == caller.user_name)
-            .map(|u| Json(user_json(db, u)))
+        if let Some(user) = db.users.values().find(|u| u.user_name == caller.user_name) {
+            return Ok(Json(user_json(db, user)));
+        }
+        // A service principal's `/Me` is user-shaped, its application id as the user name (as
+        // Databricks answers an OAuth M2M caller).
+        db.service_principals
+            .get(&caller.user_name)
+            .map(|sp| Json(sp_as_user_json(sp)))
             .ok_or_else(|| ApiError::not_found(format!("User {} not found", caller.user_name)))
+    })
+}
+
+fn sp_as_user_json(sp: &ServicePrincipalRecord) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": sp.id,
+        "userName": sp.application_id,
+        "displayName": sp.display_name,
+        "active": true,
+        "emails": [],
+        "groups": [],
     })
 }
 

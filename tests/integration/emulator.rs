@@ -597,3 +597,121 @@ async fn latency_is_added_to_every_request() {
     api.get("/api/2.2/jobs/list").await;
     assert!(started.elapsed() >= Duration::from_millis(120));
 }
+
+/// An emulator with one OAuth client (`sp-1`, secret `s3cret`) whose tokens live `ttl`.
+async fn oauth_emulator(dir: &std::path::Path, ttl: Duration) -> RunningEmulator {
+    let file = dir.join("oauth.yaml");
+    std::fs::write(
+        &file,
+        "account_id: 7f1c0c9e-0000-4000-8000-00000000000a\n\
+         clients: [{client_id: sp-1, client_secret: s3cret}]\n",
+    )
+    .expect("oauth file");
+    start(EmulatorOptions {
+        oauth: Some(file),
+        token_ttl: ttl,
+        ..EmulatorOptions::default()
+    })
+    .await
+}
+
+async fn client_credentials(running: &RunningEmulator, secret: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/oidc/v1/token", running.url))
+        .basic_auth("sp-1", Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=all-apis")
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn oauth_m2m_discovery_and_tokens_over_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let running = oauth_emulator(dir.path(), Duration::from_secs(60)).await;
+    let http = reqwest::Client::new();
+    // Host metadata and discovery need no credentials.
+    let meta: Value = http
+        .get(format!("{}/.well-known/databricks-config", running.url))
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["oidc_endpoint"], format!("{}/oidc", running.url));
+    assert_eq!(meta["account_id"], "7f1c0c9e-0000-4000-8000-00000000000a");
+    assert_eq!(meta["cloud"], "aws");
+    let other = http
+        .get(format!("{}/.well-known/openid-configuration", running.url))
+        .send()
+        .await
+        .expect("other");
+    assert_eq!(other.status().as_u16(), 404);
+    let discovery: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            meta["oidc_endpoint"].as_str().expect("oidc")
+        ))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["token_endpoint"],
+        format!("{}/oidc/v1/token", running.url)
+    );
+
+    let (status, answer) = client_credentials(&running, "s3cret").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["expires_in"], 60);
+    let mut api = Api::new(&running);
+    api.token = answer["access_token"].as_str().expect("token").into();
+    let me = api
+        .ok("GET", "/api/2.0/preview/scim/v2/Me", Value::Null)
+        .await;
+    assert_eq!(me["userName"], "sp-1");
+    api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
+    // The admin routes take the issued token too; token requests are counted.
+    let stats = api.ok("GET", "/__emulator/stats", Value::Null).await;
+    assert_eq!(stats["routes"]["POST /oidc/v1/token"], 1, "{stats}");
+
+    let (status, answer) = client_credentials(&running, "wrong").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        answer,
+        json!({"error": "invalid_client", "error_description": "Client authentication failed"})
+    );
+}
+
+#[tokio::test]
+async fn an_expired_oauth_token_gets_401_token_is_expired() {
+    let dir = tempfile::tempdir().expect("dir");
+    let running = oauth_emulator(dir.path(), Duration::from_millis(200)).await;
+    let (status, answer) = client_credentials(&running, "s3cret").await;
+    assert_eq!(status, 200, "{answer}");
+    let mut api = Api::new(&running);
+    api.token = answer["access_token"].as_str().expect("token").into();
+    api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for path in ["/api/2.2/jobs/list", "/__emulator/stats"] {
+        let (status, body, headers) = api.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(
+            body,
+            json!({"error_code": 401, "message": "Token is expired"})
+        );
+        assert_eq!(
+            headers["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+    }
+    // The `--token` grant never expires.
+    api.token = "dev".into();
+    api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
+}
