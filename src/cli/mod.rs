@@ -65,6 +65,10 @@ pub struct GlobalArgs {
     /// e.g. the pull request's base, so the change under review cannot redirect the tokens.
     #[arg(long = "env-from", global = true, value_name = "REVISION")]
     pub env_from: Option<String>,
+    /// More log lines on stderr: -v for each step (which auth method each workspace uses), -vv
+    /// for every request (TANDEM_LOG, when set, wins).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The commands.
@@ -243,7 +247,7 @@ pub fn colour_enabled(stream_is_tty: bool) -> bool {
 /// exit code (0 ok, 1 error, 2 changes present with --detailed-exitcode).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.global.verbose);
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Emulator(args) => emulator::run(args),
@@ -288,9 +292,14 @@ fn render_error(report: miette::Report, colour: bool) -> String {
     out
 }
 
-fn init_logging() {
+fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let level = match verbose {
+        0 => "warn",
+        1 => "tandem=info,warn",
+        _ => "tandem=debug,warn",
+    };
+    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -463,6 +472,18 @@ impl LockedRun {
         mut request: crate::engine::planner::PlanRequest,
         operation: &str,
     ) -> Result<Self, crate::engine::EngineError> {
+        // Misconfigured credentials stop a writing run before its first write (a lock is one);
+        // a promotion may go on without a workspace it cannot reach, and judges that itself.
+        if operation != "promote"
+            && let Some(misconfigured) = failures.iter().find(|f| f.credentials)
+        {
+            let reason = format!(
+                "{}; nothing was written to any workspace",
+                misconfigured.error
+            );
+            crate::engine::connect::close_all(connections).await;
+            return Err(crate::engine::EngineError::Refused { reason });
+        }
         // The desired states are computed on other threads while the locks are taken: both
         // stand between a run's start and its first read.
         let (locks, desired) = tokio::task::block_in_place(|| {

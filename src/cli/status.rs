@@ -77,6 +77,9 @@ fn render(environment: &str, statuses: &[WorkspaceStatus], colour: bool) -> Stri
             s.role_in_file.as_str(),
             record_role
         ));
+        if let Some(auth) = &s.auth {
+            out.push_str(&format!("  auth          {auth}\n"));
+        }
         if s.role_mismatch {
             out.push_str(&format!("  {}\n", loud("ROLES DISAGREE: a promotion is not reflected in the environment file (or the reverse)")));
         }

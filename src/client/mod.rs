@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod concurrency;
+pub mod token_source;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 pub use auth::Token;
 use concurrency::{AdaptiveLimit, Priority};
+pub use token_source::TokenSource;
 
 /// Errors talking to a workspace.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -261,7 +263,7 @@ pub struct ClientStats {
 pub struct WorkspaceClient {
     name: String,
     base: String,
-    token: Token,
+    source: std::sync::Arc<TokenSource>,
     http: reqwest::Client,
     limit: AdaptiveLimit,
     options: ClientOptions,
@@ -278,6 +280,9 @@ struct Attempt {
     retry_after: Option<Duration>,
     /// A 429: refused before any work, retried outside the retry budget (see [`WorkspaceClient::call`]).
     throttled: bool,
+    /// The token the workspace refused as expired or invalid (a 401, or a 403 "Invalid access
+    /// token."), when another can be fetched: the request was not carried out.
+    refused_token: Option<Token>,
 }
 
 impl WorkspaceClient {
@@ -288,6 +293,22 @@ impl WorkspaceClient {
         name: &str,
         base: &str,
         token: Token,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        Self::with_source(
+            name,
+            base,
+            std::sync::Arc::new(TokenSource::fixed(name, token)),
+            options,
+        )
+    }
+
+    /// A client for workspace `name` at `base` whose tokens come from `source` (refreshed as
+    /// they expire).
+    pub fn with_source(
+        name: &str,
+        base: &str,
+        source: std::sync::Arc<TokenSource>,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
         let base = crate::config::env::parse_origin(base).map_err(|bad| {
@@ -321,7 +342,7 @@ impl WorkspaceClient {
         Ok(WorkspaceClient {
             name: name.into(),
             base,
-            token,
+            source,
             http,
             limit: AdaptiveLimit::new(options.parallelism),
             options,
@@ -338,6 +359,11 @@ impl WorkspaceClient {
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Where its tokens come from.
+    pub fn token_source(&self) -> &TokenSource {
+        &self.source
     }
 
     /// The most requests it has in flight at once.
@@ -446,11 +472,23 @@ impl WorkspaceClient {
         // Serialised once, and not while holding a request slot.
         let body = body.map(|b| bytes::Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
         let body = body.as_ref();
+        let mut reauthenticated = false;
         loop {
             match self
                 .call_once(&method, path, query, body, (retry, priority), backoff)
                 .await
             {
+                // The token expired (or was revoked) under us: fetch another and try once more.
+                // The workspace refused before doing anything, so even a create is safe to repeat.
+                Err(Attempt {
+                    refused_token: Some(token),
+                    error,
+                    ..
+                }) if !reauthenticated => {
+                    reauthenticated = true;
+                    tracing::debug!(workspace = %self.name, %method, path, %error, "token refused; fetching a new one");
+                    self.source.invalidate(&token);
+                }
                 Err(a) if a.throttled && std::time::Instant::now() < deadline => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(workspace = %self.name, %method, path, error = %a.error, "throttled; retrying after the pause");
@@ -517,6 +555,14 @@ impl WorkspaceClient {
         body: Option<&bytes::Bytes>,
         (retry, priority): (Retry, Priority),
     ) -> Result<Value, Attempt> {
+        // Before taking a slot: fetching a token may take a round trip.
+        let token = self.source.token().await.map_err(|error| Attempt {
+            error,
+            retry: false,
+            retry_after: None,
+            throttled: false,
+            refused_token: None,
+        })?;
         self.wait_if_paused().await;
         let permit = self.limit.acquire_as(priority).await;
         // Requests that queued for a slot during a pause must not go out the moment it ends.
@@ -525,7 +571,7 @@ impl WorkspaceClient {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
-            .header("Authorization", self.token.bearer());
+            .header("Authorization", token.bearer());
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -577,10 +623,22 @@ impl WorkspaceClient {
                 retry: false,
                 retry_after: None,
                 throttled: false,
+                refused_token: None,
             });
         }
         let (code, message) = parse_error_body(status, &bytes);
-        let message = message.replace(self.token.expose(), "***");
+        let message = message.replace(token.expose(), "***");
+        let refused = status == StatusCode::UNAUTHORIZED
+            || (status == StatusCode::FORBIDDEN && message.contains("Invalid access token"));
+        if refused && self.source.refreshable() {
+            return Err(Attempt {
+                error: classify(&self.name, &method, path, status, code, message),
+                retry: false,
+                retry_after: None,
+                throttled: false,
+                refused_token: Some(token),
+            });
+        }
         let throttled = status == StatusCode::TOO_MANY_REQUESTS;
         if throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -612,6 +670,7 @@ impl WorkspaceClient {
                 retry: false,
                 retry_after: None,
                 throttled: false,
+                refused_token: None,
             });
         }
         Err(Attempt {
@@ -619,6 +678,7 @@ impl WorkspaceClient {
             retry: retry_ok,
             retry_after,
             throttled,
+            refused_token: None,
         })
     }
 
@@ -671,6 +731,7 @@ impl WorkspaceClient {
             retry: false,
             retry_after: None,
             throttled: false,
+            refused_token: None,
         }
     }
 
@@ -701,6 +762,7 @@ impl WorkspaceClient {
             retry: false,
             retry_after: None,
             throttled: false,
+            refused_token: None,
         }
     }
 
@@ -730,6 +792,7 @@ impl WorkspaceClient {
                 retry: false,
                 retry_after: None,
                 throttled: false,
+                refused_token: None,
             };
         }
         Attempt {
@@ -742,6 +805,7 @@ impl WorkspaceClient {
             retry: true,
             retry_after: None,
             throttled: false,
+            refused_token: None,
         }
     }
 }

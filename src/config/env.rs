@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::diagnostic::{Problem, did_you_mean};
-use super::node::{Key, Node, NodeValue};
+use super::node::{Key, Node, NodeValue, Span};
 pub use crate::model::Role;
 
 /// The include globs used when an environment file gives none.
@@ -37,7 +37,8 @@ impl std::fmt::Display for Host {
     }
 }
 
-/// How tandem authenticates to a workspace. Never holds a token itself.
+/// How tandem authenticates to a workspace. Never holds a credential itself: only where to
+/// find one (variable names, a profile name) and what is not secret (client and tenant ids).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Auth {
@@ -45,9 +46,141 @@ pub enum Auth {
     TokenEnv(String),
     /// A profile of `~/.databrickscfg`.
     Profile(String),
-    /// `DATABRICKS_TOKEN` / the default profile (or none needed, for `local:` workspaces).
+    /// An `auth:` block naming the method.
+    Method(AuthSpec),
+    /// Databricks unified authentication from `DATABRICKS_*` / `ARM_*` variables, a profile
+    /// for the host, or a logged-in CLI (nothing is needed for `local:` workspaces).
     Default,
 }
+
+impl Auth {
+    /// The environment variables named for this workspace that hold secrets, each with the
+    /// key naming it (so no secret source may read them into a workspace).
+    pub fn secret_variables(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Auth::TokenEnv(var) => vec![("token_env", var.as_str())],
+            Auth::Method(spec) => [
+                ("token_env", &spec.token_env),
+                ("client_secret_env", &spec.client_secret_env),
+            ]
+            .into_iter()
+            .filter_map(|(key, var)| var.as_deref().map(|v| (key, v)))
+            .collect(),
+            Auth::Profile(_) | Auth::Default => Vec::new(),
+        }
+    }
+}
+
+/// An authentication method of Databricks unified authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// A personal access token.
+    Pat,
+    /// OAuth machine-to-machine: a service principal's client id and secret.
+    OauthM2m,
+    /// GitHub Actions' OIDC identity exchanged for a workspace token (workload identity federation).
+    GithubOidc,
+    /// A Microsoft Entra ID service principal's client secret.
+    AzureClientSecret,
+    /// An Azure managed identity.
+    AzureMsi,
+    /// `az account get-access-token` (whoever ran `az login`).
+    AzureCli,
+    /// `databricks auth token` (whoever ran `databricks auth login`).
+    DatabricksCli,
+}
+
+impl AuthMethod {
+    /// Every method, in the order the documentation lists them.
+    pub const ALL: [AuthMethod; 7] = [
+        AuthMethod::Pat,
+        AuthMethod::OauthM2m,
+        AuthMethod::GithubOidc,
+        AuthMethod::AzureClientSecret,
+        AuthMethod::AzureMsi,
+        AuthMethod::AzureCli,
+        AuthMethod::DatabricksCli,
+    ];
+
+    /// Its name in files and variables (`oauth-m2m`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Pat => "pat",
+            AuthMethod::OauthM2m => "oauth-m2m",
+            AuthMethod::GithubOidc => "github-oidc",
+            AuthMethod::AzureClientSecret => "azure-client-secret",
+            AuthMethod::AzureMsi => "azure-msi",
+            AuthMethod::AzureCli => "azure-cli",
+            AuthMethod::DatabricksCli => "databricks-cli",
+        }
+    }
+
+    /// The method called `name` (the SDKs' `auth_type` values; `azure-client-secret` also as
+    /// the SDK's historical `azure-client-secret`, `pat` also as `token`).
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        let name = name.trim().to_ascii_lowercase();
+        AuthMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .or(match name.as_str() {
+                "token" => Some(AuthMethod::Pat),
+                _ => None,
+            })
+    }
+
+    /// Whether the method's token is an Entra ID token (sent only to Azure Databricks hosts).
+    pub fn is_azure(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::AzureClientSecret | AuthMethod::AzureMsi | AuthMethod::AzureCli
+        )
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A setting that is not secret: written in the file, or named by an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", content = "value", rename_all = "snake_case")]
+pub enum Setting {
+    /// The value itself.
+    Literal(String),
+    /// The variable holding it.
+    Env(String),
+}
+
+/// A workspace's `auth:` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct AuthSpec {
+    /// The method (`type:`); `None` when only `profile:` is given (its `auth_type` decides).
+    pub method: Option<AuthMethod>,
+    /// The service principal's (or managed identity's) client id.
+    pub client_id: Option<Setting>,
+    /// The variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// The Entra ID tenant.
+    pub tenant_id: Option<Setting>,
+    /// The variable holding a personal access token.
+    pub token_env: Option<String>,
+    /// The audience of GitHub's ID token (the federation policy's).
+    pub audience: Option<String>,
+    /// The Entra ID login endpoint (normalised origin), from `login_endpoint` or `azure_environment`.
+    pub login_endpoint: Option<String>,
+    /// A `~/.databrickscfg` profile: the attributes' fallback, or `--profile` for databricks-cli.
+    pub profile: Option<String>,
+}
+
+/// The Entra ID login endpoints of the Azure clouds (`azure_environment`).
+pub const AZURE_ENVIRONMENTS: &[(&str, &str)] = &[
+    ("public", "https://login.microsoftonline.com"),
+    ("usgovernment", "https://login.microsoftonline.us"),
+    ("china", "https://login.chinacloudapi.cn"),
+];
 
 /// One workspace of the environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -216,37 +349,232 @@ fn build_workspace(key: &Key, spec: &Node, problems: &mut Vec<Problem>) -> Optio
     });
     let token_env = spec.get("token_env");
     let profile = spec.get("profile");
-    let auth = match (token_env, profile) {
-        (Some(t), Some(_)) => {
-            problems.push(
-                Problem::new(
-                    t.span,
-                    format!("workspace `{}` sets both `token_env` and `profile`", key.name),
-                    "choose one",
-                )
-                .help("keep `token_env` (a variable holding the token) or `profile` (a ~/.databrickscfg section), not both"),
-            );
-            Auth::Default
-        }
-        (Some(t), None) => match t.as_str() {
+    let block = spec.entry("auth");
+    let given: Vec<(&str, Span)> = [
+        ("token_env", token_env.map(|n| n.span)),
+        ("profile", profile.map(|n| n.span)),
+        ("auth", block.map(|(k, _)| k.span)),
+    ]
+    .into_iter()
+    .filter_map(|(name, span)| span.map(|s| (name, s)))
+    .collect();
+    if given.len() > 1 {
+        let names: Vec<String> = given.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let both = if names.len() == 2 { "both " } else { "" };
+        problems.push(
+            Problem::new(
+                given[0].1,
+                format!("workspace `{}` sets {both}{}", key.name, names.join(" and ")),
+                "choose one",
+            )
+            .help("keep one of `token_env` (a variable holding a token), `profile` (a ~/.databrickscfg section) or an `auth:` block"),
+        );
+    }
+    let auth = if let Some((_, block)) = block {
+        build_auth_block(&key.name, block, problems)
+    } else if let Some(t) = token_env {
+        match t.as_str() {
             Some(var) if is_env_var_name(var) => Auth::TokenEnv(var.to_string()),
             Some(_) => {
-                problems.push(
-                    Problem::new(t.span, "`token_env` must name an environment variable, not hold a token", "not a variable name")
-                        .help("set the token in an environment variable (e.g. PRIMARY_DATABRICKS_TOKEN) and write its name here; never commit a token"),
-                );
+                problems.push(not_a_variable(t.span, "token_env"));
                 Auth::Default
             }
             None => Auth::Default,
-        },
-        (None, Some(p)) => Auth::Profile(p.as_str().unwrap_or_default().to_string()),
-        (None, None) => Auth::Default,
+        }
+    } else if let Some(p) = profile {
+        Auth::Profile(p.as_str().unwrap_or_default().to_string())
+    } else {
+        Auth::Default
     };
     Some(WorkspaceSpec {
         name: key.name.clone(),
         host: host.ok()?,
         auth,
     })
+}
+
+/// Keys of an `auth:` block that would hold a credential itself (refused, and masked in excerpts).
+pub const AUTH_SECRET_KEYS: [&str; 4] = ["client_secret", "token", "secret", "password"];
+
+/// The problem of a `*_env` key whose value is not a variable name (most likely the secret itself).
+fn not_a_variable(span: Span, key: &str) -> Problem {
+    Problem::new(
+        span,
+        format!("`{key}` must name an environment variable, not hold a credential"),
+        "not a variable name",
+    )
+    .help("put the credential in an environment variable (in CI: a secret mapped to it) and write the variable's name here; never commit a credential")
+}
+
+/// Builds a workspace's `auth:` block (the schema checked its shape: keys and value types).
+fn build_auth_block(workspace: &str, block: &Node, problems: &mut Vec<Problem>) -> Auth {
+    let text = |name: &str| {
+        block
+            .get(name)
+            .and_then(|n| n.as_str().map(|s| (s, n.span)))
+    };
+    let mut spec = AuthSpec::default();
+    let mut bad = false;
+    for literal in AUTH_SECRET_KEYS {
+        if let Some(node) = block.get(literal) {
+            bad = true;
+            let key = if literal == "token" {
+                "token_env"
+            } else {
+                "client_secret_env"
+            };
+            problems.push(
+                Problem::new(
+                    node.span,
+                    format!("workspace `{workspace}`: `auth.{literal}` would put a credential in the repository"),
+                    "a secret in the file",
+                )
+                .help(format!("never commit a credential: put it in an environment variable (in CI: a secret mapped to it) and name the variable with `{key}: <VAR>`")),
+            );
+        }
+    }
+    if let Some((name, span)) = text("type") {
+        match AuthMethod::parse(name) {
+            Some(method) => spec.method = Some(method),
+            None => {
+                bad = true;
+                let names = AuthMethod::ALL.map(AuthMethod::as_str);
+                let mut problem = Problem::new(
+                    span,
+                    format!("workspace `{workspace}`: unknown auth type `{name}`"),
+                    "unknown auth type",
+                );
+                problem = match did_you_mean(name, names) {
+                    Some(s) => {
+                        problem.help(format!("did you mean `{s}`? types: {}", names.join(", ")))
+                    }
+                    None => problem.help(format!("use one of: {}", names.join(", "))),
+                };
+                problems.push(problem);
+            }
+        }
+    }
+    let variable = |key: &str, problems: &mut Vec<Problem>| -> Option<String> {
+        let (value, span) = text(key)?;
+        if is_env_var_name(value) {
+            Some(value.to_string())
+        } else {
+            problems.push(not_a_variable(span, key));
+            None
+        }
+    };
+    spec.client_secret_env = variable("client_secret_env", problems);
+    spec.token_env = variable("token_env", problems);
+    let client_id_env = variable("client_id_env", problems);
+    let tenant_id_env = variable("tenant_id_env", problems);
+    let setting = |literal: &str, env: Option<String>, problems: &mut Vec<Problem>| match (
+        text(literal),
+        env,
+    ) {
+        (Some((_, span)), Some(_)) => {
+            problems.push(
+                    Problem::new(span, format!("workspace `{workspace}` sets both `{literal}` and `{literal}_env`"), "choose one")
+                        .help(format!("write the value with `{literal}` or the variable holding it with `{literal}_env`, not both")),
+                );
+            None
+        }
+        (Some((value, _)), None) => Some(Setting::Literal(value.to_string())),
+        (None, Some(var)) => Some(Setting::Env(var)),
+        (None, None) => None,
+    };
+    spec.client_id = setting("client_id", client_id_env, problems);
+    spec.tenant_id = setting("tenant_id", tenant_id_env, problems);
+    spec.audience = text("audience").map(|(a, _)| a.to_string());
+    spec.profile = text("profile").map(|(p, _)| p.to_string());
+    match (text("login_endpoint"), text("azure_environment")) {
+        (Some((raw, span)), environment) => {
+            if let Some((_, other)) = environment {
+                problems.push(
+                    Problem::new(other, format!("workspace `{workspace}` sets both `login_endpoint` and `azure_environment`"), "choose one")
+                        .help("`azure_environment` picks a cloud's login endpoint; `login_endpoint` names one outright"),
+                );
+            }
+            match parse_origin(raw) {
+                Ok(origin) => spec.login_endpoint = Some(origin),
+                Err(e) => problems.push(Problem::new(span, e.message, "invalid login endpoint").help(
+                    "write the Entra ID login endpoint as https://<host> (e.g. https://login.microsoftonline.us)",
+                )),
+            }
+        }
+        (None, Some((name, span))) => {
+            match AZURE_ENVIRONMENTS
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                Some((_, url)) => spec.login_endpoint = Some((*url).to_string()),
+                None => problems.push(
+                    Problem::new(
+                        span,
+                        format!("unknown azure_environment `{name}`"),
+                        "unknown cloud",
+                    )
+                    .help(format!(
+                        "use one of: {}",
+                        AZURE_ENVIRONMENTS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ),
+            }
+        }
+        (None, None) => {}
+    }
+    match spec.method {
+        Some(method) => check_auth_keys(workspace, method, block, problems),
+        None if spec.profile.is_none() && !bad => problems.push(
+            Problem::new(block.span, format!("workspace `{workspace}`: the `auth:` block names no `type`"), "no type")
+                .help(format!(
+                    "add `type: <method>` ({}), or `profile: <name>` to take the method from a ~/.databrickscfg profile",
+                    AuthMethod::ALL.map(AuthMethod::as_str).join(", ")
+                )),
+        ),
+        None => {}
+    }
+    Auth::Method(spec)
+}
+
+/// Flags the keys of an `auth:` block that `method` does not use (a likely mistake: a
+/// `client_secret_env` under `github-oidc` would silently be ignored).
+fn check_auth_keys(workspace: &str, method: AuthMethod, block: &Node, problems: &mut Vec<Problem>) {
+    let used: &[&str] = match method {
+        AuthMethod::Pat => &["token_env", "profile"],
+        AuthMethod::OauthM2m => &["client_id", "client_id_env", "client_secret_env", "profile"],
+        AuthMethod::GithubOidc => &["client_id", "client_id_env", "audience", "profile"],
+        AuthMethod::AzureClientSecret => &[
+            "client_id",
+            "client_id_env",
+            "client_secret_env",
+            "tenant_id",
+            "tenant_id_env",
+            "azure_environment",
+            "login_endpoint",
+            "profile",
+        ],
+        AuthMethod::AzureMsi => &["client_id", "client_id_env", "profile"],
+        AuthMethod::AzureCli => &["tenant_id", "tenant_id_env", "profile"],
+        AuthMethod::DatabricksCli => &["profile"],
+    };
+    for (key, _) in block.as_map().unwrap_or_default() {
+        let name = key.name.as_str();
+        if name == "type" || used.contains(&name) || AUTH_SECRET_KEYS.contains(&name) {
+            continue;
+        }
+        problems.push(
+            Problem::new(
+                key.span,
+                format!("workspace `{workspace}`: `{name}` does not apply to auth type `{method}`"),
+                "not used by this method",
+            )
+            .help(format!("auth type `{method}` takes: {}", used.join(", "))),
+        );
+    }
 }
 
 /// Whether `s` looks like an environment variable name (and so not like a token).

@@ -477,6 +477,16 @@ fn redact_env_tokens(env_node: &Node, sources: &mut SourceSet) {
             {
                 tokens.push(t.span);
             }
+            // An `auth:` block's literal secrets, and `*_env` values that are no variable
+            // names (most likely the credential itself).
+            for (key, value) in spec.get("auth").and_then(Node::as_map).unwrap_or_default() {
+                let literal = env::AUTH_SECRET_KEYS.contains(&key.name.as_str());
+                let pasted = key.name.ends_with("_env")
+                    && value.as_str().is_some_and(|v| !env::is_env_var_name(v));
+                if literal || pasted {
+                    tokens.push(value.span);
+                }
+            }
         }
     }
     sources.redact_all(tokens);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use super::env::{Auth, Environment};
+use super::env::Environment;
 
 /// Variables holding credentials of tandem or of the CI job running it, each with why: a
 /// secret's `env:` source may not name one (nor any workspace's `token_env`).
@@ -109,7 +109,7 @@ pub struct SourceGuard {
     databricks_config: Vec<PathBuf>,
     /// Config roots and the Git work trees and Git directories holding them, resolved.
     repositories: Vec<PathBuf>,
-    /// `token_env` variable → the workspace whose token it holds.
+    /// A variable holding a workspace credential → what it is (`the token_env of workspace …`).
     token_variables: BTreeMap<String, String>,
 }
 
@@ -171,10 +171,10 @@ impl SourceGuard {
             }
         }
         for workspace in &environment.workspaces {
-            if let Auth::TokenEnv(var) = &workspace.auth {
+            for (key, var) in workspace.auth.secret_variables() {
                 self.token_variables
-                    .entry(var.clone())
-                    .or_insert_with(|| workspace.name.clone());
+                    .entry(var.to_string())
+                    .or_insert_with(|| format!("the {key} of workspace `{}`", workspace.name));
             }
         }
     }
@@ -184,9 +184,9 @@ impl SourceGuard {
         if let Some((_, why)) = CREDENTIAL_VARIABLES.iter().find(|(v, _)| *v == variable) {
             return Some(Refusal::CredentialVariable((*why).to_string()));
         }
-        self.token_variables.get(variable).map(|workspace| {
-            Refusal::CredentialVariable(format!("the token_env of workspace `{workspace}`"))
-        })
+        self.token_variables
+            .get(variable)
+            .map(|why| Refusal::CredentialVariable(why.clone()))
     }
 
     /// Why a `file:` source is refused, judged on its text (`~` expanded, `.` and `..` folded,
@@ -344,7 +344,11 @@ mod tests {
             homes: vec![PathBuf::from(home)],
             databricks_config: vec![PathBuf::from("/etc/databricks/cli.cfg")],
             repositories: vec![PathBuf::from("/work/repo")],
-            token_variables: [("PRIMARY_TOKEN".to_string(), "primary".to_string())].into(),
+            token_variables: [(
+                "PRIMARY_TOKEN".to_string(),
+                "the token_env of workspace `primary`".to_string(),
+            )]
+            .into(),
         }
     }
 

@@ -319,7 +319,7 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .nest("/__emulator", admin)
-        .merge(oauth::routes())
+        .merge(oauth::routes(state.clone()))
         .route("/.well-known/{*rest}", axum::routing::get(no_metadata))
         .merge(api)
         .with_state(state)

@@ -644,15 +644,21 @@ fn origin(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// The OAuth routes; none needs credentials.
-pub fn routes() -> axum::Router<AppState> {
+/// The OAuth routes; none needs credentials. Token requests are counted in the stats (as
+/// `POST /oidc/v1/token`), so a test can tell how often a client fetched a token; they see no
+/// fault rule, latency or rate limit, which would shift the request numbering a fault profile
+/// is keyed on.
+pub fn routes(state: AppState) -> axum::Router<AppState> {
     axum::Router::new()
+        .route(
+            "/oidc/v1/token",
+            post(token).layer(axum::middleware::from_fn_with_state(state, super::count)),
+        )
         .route("/.well-known/databricks-config", get(databricks_config))
         .route(
             "/oidc/.well-known/oauth-authorization-server",
             get(authorization_server),
         )
-        .route("/oidc/v1/token", post(token))
         .route("/oidc/{*rest}", any(oidc_not_found))
 }
 

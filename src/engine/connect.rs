@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::{ClientError, ClientOptions, Token, WorkspaceClient, auth};
+use crate::client::{ClientError, ClientOptions, Token, TokenSource, WorkspaceClient, auth};
 use crate::config::{Host, WorkspaceSpec};
 use crate::emulator::{self, EMBEDDED_TOKEN, RunningEmulator};
 
@@ -63,14 +63,35 @@ pub async fn connect(
         Host::Url(url) => {
             // The token is handed out for this host only (a profile's or DATABRICKS_HOST's
             // host must be this one).
-            let token = auth::resolve(&spec.name, &spec.auth, url)?;
-            let client = WorkspaceClient::new(&spec.name, url, token, options.clone())?;
+            let credentials = auth::resolve(&spec.name, &spec.auth, url)?;
+            tracing::info!(workspace = %spec.name, auth = %credentials.describe(), "authenticating");
+            let source = TokenSource::new(&spec.name, url, credentials, options.timeout)?;
+            // The first token now: a credential problem is reported before anything is read
+            // or written, naming the workspace.
+            source.token().await?;
+            let client =
+                WorkspaceClient::with_source(&spec.name, url, Arc::new(source), options.clone())?;
             Ok(Connection {
                 spec: spec.clone(),
                 client: Arc::new(client),
                 embedded: None,
             })
         }
+    }
+}
+
+impl ConnectError {
+    /// Whether the settings are wrong (credentials, host), rather than the workspace down.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::Client(
+                ClientError::Credentials { .. }
+                    | ClientError::HostMismatch { .. }
+                    | ClientError::BadHost { .. }
+                    | ClientError::InsecureHost { .. }
+            )
+        )
     }
 }
 
@@ -106,8 +127,13 @@ pub async fn connect_all(
             Ok(c) => connections.push(c),
             Err(e) => failures.push(crate::plan::WorkspaceFailure {
                 workspace: spec.name.clone(),
-                error: e.to_string(),
+                // What to do travels with the failure: plan and apply show only this text.
+                error: match miette::Diagnostic::help(&e) {
+                    Some(help) => format!("{e}; {help}"),
+                    None => e.to_string(),
+                },
                 guard: false,
+                credentials: e.is_misconfiguration(),
             }),
         }
     }

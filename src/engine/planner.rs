@@ -272,6 +272,7 @@ async fn plan_read(
                 contexts.insert(name, context);
             }
             Err(e) => failures.push(WorkspaceFailure {
+                credentials: false,
                 // What to do travels with the failure: plan and apply show only this text.
                 error: match &e {
                     EngineError::UntrustedRecord { help, .. } => format!("{e}; {help}"),

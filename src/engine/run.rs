@@ -120,6 +120,18 @@ pub async fn apply_environment(
             reason: guarded.error.clone(),
         });
     }
+    // A promotion goes on without a workspace it may not reach (it records a fence); an apply
+    // writes nowhere while any workspace's credentials are wrong.
+    if promotion.is_none()
+        && let Some(misconfigured) = plan.failures.iter().find(|f| f.credentials)
+    {
+        return Err(EngineError::Refused {
+            reason: format!(
+                "{}; nothing was written to any workspace",
+                misconfigured.error
+            ),
+        });
+    }
     let mut targets: Vec<&Connection> = connections
         .iter()
         .filter(|c| contexts.contains_key(&c.spec.name))
@@ -363,6 +375,7 @@ pub async fn take_locks(
                 });
             }
             Err(LockError::Client(e)) => locks.failed.push(crate::plan::WorkspaceFailure {
+                credentials: false,
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
                 guard: false,

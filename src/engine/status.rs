@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::connect;
 use super::state::{self, Lock, StateRecord};
-use crate::client::ClientOptions;
-use crate::config::{Environment, WorkspaceSpec};
+use crate::client::{ClientOptions, auth};
+use crate::config::{Environment, Host, WorkspaceSpec};
 use crate::model::Role;
 
 /// What is known about one workspace.
@@ -26,6 +26,9 @@ pub struct WorkspaceStatus {
     pub role_in_record: Option<Role>,
     /// Whether the two disagree.
     pub role_mismatch: bool,
+    /// How tandem authenticates to it (`oauth-m2m (auth: block)`; never a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
     /// Whether it answered.
     pub reachable: bool,
     /// Why not.
@@ -40,6 +43,17 @@ pub struct WorkspaceStatus {
     /// Its lock, if held.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<Lock>,
+}
+
+/// How `spec` authenticates, as far as the settings tell without a network call (None when
+/// they are incomplete: connecting reports why).
+fn auth_of(spec: &WorkspaceSpec) -> Option<String> {
+    match &spec.host {
+        Host::Local(_) => Some("embedded emulator".to_string()),
+        Host::Url(url) => auth::resolve(&spec.name, &spec.auth, url)
+            .ok()
+            .map(|c| c.describe()),
+    }
 }
 
 /// Reads every workspace's status concurrently, each within `timeout`.
@@ -74,6 +88,7 @@ async fn one(
         role_in_file,
         role_in_record: None,
         role_mismatch: false,
+        auth: auth_of(spec),
         reachable: false,
         error: None,
         record: None,

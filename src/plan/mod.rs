@@ -787,6 +787,10 @@ pub struct WorkspaceFailure {
     /// may be applied anywhere until that is resolved.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guard: bool,
+    /// Its credentials are misconfigured (not a workspace that is down): apply writes nowhere
+    /// until they are fixed, so a typo never leaves the pair half-deployed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials: bool,
 }
 
 /// The plan of a whole environment: every workspace side by side.

@@ -35,8 +35,8 @@ WAIT = timedelta(seconds=40)
 def make_client(host: str, token: str) -> WorkspaceClient:
     """A WorkspaceClient using PAT auth only (auth_type="pat": no OAuth or other credential
     discovery), with a retry budget short enough that a broken emulator fails the suite quickly.
-    The SDK still probes /.well-known/databricks-config once; the emulator refuses it and the SDK
-    falls back to this configuration, as it does for any workspace without that endpoint."""
+    The SDK still reads /.well-known/databricks-config once (workspace and account ids, the OIDC
+    endpoint); with PAT auth nothing else comes of it."""
     config = Config(
         host=host,
         token=token,

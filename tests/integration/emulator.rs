@@ -677,8 +677,9 @@ async fn oauth_m2m_discovery_and_tokens_over_http() {
         .await;
     assert_eq!(me["userName"], "sp-1");
     api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
-    // The admin routes take the issued token too.
-    api.ok("GET", "/__emulator/stats", Value::Null).await;
+    // The admin routes take the issued token too; token requests are counted.
+    let stats = api.ok("GET", "/__emulator/stats", Value::Null).await;
+    assert_eq!(stats["routes"]["POST /oidc/v1/token"], 1, "{stats}");
 
     let (status, answer) = client_credentials(&running, "wrong").await;
     assert_eq!(status, 401);

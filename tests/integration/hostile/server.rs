@@ -565,3 +565,195 @@ fn env_from_makes_a_pull_requests_host_change_ineffective() {
         run.all_output()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// OAuth: the token endpoint is the workspace's, and a refused token is replaced once
+// ---------------------------------------------------------------------------------------------
+
+/// A workspace auth block for OAuth M2M with the secret in `SP_SECRET`.
+const M2M_AUTH: &str = "    auth:\n      type: oauth-m2m\n      client_id: sp-app-id\n      client_secret_env: SP_SECRET\n";
+
+/// The client secret the tests hand tandem.
+const SP_SECRET: &str = "sp-secret-value-5151";
+
+/// A server that publishes OIDC discovery naming `token_endpoint`, and answers everything
+/// else with `fallback`.
+fn discovery_pointing_at(servers: &Servers, token_endpoint: String) -> Server {
+    servers.serve(Arc::new(move |seen: Received| {
+        let token_endpoint = token_endpoint.clone();
+        Box::pin(async move {
+            match seen.path() {
+                "/oidc/.well-known/oauth-authorization-server" => json_response(
+                    StatusCode::OK,
+                    json!({"issuer": "x", "token_endpoint": token_endpoint}).to_string(),
+                ),
+                _ => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"error_code": "NOT_FOUND", "message": "no"}).to_string(),
+                ),
+            }
+        })
+    }))
+}
+
+#[test]
+fn a_token_endpoint_on_another_origin_never_receives_the_client_secret() {
+    let servers = Servers::new();
+    let elsewhere = servers.collector();
+    let workspace = discovery_pointing_at(&servers, format!("{}/oidc/v1/token", elsewhere.url));
+    let repo = TestRepo::with_env(&env_with_primary(&workspace.url, M2M_AUTH))
+        .file("resources/jobs.yaml", ONE_JOB);
+    let run = repo.tandem_env(
+        &["-e", "test", "plan"],
+        &[("SP_SECRET", SP_SECRET), ("TANDEM_LOG", "debug")],
+    );
+    let output = run.all_output();
+    assert_eq!(run.code(), 1, "{output}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert!(
+        output.contains("workspace primary") && output.contains("token endpoint on another host"),
+        "{output}"
+    );
+    assert!(!output.contains(SP_SECRET), "{output}");
+}
+
+#[test]
+fn a_token_endpoint_answering_garbage_is_an_error_and_nothing_is_written() {
+    let servers = Servers::new();
+    let own = Arc::new(Mutex::new(String::new()));
+    let base = Arc::clone(&own);
+    let workspace = servers.serve(Arc::new(move |seen: Received| {
+        let base = base.lock().expect("base").clone();
+        Box::pin(async move {
+            match seen.path() {
+                "/oidc/.well-known/oauth-authorization-server" => json_response(
+                    StatusCode::OK,
+                    json!({"token_endpoint": format!("{base}/oidc/v1/token")}).to_string(),
+                ),
+                "/oidc/v1/token" => Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "text/html")
+                    .body(Body::from("<html>Sign in to continue</html>"))
+                    .expect("response"),
+                _ => json_response(StatusCode::NOT_FOUND, "{}".into()),
+            }
+        })
+    }));
+    *own.lock().expect("own") = workspace.url.clone();
+    let repo = TestRepo::with_env(&env_with_primary(&workspace.url, M2M_AUTH))
+        .file("resources/jobs.yaml", ONE_JOB);
+    let run = repo.tandem_env(
+        &["-e", "test", "apply", "--auto-approve"],
+        &[("SP_SECRET", SP_SECRET)],
+    );
+    let output = run.all_output();
+    assert_eq!(run.code(), 1, "{output}");
+    assert!(
+        output.contains("workspace primary") && output.contains("not a token"),
+        "{output}"
+    );
+    assert!(!output.contains(SP_SECRET), "{output}");
+    // Only the token request reached the workspace: no API call, no write.
+    assert!(
+        workspace
+            .requests()
+            .iter()
+            .all(|r| !r.path().starts_with("/api/")),
+        "{:?}",
+        workspace.requests()
+    );
+    // The embedded secondary was not written either: the apply stopped before any write.
+    crate::harness::with_local(&repo, "secondary", |ws| {
+        assert!(ws.jobs().is_empty(), "{:?}", ws.jobs())
+    });
+}
+
+#[test]
+fn a_token_refused_mid_run_is_replaced_once_and_the_create_is_not_duplicated() {
+    let mut servers = Servers::new();
+    let upstream = servers
+        .rt
+        .block_on(emulator::start(EmulatorOptions {
+            tokens: ["issued-token-1", "issued-token-2"]
+                .map(emulator::TokenGrant::parse)
+                .to_vec(),
+            ..EmulatorOptions::default()
+        }))
+        .expect("emulator");
+    let upstream_url = upstream.url.clone();
+    servers.emulators.push(upstream);
+    let own = Arc::new(Mutex::new(String::new()));
+    let issued = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (base, count, refusals) = (Arc::clone(&own), Arc::clone(&issued), Arc::clone(&refused));
+    let workspace = servers.proxy(&upstream_url, move |seen| match seen.path() {
+        "/oidc/.well-known/oauth-authorization-server" => Some(json_response(
+            StatusCode::OK,
+            json!({"token_endpoint": format!("{}/oidc/v1/token", base.lock().expect("base"))})
+                .to_string(),
+        )),
+        "/oidc/v1/token" => {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            Some(json_response(
+                StatusCode::OK,
+                json!({"access_token": format!("issued-token-{n}"), "token_type": "Bearer", "expires_in": 3600})
+                    .to_string(),
+            ))
+        }
+        // The first create is refused as a real workspace refuses an expired token.
+        "/api/2.2/jobs/create" if refusals.fetch_add(1, Ordering::SeqCst) == 0 => {
+            Some(json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({"error_code": 401, "message": "Token is expired"}).to_string(),
+            ))
+        }
+        _ => None,
+    });
+    *own.lock().expect("own") = workspace.url.clone();
+    let repo = TestRepo::with_env(&env_with_primary(&workspace.url, M2M_AUTH))
+        .file("resources/jobs.yaml", ONE_JOB);
+    let run = repo.tandem_env(
+        &["-e", "test", "apply", "--auto-approve"],
+        &[("SP_SECRET", SP_SECRET), ("TANDEM_LOG", "debug")],
+    );
+    let output = run.all_output();
+    assert_eq!(run.code(), 0, "{output}");
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "one token, then one more after the 401"
+    );
+    let creates: Vec<_> = workspace
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/api/2.2/jobs/create")
+        .collect();
+    assert_eq!(creates.len(), 2, "refused once, sent once more");
+    assert_eq!(
+        creates[1].authorization.as_deref(),
+        Some("Bearer issued-token-2")
+    );
+    let jobs = Ws::remote(&upstream_url, "issued-token-2").jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    // The client id and secret went as HTTP Basic credentials to the token endpoint only.
+    let token_requests: Vec<_> = workspace
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/oidc/v1/token")
+        .collect();
+    assert!(
+        token_requests.iter().all(|r| r
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))
+            && String::from_utf8_lossy(&r.body).contains("grant_type=client_credentials")),
+        "{token_requests:?}"
+    );
+    for secret in [SP_SECRET, "issued-token-1", "issued-token-2"] {
+        assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+    }
+}
