@@ -116,9 +116,30 @@ fn assert_status_names(run: &TandemRun, method: &str) {
     }
 }
 
-/// Asserts a failed run (exit 1) whose stderr contains every one of `needles`.
+/// stderr with the lines of each diagnostic joined again: the report wraps long messages at
+/// spaces into `│ ` continuation lines, which would split a command or a variable name from
+/// what precedes it.
+fn unwrapped(stderr: &str) -> String {
+    let mut out = String::with_capacity(stderr.len());
+    for line in stderr.lines() {
+        match line.trim_start().strip_prefix("│ ") {
+            Some(rest) if !out.is_empty() => {
+                out.pop();
+                out.push(' ');
+                out.push_str(rest);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Asserts a failed run (exit 1) whose stderr (diagnostics unwrapped) contains every one of
+/// `needles`; returns that text.
 fn assert_fails_with(run: &TandemRun, needles: &[&str]) -> String {
-    let stderr = run.failure();
+    run.failure();
+    let stderr = unwrapped(&run.stderr());
     for needle in needles {
         assert!(
             stderr.contains(needle),
