@@ -482,7 +482,7 @@ impl LockedRun {
                 misconfigured.error
             );
             crate::engine::connect::close_all(connections).await;
-            return Err(crate::engine::EngineError::Refused { reason });
+            return Err(crate::engine::EngineError::Misconfigured { reason });
         }
         // The desired states are computed on other threads while the locks are taken: both
         // stand between a run's start and its first read.

@@ -81,6 +81,18 @@ pub async fn connect(
 }
 
 impl ConnectError {
+    /// The message and what to do, in one line (plan, apply and status show only this text).
+    pub fn with_help(&self) -> String {
+        let help = match self {
+            ConnectError::Client(c) => miette::Diagnostic::help(c).map(|h| h.to_string()),
+            ConnectError::Embedded { .. } => None,
+        };
+        match help {
+            Some(help) => format!("{self}; {help}"),
+            None => self.to_string(),
+        }
+    }
+
     /// Whether the settings are wrong (credentials, host), rather than the workspace down.
     pub fn is_misconfiguration(&self) -> bool {
         matches!(
@@ -128,10 +140,7 @@ pub async fn connect_all(
             Err(e) => failures.push(crate::plan::WorkspaceFailure {
                 workspace: spec.name.clone(),
                 // What to do travels with the failure: plan and apply show only this text.
-                error: match miette::Diagnostic::help(&e) {
-                    Some(help) => format!("{e}; {help}"),
-                    None => e.to_string(),
-                },
+                error: e.with_help(),
                 guard: false,
                 credentials: e.is_misconfiguration(),
             }),

@@ -47,6 +47,15 @@ pub enum EngineError {
         /// The guard's message.
         reason: String,
     },
+    /// Nothing is applied while a workspace's credentials or host are misconfigured.
+    #[error("apply refused: {reason}")]
+    #[diagnostic(help(
+        "fix the workspace's authentication as the message says (README: Authentication), then run again"
+    ))]
+    Misconfigured {
+        /// The workspace's connection error, with what to do.
+        reason: String,
+    },
     /// Another run holds the lock.
     #[error("workspace {workspace} is locked by {holder} ({operation}) since {since}")]
     #[diagnostic(help(

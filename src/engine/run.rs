@@ -125,7 +125,7 @@ pub async fn apply_environment(
     if promotion.is_none()
         && let Some(misconfigured) = plan.failures.iter().find(|f| f.credentials)
     {
-        return Err(EngineError::Refused {
+        return Err(EngineError::Misconfigured {
             reason: format!(
                 "{}; nothing was written to any workspace",
                 misconfigured.error

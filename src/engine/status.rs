@@ -98,7 +98,7 @@ async fn one(
     let read = async {
         let connection = connect::connect(spec, root, options)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.with_help())?;
         let result = tokio::try_join!(
             state::read_state_record(&connection.client, &environment.name),
             async {
