@@ -9,6 +9,28 @@ use clap::Args;
 
 use crate::emulator::{self, EmulatorOptions, TokenGrant};
 
+/// `--help` of `--oauth-clients`: what the file holds.
+const OAUTH_CLIENTS_HELP: &str = r#"YAML file of OAuth clients (service principals) and trusted JWT issuers: enables
+`POST /oidc/v1/token` (client credentials and token exchange) and Entra ID bearer tokens.
+
+account_id: 7f1c0c9e-…          # optional, the host metadata's account id
+workspace_id: "1234567890"       # optional, the host metadata's workspace id
+clients:
+  - client_id: 0b6f7c4e-…        # the service principal's application id
+    client_secret: m2m-secret    # optional: enables client_credentials
+    user_name: 0b6f7c4e-…        # optional: whom its tokens act as (default client_id)
+    federation_policies:         # optional: token exchange (e.g. GitHub Actions OIDC)
+      - issuer: http://127.0.0.1:PORT
+        audiences: [7f1c0c9e-…]
+        subject: repo:acme/dr:environment:prod
+issuers:                         # HS256 test issuers this workspace trusts
+  - issuer: http://127.0.0.1:PORT
+    hs256_key: some-shared-test-key
+    entra: false                 # true: its tokens for Azure Databricks are bearer tokens
+
+Issued tokens act as the client's user_name. Entra ID tokens (aud 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d)
+act as their upn claim, else their appid."#;
+
 /// Arguments of `tandem emulator`.
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
@@ -39,27 +61,8 @@ pub struct EmulatorArgs {
     /// How long new or started clusters stay PENDING, in milliseconds (0: RUNNING from the next request on).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub cluster_start_ms: u64,
-    /// YAML file of OAuth clients (service principals) and trusted JWT issuers: enables
-    /// `POST /oidc/v1/token` (client credentials and token exchange) and Entra ID bearer tokens.
-    ///
-    ///     account_id: 7f1c0c9e-…          # optional, the host metadata's account id
-    ///     workspace_id: "1234567890"       # optional, the host metadata's workspace id
-    ///     clients:
-    ///       - client_id: 0b6f7c4e-…        # the service principal's application id
-    ///         client_secret: m2m-secret    # optional: enables client_credentials
-    ///         user_name: 0b6f7c4e-…        # optional: whom its tokens act as (default client_id)
-    ///         federation_policies:         # optional: token exchange (e.g. GitHub Actions OIDC)
-    ///           - issuer: http://127.0.0.1:PORT
-    ///             audiences: [7f1c0c9e-…]
-    ///             subject: repo:acme/dr:environment:prod
-    ///     issuers:                         # HS256 test issuers this workspace trusts
-    ///       - issuer: http://127.0.0.1:PORT
-    ///         hs256_key: some-shared-test-key
-    ///         entra: false                 # true: its tokens for Azure Databricks are bearer tokens
-    ///
-    /// Issued tokens act as the client's user_name. Entra ID tokens (aud 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d)
-    /// act as their upn claim, else their appid.
-    #[arg(long, value_name = "FILE", verbatim_doc_comment)]
+    /// YAML file of OAuth clients (service principals) and trusted JWT issuers (see --help).
+    #[arg(long, value_name = "FILE", long_help = OAUTH_CLIENTS_HELP)]
     pub oauth_clients: Option<PathBuf>,
     /// Lifetime of the tokens the token endpoint issues, in seconds (--token tokens never expire).
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
