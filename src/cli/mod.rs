@@ -475,7 +475,7 @@ impl LockedRun {
         // Misconfigured credentials stop a writing run before its first write (a lock is one);
         // a promotion may go on without a workspace it cannot reach, and judges that itself.
         if operation != "promote"
-            && let Some(misconfigured) = failures.iter().find(|f| f.credentials)
+            && let Some(misconfigured) = failures.iter().find(|f| f.misconfigured)
         {
             let reason = format!(
                 "{}; nothing was written to any workspace",

@@ -434,7 +434,7 @@ fn state_records(
             // (--allow-unreachable) could leave two active workspaces.
             Err(e @ crate::engine::EngineError::UntrustedRecord { .. }) => return Err(e.into()),
             Err(e) => failures.push(crate::plan::WorkspaceFailure {
-                credentials: false,
+                misconfigured: false,
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
                 guard: false,

@@ -25,7 +25,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> miette::Result<ExitCode>
     let text = match args.format {
         OutputFormat::Text => summary(&config),
         OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&resolved_model(&config))
+            let mut s = serde_json::to_string_pretty(&resolved_model(&config)?)
                 .map_err(|e| miette::miette!("{e}"))?;
             s.push('\n');
             s
@@ -60,13 +60,13 @@ pub fn summary(config: &Config) -> String {
 pub const VALIDATE_JSON_VERSION: u32 = 1;
 
 /// The resolved model per workspace, with every secret source shown as `(sensitive)`.
-pub fn resolved_model(config: &Config) -> Value {
+pub fn resolved_model(config: &Config) -> Result<Value, config::ConfigError> {
     let env = &config.environment;
-    let workspaces: Vec<Value> = env
+    let workspaces = env
         .workspaces
         .iter()
         .map(|w| {
-            let resources = config::resources_for_workspace(config, &w.name);
+            let resources = config::resources_for_workspace(config, &w.name)?;
             let mut resources = serde_json::to_value(&resources).unwrap_or(Value::Null);
             if let Some(Value::Object(scopes)) = resources.get_mut("secret_scopes") {
                 for scope in scopes.values_mut() {
@@ -77,20 +77,20 @@ pub fn resolved_model(config: &Config) -> Value {
                     }
                 }
             }
-            json!({
+            Ok(json!({
                 "name": w.name,
                 "host": w.host.to_string(),
                 "role": env.role_of(&w.name),
                 "resources": resources,
-            })
+            }))
         })
-        .collect();
-    json!({
+        .collect::<Result<Vec<Value>, config::ConfigError>>()?;
+    Ok(json!({
         "format_version": VALIDATE_JSON_VERSION,
         "environment": env.name,
         "active": env.active,
         "config": config.provenance,
         "files": config.files,
         "workspaces": workspaces,
-    })
+    }))
 }

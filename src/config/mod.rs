@@ -162,6 +162,18 @@ pub enum ConfigError {
         source_note: String,
     },
     /// The configuration has problems; each points at a file, line and column.
+    /// The resources could not be given one workspace's variables and role (a bug, or a
+    /// variable whose value does not fit where it is used): never an empty desired state.
+    #[error("the resources of workspace {workspace} could not be built for its role: {reason}")]
+    #[diagnostic(help(
+        "check the variables this workspace substitutes (`${{var.…}}`, `${{workspace.…}}`): a value must fit the field it lands in; nothing was written"
+    ))]
+    RoleStep {
+        /// The workspace.
+        workspace: String,
+        /// What failed.
+        reason: String,
+    },
     #[error("the configuration has {} problem{}", .0.items.len(), if .0.items.len() == 1 { "" } else { "s" })]
     #[diagnostic(code(tandem::config::invalid))]
     Invalid(Box<Problems>),
@@ -820,21 +832,32 @@ pub fn is_logical_key(s: &str) -> bool {
 
 /// The resources as they apply to one workspace: variables and `${workspace.*}` substituted,
 /// `active_only` resources dropped on passive workspaces. Resource IDs stay as references.
-pub fn resources_for_workspace(config: &Config, workspace: &str) -> Resources {
+pub fn resources_for_workspace(config: &Config, workspace: &str) -> Result<Resources, ConfigError> {
     resources_for_role(config, workspace, config.environment.role_of(workspace))
 }
 
 /// [`resources_for_workspace`] for `workspace` in `role` (a promotion changes roles before the
 /// environment file does).
-pub fn resources_for_role(config: &Config, workspace: &str, role: Role) -> Resources {
+pub fn resources_for_role(
+    config: &Config,
+    workspace: &str,
+    role: Role,
+) -> Result<Resources, ConfigError> {
     let scope = WorkspaceScope {
         environment: &config.environment,
         workspace,
         role,
     };
-    let json = serde_json::to_value(&config.resources).unwrap_or(Value::Null);
+    let failed = |reason: String| ConfigError::RoleStep {
+        workspace: workspace.to_string(),
+        reason,
+    };
+    // A failure here must stop the run: an empty desired state would plan deleting everything
+    // tandem manages in the workspace.
+    let json = serde_json::to_value(&config.resources).map_err(|e| failed(e.to_string()))?;
     let substituted = refs::substitute(&json, &scope);
-    let mut resources: Resources = serde_json::from_value(substituted).unwrap_or_default();
+    let mut resources: Resources =
+        serde_json::from_value(substituted).map_err(|e| failed(e.to_string()))?;
     if role == Role::Passive {
         resources.jobs.retain(|_, r| r.placement == Placement::Both);
         resources
@@ -847,7 +870,7 @@ pub fn resources_for_role(config: &Config, workspace: &str, role: Role) -> Resou
             .secret_scopes
             .retain(|_, r| r.placement == Placement::Both);
     }
-    resources
+    Ok(resources)
 }
 
 /// Variable lookup for one workspace.

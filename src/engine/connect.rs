@@ -142,7 +142,7 @@ pub async fn connect_all(
                 // What to do travels with the failure: plan and apply show only this text.
                 error: e.with_help(),
                 guard: false,
-                credentials: e.is_misconfiguration(),
+                misconfigured: e.is_misconfiguration(),
             }),
         }
     }

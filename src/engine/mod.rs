@@ -89,6 +89,9 @@ pub enum EngineError {
         /// What to do.
         help: String,
     },
+    /// The configuration could not be turned into a workspace's desired state.
+    #[error(transparent)]
+    Config(Box<crate::config::ConfigError>),
     /// A background read ended without an answer (it panicked or was never started).
     #[error("workspace {workspace}: reading it failed: {reason}")]
     ReadTask {

@@ -85,6 +85,7 @@ impl ObjectReads {
                     .unwrap_or_default();
                 let blind = desired
                     .and_then(|d| d.0.get(&c.spec.name))
+                    .and_then(|d| d.as_ref().ok())
                     .map(|(_, _, d)| blind_grants(request, &c.spec.name, d))
                     .unwrap_or_default();
                 let writer = match &request.early_grant_writes {
@@ -177,7 +178,10 @@ pub async fn plan_environment_from(
 }
 
 /// Each workspace's role, the secret scopes to read and its desired state for that role.
-pub struct DesiredStates(BTreeMap<String, (Role, BTreeMap<String, String>, WorkspaceDesired)>);
+pub struct DesiredStates(BTreeMap<String, Result<DesiredState, EngineError>>);
+
+/// One workspace's role, the secret scopes to read (key → name) and its desired state.
+type DesiredState = (Role, BTreeMap<String, String>, WorkspaceDesired);
 
 /// The desired state of each connected workspace: the costliest computation of planning.
 pub fn desired_states(
@@ -199,15 +203,16 @@ fn desired_state(
     config: &Config,
     request: &PlanRequest,
     workspace: &str,
-) -> (Role, BTreeMap<String, String>, WorkspaceDesired) {
+) -> Result<DesiredState, EngineError> {
     let role = role_of(config, request, workspace);
-    let resources = config::resources_for_role(config, workspace, role);
+    let resources = config::resources_for_role(config, workspace, role)
+        .map_err(|e| EngineError::Config(Box::new(e)))?;
     let scope_names = resources
         .secret_scopes
         .iter()
         .map(|(k, s)| (k.clone(), s.name().to_string()))
         .collect();
-    (role, scope_names, policy::for_role(resources, role))
+    Ok((role, scope_names, policy::for_role(resources, role)))
 }
 
 async fn plan_read(
@@ -221,16 +226,17 @@ async fn plan_read(
     let mut reads = Vec::new();
     for connection in connections {
         let name = &connection.spec.name;
-        let (role, scope_names, desired) = desired
+        let desired = desired
             .remove(name)
             .unwrap_or_else(|| desired_state(config, request, name));
         let objects = objects.take(name);
-        let scopes = async move {
-            live::read_scopes(&connection.client, &scope_names)
-                .await
-                .map_err(EngineError::from)
-        };
         reads.push(async move {
+            let (role, scope_names, desired) = desired?;
+            let scopes = async {
+                live::read_scopes(&connection.client, &scope_names)
+                    .await
+                    .map_err(EngineError::from)
+            };
             let (objects, scopes) = futures::future::try_join(objects, scopes).await?;
             Ok::<_, EngineError>((objects.with_scopes(scopes), role, desired))
         });
@@ -272,7 +278,8 @@ async fn plan_read(
                 contexts.insert(name, context);
             }
             Err(e) => failures.push(WorkspaceFailure {
-                credentials: false,
+                // No desired state: applying elsewhere would deploy half a configuration.
+                misconfigured: matches!(e, EngineError::Config(_)),
                 // What to do travels with the failure: plan and apply show only this text.
                 error: match &e {
                     EngineError::UntrustedRecord { help, .. } => format!("{e}; {help}"),

@@ -185,8 +185,10 @@ pub async fn readiness(
             Ok(dir) => {
                 // What this workspace holds once it is promoted: every grant, none held back,
                 // and the active-only resources too.
-                let promoted = config::resources_for_role(config, name, Role::Active);
-                let unknown = unknown_principals(&promoted, &dir);
+                let unknown = match config::resources_for_role(config, name, Role::Active) {
+                    Ok(promoted) => unknown_principals(&promoted, &dir),
+                    Err(e) => vec![e.to_string()],
+                };
                 checks.push(check(
                     "every principal exists",
                     unknown.is_empty(),

@@ -123,7 +123,7 @@ pub async fn apply_environment(
     // A promotion goes on without a workspace it may not reach (it records a fence); an apply
     // writes nowhere while any workspace's credentials are wrong.
     if promotion.is_none()
-        && let Some(misconfigured) = plan.failures.iter().find(|f| f.credentials)
+        && let Some(misconfigured) = plan.failures.iter().find(|f| f.misconfigured)
     {
         return Err(EngineError::Misconfigured {
             reason: format!(
@@ -375,7 +375,7 @@ pub async fn take_locks(
                 });
             }
             Err(LockError::Client(e)) => locks.failed.push(crate::plan::WorkspaceFailure {
-                credentials: false,
+                misconfigured: false,
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
                 guard: false,

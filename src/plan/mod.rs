@@ -787,10 +787,11 @@ pub struct WorkspaceFailure {
     /// may be applied anywhere until that is resolved.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guard: bool,
-    /// Its credentials are misconfigured (not a workspace that is down): apply writes nowhere
-    /// until they are fixed, so a typo never leaves the pair half-deployed.
+    /// Its settings are wrong (credentials, host, or a desired state that cannot be built),
+    /// not the workspace down: apply writes nowhere until they are fixed, so a typo never
+    /// leaves the pair half-deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub credentials: bool,
+    pub misconfigured: bool,
 }
 
 /// The plan of a whole environment: every workspace side by side.
