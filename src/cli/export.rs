@@ -12,7 +12,7 @@ use crate::client::ClientOptions;
 use crate::config::{self, emit};
 use crate::engine::apply::{ActionOutcome, Progress};
 use crate::engine::secrets::read_value;
-use crate::engine::{connect, export, planner, run, state};
+use crate::engine::{adopt, connect, export, planner, run, state};
 use crate::model::{Kind, Resources};
 
 /// File formats `export` writes.
@@ -242,9 +242,9 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
 /// What adopt does in one workspace.
 struct Work<'a> {
     connection: &'a connect::Connection,
-    objects: Vec<export::Adoption>,
+    objects: Vec<adopt::Adoption>,
     scopes: Vec<(crate::model::ResourceId, String)>,
-    secrets: Vec<export::SecretAdoption>,
+    secrets: Vec<adopt::SecretAdoption>,
 }
 
 /// Prints one line per secret written.
@@ -282,16 +282,16 @@ async fn adopt_locked(
             &ctx.read.live,
             ctx.read.record.as_ref(),
         );
-        let objects = export::adoption_candidates(desired, live);
+        let objects = adopt::adoption_candidates(desired, live);
         for a in &objects {
             println!("{name}  adopt {} ← {} \"{}\"", a.resource, a.id, a.name);
         }
-        let scopes = export::scope_candidates(desired, live, record);
+        let scopes = adopt::scope_candidates(desired, live, record);
         for (resource, scope) in &scopes {
             println!("{name}  adopt {resource} ← scope \"{scope}\"");
         }
         let mut secrets = Vec::new();
-        for s in export::secret_candidates(desired, live, record, name) {
+        for s in adopt::secret_candidates(desired, live, record, name) {
             let readable = match &s.source {
                 Some(source) => read_value(source, c.embedded.is_some()).map(drop),
                 None => Err("no source for this workspace".to_string()),
@@ -343,7 +343,7 @@ async fn adopt_locked(
             continue;
         };
         for a in &w.objects {
-            match export::adopt(&c.client, environment, a).await {
+            match adopt::adopt(&c.client, environment, a).await {
                 Ok(()) => println!("{name}  adopted {}", a.resource),
                 Err(e) => {
                     failed += 1;
@@ -365,7 +365,7 @@ async fn adopt_locked(
             println!("{name}  adopted {resource}");
         }
         let (report, mut record) =
-            export::adopt_secrets(c, environment, role, &w.secrets, record, &SecretLines).await;
+            adopt::adopt_secrets(c, environment, role, &w.secrets, record, &SecretLines).await;
         failed += report.outcomes.iter().filter(|o| o.result.is_err()).count();
         if let Err(e) = state::write_state_record(&c.client, &mut record).await {
             failed += 1;

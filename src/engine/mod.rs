@@ -1,6 +1,7 @@
 //! The runtime: connecting to workspaces (embedded emulators included), reading live state,
 //! planning, applying, promoting; the state record and the lock in each workspace.
 
+pub mod adopt;
 pub mod apply;
 pub mod connect;
 pub mod drift;

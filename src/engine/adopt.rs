@@ -1,0 +1,335 @@
+//! `adopt`: tagging existing objects as tandem's, so the configuration takes them over in place,
+//! and recording configured secrets that already exist.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::export::clean;
+use crate::client::{ClientError, WorkspaceClient};
+use crate::model::{Kind, Resources};
+use crate::plan::{TAG_ENV, TAG_MANAGED, TAG_MANAGED_VALUE};
+
+/// An existing object the configuration will take over.
+#[derive(Debug, Clone)]
+pub struct Adoption {
+    /// The resource it becomes.
+    pub resource: crate::model::ResourceId,
+    /// Its ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Untagged objects whose names match configured resources that tandem does not manage yet.
+pub fn adoption_candidates(
+    desired: &Resources,
+    live: &crate::model::live::LiveWorkspace,
+) -> Vec<Adoption> {
+    let mut out = Vec::new();
+    let mut add = |kind: Kind, label: &str, key: &String, name: Option<&str>, managed: bool| {
+        let (Some(name), false) = (name, managed) else {
+            return;
+        };
+        if let Some(id) = live.unmanaged.get(label).and_then(|m| m.get(name)) {
+            out.push(Adoption {
+                resource: crate::model::ResourceId {
+                    kind,
+                    key: key.clone(),
+                },
+                id: id.clone(),
+                name: name.to_string(),
+            });
+        }
+    };
+    for (key, job) in &desired.jobs {
+        add(
+            Kind::Jobs,
+            "jobs",
+            key,
+            job.settings.get("name").and_then(Value::as_str),
+            live.jobs.contains_key(key),
+        );
+    }
+    for (key, cluster) in &desired.clusters {
+        add(
+            Kind::Clusters,
+            "clusters",
+            key,
+            cluster.spec.get("cluster_name").and_then(Value::as_str),
+            live.clusters.contains_key(key),
+        );
+    }
+    for (key, pool) in &desired.instance_pools {
+        add(
+            Kind::InstancePools,
+            "instance_pools",
+            key,
+            pool.spec.get("instance_pool_name").and_then(Value::as_str),
+            live.instance_pools.contains_key(key),
+        );
+    }
+    out
+}
+
+/// Refuses an object tandem manages for another environment (it looks unmanaged here: its
+/// `tandem-env` differs): adopting it would take it away from that environment.
+fn not_foreign(
+    client: &WorkspaceClient,
+    environment: &str,
+    adoption: &Adoption,
+    tags: &Map<String, Value>,
+) -> Result<(), ClientError> {
+    let tag = |k: &str| tags.get(k).and_then(Value::as_str);
+    match tag(TAG_ENV) {
+        Some(other) if tag(TAG_MANAGED) == Some(TAG_MANAGED_VALUE) && other != environment => {
+            Err(ClientError::Local {
+                workspace: client.name().to_string(),
+                reason: format!(
+                    "{} \"{}\" is managed by tandem for environment {other}; not adopted",
+                    adoption.id, adoption.name
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Tags an existing object as tandem's, changing nothing else about it.
+pub async fn adopt(
+    client: &WorkspaceClient,
+    environment: &str,
+    adoption: &Adoption,
+) -> Result<(), ClientError> {
+    let tags = crate::plan::managed_tags(environment, &adoption.resource.key);
+    match adoption.resource.kind {
+        Kind::Jobs => {
+            let job = client
+                .get("/api/2.2/jobs/get", &[("job_id", adoption.id.clone())])
+                .await?;
+            let mut merged = job
+                .pointer("/settings/tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            not_foreign(client, environment, adoption, &merged)?;
+            merged.extend(tags);
+            let job_id = adoption
+                .id
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(json!(adoption.id));
+            client
+                .post(
+                    "/api/2.2/jobs/update",
+                    &json!({"job_id": job_id, "new_settings": {"tags": merged}}),
+                )
+                .await?;
+        }
+        Kind::Clusters => {
+            let cluster = client
+                .get(
+                    "/api/2.1/clusters/get",
+                    &[("cluster_id", adoption.id.clone())],
+                )
+                .await?;
+            // Edit replaces the whole spec: send the cluster's own spec back, tags added.
+            let source = cluster
+                .get("spec")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_else(|| cluster.as_object().cloned().unwrap_or_default());
+            let mut spec = clean(Kind::Clusters, &source);
+            spec.remove("permissions");
+            let mut merged = spec
+                .get("custom_tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            // `clean` drops tandem's tags: check the cluster's own.
+            let own = cluster
+                .get("custom_tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            not_foreign(client, environment, adoption, &own)?;
+            merged.extend(tags);
+            spec.insert("custom_tags".into(), Value::Object(merged));
+            spec.insert("cluster_id".into(), json!(adoption.id));
+            client
+                .post("/api/2.1/clusters/edit", &Value::Object(spec))
+                .await?;
+        }
+        Kind::InstancePools => {
+            let pool = client
+                .get(
+                    "/api/2.0/instance-pools/get",
+                    &[("instance_pool_id", adoption.id.clone())],
+                )
+                .await?;
+            let editable = [
+                "instance_pool_name",
+                "node_type_id",
+                "custom_tags",
+                "min_idle_instances",
+                "max_capacity",
+                "idle_instance_autotermination_minutes",
+            ];
+            let mut spec: Map<String, Value> = pool
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| editable.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut merged = spec
+                .get("custom_tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            not_foreign(client, environment, adoption, &merged)?;
+            merged.extend(tags);
+            spec.insert("custom_tags".into(), Value::Object(merged));
+            spec.insert("instance_pool_id".into(), json!(adoption.id));
+            client
+                .post("/api/2.0/instance-pools/edit", &Value::Object(spec))
+                .await?;
+        }
+        Kind::SecretScopes => {}
+    }
+    Ok(())
+}
+
+/// A configured secret whose live value tandem has no record of: never written by tandem, or
+/// rewritten outside it since tandem's last write. Adopt writes it from its source and records
+/// its fingerprint, as apply does.
+#[derive(Debug, Clone)]
+pub struct SecretAdoption {
+    /// The scope's configuration key.
+    pub resource: crate::model::ResourceId,
+    /// The scope's name.
+    pub scope: String,
+    /// The secret's key.
+    pub key: String,
+    /// `unrecorded` or `rewritten`.
+    pub reason: &'static str,
+    /// Where its value comes from in this workspace.
+    pub source: Option<crate::model::ValueSource>,
+}
+
+/// Configured secrets that exist in the workspace without a matching record: never recorded, or
+/// with a `last_updated_timestamp` newer than tandem's last write.
+pub fn secret_candidates(
+    desired: &Resources,
+    live: &crate::model::live::LiveWorkspace,
+    record: Option<&super::state::StateRecord>,
+    workspace: &str,
+) -> Vec<SecretAdoption> {
+    let mut out = Vec::new();
+    for (key, scope) in &desired.secret_scopes {
+        let Some(live_scope) = live.secret_scopes.get(key) else {
+            continue;
+        };
+        let written = record.and_then(|r| r.secrets.get(scope.name()));
+        for (secret, source) in &scope.secrets {
+            let Some(updated) = live_scope.secrets.get(secret) else {
+                continue; // missing: apply creates it
+            };
+            let reason = match written.and_then(|w| w.get(secret)) {
+                None => "unrecorded",
+                Some(w) if *updated > w.last_updated => "rewritten",
+                Some(_) => continue,
+            };
+            out.push(SecretAdoption {
+                resource: crate::model::ResourceId {
+                    kind: Kind::SecretScopes,
+                    key: key.clone(),
+                },
+                scope: scope.name().to_string(),
+                key: secret.clone(),
+                reason,
+                source: source.for_workspace(workspace).cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// Configured scopes that exist in the workspace but that tandem did not create: adopting them
+/// records them as tandem's (so removing one from the configuration deletes it, as for jobs).
+pub fn scope_candidates(
+    desired: &Resources,
+    live: &crate::model::live::LiveWorkspace,
+    record: Option<&super::state::StateRecord>,
+) -> Vec<(crate::model::ResourceId, String)> {
+    desired
+        .secret_scopes
+        .iter()
+        .filter(|(key, _)| live.secret_scopes.contains_key(*key))
+        .filter(|(_, scope)| {
+            !record.is_some_and(|r| {
+                r.managed_scopes
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(scope.name()))
+            })
+        })
+        .map(|(key, scope)| {
+            (
+                crate::model::ResourceId {
+                    kind: Kind::SecretScopes,
+                    key: key.clone(),
+                },
+                scope.name().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Writes each secret from its source and records its fingerprint, through apply's own secret
+/// writing. The record's entries for these keys are dropped first: apply skips a value whose
+/// fingerprint tandem recorded, and a rewritten secret still has one.
+pub async fn adopt_secrets(
+    connection: &super::connect::Connection,
+    environment: &str,
+    role: crate::model::Role,
+    secrets: &[SecretAdoption],
+    mut record: super::state::StateRecord,
+    progress: &dyn super::apply::Progress,
+) -> (super::apply::WorkspaceReport, super::state::StateRecord) {
+    for s in secrets {
+        if let Some(keys) = record.secrets.get_mut(&s.scope) {
+            keys.remove(&s.key);
+        }
+    }
+    let plan = crate::plan::WorkspacePlan {
+        workspace: connection.spec.name.clone(),
+        role,
+        actions: secrets
+            .iter()
+            .map(|s| crate::plan::PlannedAction {
+                resource: s.resource.clone(),
+                action: crate::plan::Action::PutSecret {
+                    scope: s.scope.clone(),
+                    key: s.key.clone(),
+                    reason: s.reason.to_string(),
+                    source: s.source.clone(),
+                },
+            })
+            .collect(),
+        overrides: Vec::new(),
+        live_fingerprint: String::new(),
+        config_digests: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    // Embedded workspaces get placeholder values for unreadable sources, as in apply.
+    super::apply::apply_workspace(
+        &connection.client,
+        environment,
+        connection.embedded.is_some(),
+        &plan,
+        BTreeMap::new(),
+        (record, None),
+        progress,
+    )
+    .await
+}

@@ -1,0 +1,277 @@
+//! `export`: configuration written from what a workspace holds — jobs, clusters, pools, secret
+//! scopes (keys with `env:` placeholders: values cannot be read), ACLs and permissions — with IDs
+//! replaced by `${resources...}` references and server-filled defaults dropped (the pure
+//! transforms are in [`clean`]). `adopt` is beside it, in [`super::adopt`].
+
+pub mod clean;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::try_join_all;
+use serde_json::{Map, Value, json};
+
+use super::live::{ALL_PURPOSE_CLUSTERS, direct_grants, list_pages};
+use crate::client::{ClientError, WorkspaceClient};
+use crate::model::{Kind, Resources};
+pub use clean::{clean, placeholder_variable, unique_key};
+use clean::{raw_ids, replace_ids};
+
+/// An object found in the workspace, before it becomes configuration.
+#[derive(Debug, Clone)]
+struct Found {
+    kind: Kind,
+    id: String,
+    name: String,
+    body: Map<String, Value>,
+    grants: Vec<crate::model::live::Grant>,
+}
+
+/// What an export found.
+#[derive(Debug, Default)]
+pub struct Exported {
+    /// The resources, keyed by name-derived logical keys.
+    pub resources: Resources,
+    /// IDs of objects left out of the export (by `--match`) that exported resources use: they
+    /// stay IDs, which mean nothing in another workspace (`jobs.etl: existing_cluster_id 0101-x`).
+    pub unresolved: Vec<String>,
+}
+
+/// Reads every job, all-purpose cluster, pool and secret scope whose name matches `filter`, and
+/// turns them into resources keyed by a name-derived logical key.
+pub async fn export(
+    client: &WorkspaceClient,
+    filter: Option<&regex::Regex>,
+) -> Result<Exported, ClientError> {
+    let matches = |name: &str| filter.is_none_or(|r| r.is_match(name));
+    let mut found: Vec<Found> = Vec::new();
+    found.extend(
+        list_jobs(client)
+            .await?
+            .into_iter()
+            .filter(|f| matches(&f.name)),
+    );
+    found.extend(
+        list_clusters(client)
+            .await?
+            .into_iter()
+            .filter(|f| matches(&f.name)),
+    );
+    found.extend(
+        list_pools(client)
+            .await?
+            .into_iter()
+            .filter(|f| matches(&f.name)),
+    );
+    let grants = try_join_all(found.iter().map(|f| {
+        let path = format!("/api/2.0/permissions/{}/{}", permissions_type(f.kind), f.id);
+        async move { client.get(&path, &[]).await.map(|a| direct_grants(&a)) }
+    }))
+    .await?;
+    for (f, g) in found.iter_mut().zip(grants) {
+        f.grants = g;
+    }
+    let mut resources = Resources::default();
+    let mut unresolved = Vec::new();
+    let mut used: BTreeMap<Kind, BTreeSet<String>> = BTreeMap::new();
+    let keys: Vec<String> = found
+        .iter()
+        .map(|f| unique_key(&f.name, used.entry(f.kind).or_default()))
+        .collect();
+    let ids: BTreeMap<(Kind, String), String> = found
+        .iter()
+        .zip(&keys)
+        .map(|(f, k)| ((f.kind, f.id.clone()), k.clone()))
+        .collect();
+    for (f, key) in found.iter().zip(&keys) {
+        let mut body = clean(f.kind, &f.body);
+        replace_ids(&mut body, &ids);
+        for (field, id) in raw_ids(&body) {
+            unresolved.push(format!("{}.{key}: {field} {id}", f.kind.as_str()));
+        }
+        let mut value = Value::Object(body);
+        if !f.grants.is_empty() {
+            value["permissions"] = serde_json::to_value(&f.grants).unwrap_or_default();
+        }
+        let _ = resources.insert_json(f.kind, key.clone(), value);
+    }
+    let scopes = client.get("/api/2.0/secrets/scopes/list", &[]).await?;
+    let names: Vec<String> = scopes
+        .get("scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s.get("backend_type")
+                .and_then(Value::as_str)
+                .unwrap_or("DATABRICKS")
+                == "DATABRICKS"
+        })
+        .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
+        // tandem's own seal scopes are not configuration.
+        .filter(|n| !super::state::is_seal_scope(n))
+        .filter(|n| matches(n))
+        .collect();
+    for name in names {
+        let key = unique_key(&name, used.entry(Kind::SecretScopes).or_default());
+        let query = [("scope", name.clone())];
+        let (secrets, acls) = tokio::try_join!(
+            client.get("/api/2.0/secrets/list", &query),
+            client.get("/api/2.0/secrets/acls/list", &query)
+        )?;
+        let secrets: Map<String, Value> = secrets
+            .get("secrets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("key").and_then(Value::as_str))
+            .map(|k| {
+                (
+                    k.to_string(),
+                    json!({"env": placeholder_variable(&name, k)}),
+                )
+            })
+            .collect();
+        let acls: Vec<Value> = acls
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|a| json!({"principal": a.get("principal"), "permission": a.get("permission")}))
+            .collect();
+        let mut scope = json!({"name": name});
+        if !secrets.is_empty() {
+            scope["secrets"] = Value::Object(secrets);
+        }
+        if !acls.is_empty() {
+            scope["acls"] = Value::Array(acls);
+        }
+        let _ = resources.insert_json(Kind::SecretScopes, key, scope);
+    }
+    Ok(Exported {
+        resources,
+        unresolved,
+    })
+}
+
+fn permissions_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Jobs => "jobs",
+        Kind::Clusters => "clusters",
+        _ => "instance-pools",
+    }
+}
+
+async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
+    let query = [
+        ("limit", "100".to_string()),
+        ("expand_tasks", "true".to_string()),
+    ];
+    let jobs = list_pages(client, "/api/2.2/jobs/list", &query, "jobs").await?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let body = job
+                .get("settings")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("Untitled")
+                .to_string();
+            let id = job
+                .get("job_id")
+                .map(|v| v.to_string().trim_matches('"').to_string())
+                .unwrap_or_default();
+            Found {
+                kind: Kind::Jobs,
+                id,
+                name,
+                body,
+                grants: Vec::new(),
+            }
+        })
+        .collect())
+}
+
+async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
+    let query: Vec<(&str, String)> = ALL_PURPOSE_CLUSTERS
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    let listed = list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await?;
+    // `clusters/get` answers the spec as it was submitted, without the service's defaults.
+    let clusters = try_join_all(listed.into_iter().map(|c| async move {
+        let id = c
+            .get("cluster_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if id.is_empty() {
+            return Ok::<Value, ClientError>(c);
+        }
+        let full = client
+            .get("/api/2.1/clusters/get", &[("cluster_id", id.to_string())])
+            .await?;
+        Ok(match full.get("spec").and_then(Value::as_object) {
+            Some(spec) => {
+                let mut body = spec.clone();
+                body.insert("cluster_id".into(), json!(id));
+                for field in ["cluster_name", "cluster_source"] {
+                    if let Some(v) = c.get(field) {
+                        body.entry(field).or_insert(v.clone());
+                    }
+                }
+                Value::Object(body)
+            }
+            None => c,
+        })
+    }))
+    .await?;
+    Ok(clusters
+        .into_iter()
+        .filter(|c| c.get("cluster_source").and_then(Value::as_str) != Some("JOB"))
+        .filter_map(|c| {
+            let body = c.as_object()?.clone();
+            let name = body
+                .get("cluster_name")
+                .and_then(Value::as_str)
+                .unwrap_or("cluster")
+                .to_string();
+            let id = body
+                .get("cluster_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Some(Found {
+                kind: Kind::Clusters,
+                id,
+                name,
+                body,
+                grants: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
+    let page = client.get("/api/2.0/instance-pools/list", &[]).await?;
+    Ok(page
+        .get("instance_pools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let body = p.as_object()?.clone();
+            let name = body.get("instance_pool_name")?.as_str()?.to_string();
+            let id = body.get("instance_pool_id")?.as_str()?.to_string();
+            Some(Found {
+                kind: Kind::InstancePools,
+                id,
+                name,
+                body,
+                grants: Vec::new(),
+            })
+        })
+        .collect())
+}
