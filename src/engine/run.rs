@@ -30,14 +30,7 @@ impl ApplyReport {
     }
 }
 
-/// Where the config came from, as recorded in state records.
-#[derive(Debug, Clone)]
-pub struct Provenance {
-    /// Commit SHA or `working tree`.
-    pub commit: String,
-    /// Uncommitted changes.
-    pub dirty: bool,
-}
+pub use crate::model::state::Provenance;
 
 impl From<&crate::config::Provenance> for Provenance {
     fn from(p: &crate::config::Provenance) -> Self {
