@@ -922,3 +922,29 @@ impl TestRepo {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for tests/integration/plan_text.rs: changes made by hand, as the UI would make them.
+// ---------------------------------------------------------------------------------------------
+
+impl Ws {
+    /// Merges `new_settings` into job `key`'s settings (`jobs/update`).
+    pub fn update_job(&self, key: &str, new_settings: Value) {
+        let job_id = self.one("jobs", key)["job_id"].clone();
+        self.post(
+            "/api/2.2/jobs/update",
+            json!({"job_id": job_id, "new_settings": new_settings}),
+        );
+    }
+
+    /// Adds a direct grant for user `user` to job `key` (`PATCH` on its permissions).
+    pub fn grant_on_job(&self, key: &str, user: &str, level: &str) {
+        let job_id = self.one("jobs", key)["job_id"].clone();
+        let (status, answer) = self.call(
+            "PATCH",
+            &format!("/api/2.0/permissions/jobs/{job_id}"),
+            Some(json!({"access_control_list": [{"user_name": user, "permission_level": level}]})),
+        );
+        assert_eq!(status, 200, "grant on job {key}: {answer}");
+    }
+}

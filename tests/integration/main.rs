@@ -16,6 +16,7 @@ mod git_ref;
 mod harness;
 mod hostile;
 mod model_roundtrip;
+mod plan_text;
 mod promote;
 mod reliability;
 mod validate;
