@@ -17,7 +17,11 @@
 //! 4. `apply` from empty and a no-op re-plan: wall time and requests (latency 0);
 //! 5. peak RSS of `plan` (`/usr/bin/time -v`, else polling VmHWM); target < 300 MB;
 //! 6. `promote` (failover, then failback) with 20 ms latency against write requests × latency
-//!    ÷ parallelism of the busier workspace; target ≤ 1.3.
+//!    ÷ parallelism of the busier workspace; target ≤ 1.3;
+//! 7. requests of a no-op `plan` per workspace of a second repository, 500 jobs whose
+//!    configuration lists no permissions (so tandem leaves their grants alone and reads none),
+//!    against its list requests (jobs/list pages, clusters/list, instance-pools/list) plus the
+//!    state record and the caller; target ≤ 1.1.
 //!
 //! Apply runs once on fresh emulator state; every later plan runs on copies of that state, on
 //! emulators started with the flags the measurement needs.
@@ -53,6 +57,8 @@ const OWNERS: [&str; 4] = [
     "carol@example.com",
 ];
 const GROUPS: [&str; 3] = ["data-eng", "analysts", "platform-ops"];
+/// Jobs of the repository without permissions (scenario 7).
+const PLAIN_JOBS: usize = 500;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -188,6 +194,28 @@ fn main() {
         };
         (promote("secondary"), promote("primary"))
     };
+    // 7. A repository whose jobs list no permissions: apply, then one no-op plan (latency 0).
+    let plain = Tandem {
+        repo: dir.path().join("plain"),
+        ..tandem.clone()
+    };
+    generate_plain(&plain.repo);
+    let plain_stats: Vec<Stats> = {
+        let emulators: Vec<Emulator> = WORKSPACES
+            .iter()
+            .map(|w| Emulator::start(&binary, &states.join(format!("{w}-plain.json")), 0, None))
+            .collect();
+        write_env(&plain.repo, &emulators[0].url(), &emulators[1].url());
+        plain
+            .run(&["apply", "--auto-approve"], None)
+            .expect_ok("apply of the repository without permissions");
+        emulators.iter().for_each(Emulator::reset);
+        plain
+            .run(&["plan", "--detailed-exitcode"], None)
+            .expect_ok("no-op plan of the repository without permissions");
+        emulators.iter().map(Emulator::stats).collect()
+    };
+
     let rl_log: Vec<RequestLine> = rl.stderr.lines().filter_map(RequestLine::parse).collect();
     let load_after = loadavg();
 
@@ -485,6 +513,31 @@ fn main() {
     );
     if let Some(k) = apply.max_rss_kb {
         println!("   (apply from empty, for comparison: {})", mb(k));
+    }
+
+    println!();
+    let lists = PLAIN_JOBS.div_ceil(100) as u64 + 2;
+    println!(
+        "7. no-op plan of {PLAIN_JOBS} jobs whose configuration lists no permissions (latency 0): requests per workspace"
+    );
+    println!(
+        "   list requests = jobs/list {} pages + clusters/list 1 + instance-pools/list 1 = {lists}; with the state record and SCIM Me: {}",
+        PLAIN_JOBS.div_ceil(100),
+        lists + 2
+    );
+    for (w, st) in WORKSPACES.iter().zip(&plain_stats) {
+        let r = st.total as f64 / (lists + 2) as f64;
+        let grants: u64 = st
+            .routes
+            .iter()
+            .filter(|(route, _)| route.contains("/permissions/"))
+            .map(|(_, n)| n)
+            .sum();
+        println!(
+            "   {w:<10} {:>5} requests, {grants} permissions reads, ratio {r:.3}   target ≤ 1.1 {}",
+            st.total,
+            verdict(r <= 1.1)
+        );
     }
     println!();
     println!("benchmark total {:.0} s", started.elapsed().as_secs_f64());
@@ -848,8 +901,40 @@ fn generate(root: &Path) {
     .expect("write");
 }
 
+/// Scenario 7's repository: jobs whose configuration lists no permissions, nothing else.
+fn generate_plain(root: &Path) {
+    std::fs::create_dir_all(root.join("environments")).expect("mkdir");
+    std::fs::create_dir_all(root.join("resources")).expect("mkdir");
+    write_env(root, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let mut jobs = Resources::default();
+    for j in 0..PLAIN_JOBS {
+        jobs.insert_json(
+            Kind::Jobs,
+            format!("job_{j}"),
+            json!({
+                "name": format!("Plain job {j}"),
+                "max_concurrent_runs": 1,
+                "schedule": {"quartz_cron_expression": "0 0 3 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
+                "tags": {"team": "data"},
+                "tasks": [{
+                    "task_key": "main",
+                    "notebook_task": {"notebook_path": format!("/Repos/etl/plain_{j}")},
+                    "new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 1}
+                }]
+            }),
+        )
+        .expect("job");
+    }
+    std::fs::write(
+        root.join("resources/jobs.yaml"),
+        emit::to_yaml(&jobs).expect("yaml"),
+    )
+    .expect("write");
+}
+
 // ---- running tandem ----------------------------------------------------------------------
 
+#[derive(Clone)]
 struct Tandem {
     binary: PathBuf,
     repo: PathBuf,

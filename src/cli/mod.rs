@@ -400,6 +400,7 @@ impl EarlyReads {
             let reads = crate::engine::planner::ObjectReads::start(
                 &connections,
                 &environment.name,
+                None,
                 &crate::engine::planner::PlanRequest::default(),
                 None,
             );

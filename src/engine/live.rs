@@ -1,19 +1,21 @@
 //! Reading what a workspace holds with as few requests as the API allows: list endpoints (jobs
-//! with their tasks), one permissions read per managed object, one secrets list and one ACL list
-//! per scope, the caller, and the state record.
+//! with their tasks), one permissions read per managed object whose configuration lists
+//! permissions, one secrets list and one ACL list per scope, the caller, and the state record.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::try_join_all;
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 
 use super::EngineError;
 use super::grant_writes::GrantWriter;
 use super::state::{StateRecord, read_state_record};
 use crate::client::{ClientError, WorkspaceClient};
-use crate::model::Principal;
 use crate::model::live::{Grant, LiveObject, LiveScope, LiveWorkspace};
+use crate::model::{Kind, Principal, ResourceId};
 use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// A workspace as read: its objects, the state record and who tandem runs as.
@@ -49,21 +51,61 @@ impl ObjectsRead {
     }
 }
 
-/// Reads tandem's jobs, clusters and pools (with their grants, but for the jobs keyed in
-/// `unread_grants`, which `writer` is told of as they are listed), the state record and the
-/// caller: everything but the secret scopes.
+/// Which managed objects' grants a read fetches: those whose configuration lists permissions.
+/// Known when the read starts, or once the configuration has loaded: a read started before
+/// that lists on and holds each permissions read back until it is known.
+#[derive(Debug, Clone)]
+pub struct GrantReads(watch::Receiver<Option<Arc<BTreeSet<ResourceId>>>>);
+
+/// Tells the reads started before the configuration loaded which grants to fetch.
+#[derive(Debug)]
+pub struct GrantReadsLater(watch::Sender<Option<Arc<BTreeSet<ResourceId>>>>);
+
+impl GrantReads {
+    /// The grants of these objects, known now.
+    pub fn of(wanted: BTreeSet<ResourceId>) -> Self {
+        GrantReads(watch::Sender::new(Some(Arc::new(wanted))).subscribe())
+    }
+
+    /// Grants to be named later, through the returned handle.
+    pub fn later() -> (Self, GrantReadsLater) {
+        let (tx, rx) = watch::channel(None);
+        (GrantReads(rx), GrantReadsLater(tx))
+    }
+
+    /// Whether the grants of `id` are to be read, once that is known.
+    async fn wanted(mut self, id: &ResourceId) -> bool {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(wanted) => wanted.as_ref().is_some_and(|w| w.contains(id)),
+            // Never told (the configuration did not load): the read is being given up anyway.
+            Err(_) => true,
+        }
+    }
+}
+
+impl GrantReadsLater {
+    /// Names them: the held-back permissions reads go out.
+    pub fn know(&self, wanted: BTreeSet<ResourceId>) {
+        self.0.send_replace(Some(Arc::new(wanted)));
+    }
+}
+
+/// Reads tandem's jobs, clusters and pools (with the grants `grants` names, but for the jobs
+/// keyed in `unread_grants`, which `writer` is told of as they are listed), the state record
+/// and the caller: everything but the secret scopes.
 pub async fn read_objects(
     client: &WorkspaceClient,
     environment: &str,
+    grants: &GrantReads,
     unread_grants: &BTreeSet<String>,
     writer: Option<&GrantWriter>,
 ) -> Result<ObjectsRead, EngineError> {
     let none = BTreeSet::new();
     let objects = async {
         tokio::try_join!(
-            read_listed(client, &JOBS, environment, (unread_grants, writer)),
-            read_listed(client, &CLUSTERS, environment, (&none, None)),
-            read_listed(client, &POOLS, environment, (&none, None)),
+            read_listed(client, &JOBS, environment, grants, (unread_grants, writer)),
+            read_listed(client, &CLUSTERS, environment, grants, (&none, None)),
+            read_listed(client, &POOLS, environment, grants, (&none, None)),
             read_caller(client),
         )
         .map_err(EngineError::from)
@@ -160,6 +202,7 @@ type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
 
 /// How one kind is listed and told apart.
 struct ListedKind {
+    kind: Kind,
     path: &'static str,
     query: &'static [(&'static str, &'static str)],
     items: &'static str,
@@ -179,6 +222,7 @@ enum Listing {
 }
 
 const JOBS: ListedKind = ListedKind {
+    kind: Kind::Jobs,
     path: "/api/2.2/jobs/list",
     query: &[("limit", "100"), ("expand_tasks", "true")],
     items: "jobs",
@@ -188,6 +232,7 @@ const JOBS: ListedKind = ListedKind {
 };
 
 const CLUSTERS: ListedKind = ListedKind {
+    kind: Kind::Clusters,
     path: "/api/2.1/clusters/list",
     query: &ALL_PURPOSE_CLUSTERS,
     items: "clusters",
@@ -202,6 +247,7 @@ const CLUSTERS: ListedKind = ListedKind {
 };
 
 const POOLS: ListedKind = ListedKind {
+    kind: Kind::InstancePools,
     path: "/api/2.0/instance-pools/list",
     query: &[],
     items: "instance_pools",
@@ -295,16 +341,18 @@ fn classified(
 enum Answer {
     Page(Value),
     Grants(usize, Value),
+    GrantsUnread(usize),
     FullJob(usize, Map<String, Value>),
 }
 
-/// Lists one kind page by page and reads each managed object's grants (but those keyed in
-/// `unread_grants`: `writer` hears of them instead) as soon as its page has arrived, so the
+/// Lists one kind page by page and reads the grants `grants` names (but those keyed in
+/// `unread_grants`: `writer` hears of them instead) as soon as their page has arrived, so the
 /// permission reads overlap the (sequential) page reads.
 async fn read_listed(
     client: &WorkspaceClient,
     kind: &ListedKind,
     environment: &str,
+    grants: &GrantReads,
     (unread_grants, writer): (&BTreeSet<String>, Option<&GrantWriter>),
 ) -> Result<Listed, ClientError> {
     type Pending<'a> = futures::stream::FuturesUnordered<
@@ -357,7 +405,15 @@ async fn read_listed(
                                     "/api/2.0/permissions/{}/{}",
                                     kind.object_type, object.id
                                 );
+                                let id = ResourceId {
+                                    kind: kind.kind,
+                                    key: key.clone(),
+                                };
+                                let grants = grants.clone();
                                 pending.push(Box::pin(async move {
+                                    if !grants.wanted(&id).await {
+                                        return Ok(Answer::GrantsUnread(index));
+                                    }
                                     client
                                         .get(&path, &[])
                                         .await
@@ -374,6 +430,8 @@ async fn read_listed(
                 }
             }
             Answer::Grants(index, answer) => out[index].1.grants = direct_grants(&answer),
+            // Not read, so never compared: nothing in the configuration is decided by them.
+            Answer::GrantsUnread(index) => out[index].1.grants_unread = true,
             Answer::FullJob(index, settings) => out[index].1.body = settings,
         }
     }

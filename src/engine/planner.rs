@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicUsize;
 use super::EngineError;
 use super::connect::Connection;
 use super::grant_writes::{GrantWrites, JobGrants};
-use super::live::{self, LiveRead, ObjectsRead};
+use super::live::{self, GrantReads, GrantReadsLater, LiveRead, ObjectsRead};
 use super::secrets::read_value;
 use super::state::StateRecord;
 use crate::config::{self, Config};
@@ -59,25 +59,38 @@ pub struct PlanRequest {
 pub struct ObjectReads {
     reads: BTreeMap<String, JoinHandle<Result<ObjectsRead, EngineError>>>,
     grant_writes: BTreeMap<String, GrantWrites>,
+    /// Started without the configuration: which grants to read is told here once it loads.
+    grants_later: Option<GrantReadsLater>,
 }
 
 impl ObjectReads {
-    /// Starts reading every connected workspace of `environment` on the runtime's workers;
-    /// the grants of the jobs `request.grants_rewritten` names for a workspace are not read
-    /// (and written as they are listed, if `request.early_grant_writes` says so and the
-    /// `desired` states they come from are known already).
+    /// Starts reading every connected workspace of `environment` on the runtime's workers.
+    /// Only the grants of objects whose configuration lists permissions are read (without
+    /// `config`, those reads wait for [`ObjectReads::configured`]); the grants of the jobs
+    /// `request.grants_rewritten` names for a workspace are not read (and written as they are
+    /// listed, if `request.early_grant_writes` says so and the `desired` states they come from
+    /// are known already).
     pub fn start(
         connections: &[Connection],
         environment: &str,
+        config: Option<&Config>,
         request: &PlanRequest,
         desired: Option<&DesiredStates>,
     ) -> Self {
+        let (grants, grants_later) = match config {
+            Some(config) => (GrantReads::of(config.resources.with_permissions()), None),
+            None => {
+                let (grants, later) = GrantReads::later();
+                (grants, Some(later))
+            }
+        };
         let mut grant_writes = BTreeMap::new();
         let reads = connections
             .iter()
             .map(|c| {
                 let client = Arc::clone(&c.client);
                 let environment = environment.to_string();
+                let grants = grants.clone();
                 let unread = request
                     .grants_rewritten
                     .get(&c.spec.name)
@@ -98,7 +111,8 @@ impl ObjectReads {
                     _ => None,
                 };
                 let read = tokio::spawn(async move {
-                    live::read_objects(&client, &environment, &unread, writer.as_ref()).await
+                    live::read_objects(&client, &environment, &grants, &unread, writer.as_ref())
+                        .await
                 });
                 (c.spec.name.clone(), read)
             })
@@ -106,6 +120,14 @@ impl ObjectReads {
         ObjectReads {
             reads,
             grant_writes,
+            grants_later,
+        }
+    }
+
+    /// The configuration has loaded: the permissions reads it needs go out.
+    pub fn configured(&self, config: &Config) {
+        if let Some(later) = &self.grants_later {
+            later.know(config.resources.with_permissions());
         }
     }
 
@@ -142,7 +164,13 @@ pub async fn plan_environment(
     failures: Vec<WorkspaceFailure>,
     request: &PlanRequest,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
-    let reads = ObjectReads::start(connections, &config.environment.name, request, None);
+    let reads = ObjectReads::start(
+        connections,
+        &config.environment.name,
+        Some(config),
+        request,
+        None,
+    );
     plan_environment_from(config, connections, failures, request, reads).await
 }
 
@@ -158,6 +186,7 @@ pub async fn plan_environment_desired(
     let reads = ObjectReads::start(
         connections,
         &config.environment.name,
+        Some(config),
         request,
         Some(&desired),
     );
@@ -172,6 +201,7 @@ pub async fn plan_environment_from(
     request: &PlanRequest,
     objects: ObjectReads,
 ) -> (Plan, BTreeMap<String, WorkspaceContext>) {
+    objects.configured(config);
     // Done on this thread (and one more) while the runtime's workers carry the reads.
     let desired = desired_states(config, connections, request);
     plan_read(config, connections, failures, request, objects, desired).await

@@ -31,7 +31,7 @@ pub struct LiveObject {
     /// Direct grants (inherited ones are not tandem's).
     pub grants: Vec<Grant>,
     /// The grants were not read: the run rewrites them whatever they are (a promotion flipping
-    /// the job's held-back grants).
+    /// the job's held-back grants), or the configuration lists none (they are left alone).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grants_unread: bool,
 }

@@ -6,7 +6,7 @@
 pub mod live;
 pub mod state;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -381,6 +381,31 @@ impl Resources {
             Kind::InstancePools => self.instance_pools.contains_key(&id.key),
             Kind::SecretScopes => self.secret_scopes.contains_key(&id.key),
         }
+    }
+
+    /// The objects whose configuration lists permissions: the only ones whose grants tandem
+    /// decides anything from (the others keep whatever grants they have, on every role; a
+    /// passive hold, too, needs listed permissions to hold back).
+    pub fn with_permissions(&self) -> BTreeSet<ResourceId> {
+        fn listed<'a, T: 'a>(
+            kind: Kind,
+            objects: &'a BTreeMap<String, T>,
+            permissions: fn(&T) -> &[Permission],
+        ) -> impl Iterator<Item = ResourceId> + 'a {
+            objects
+                .iter()
+                .filter(move |(_, o)| !permissions(o).is_empty())
+                .map(move |(key, _)| ResourceId {
+                    kind,
+                    key: key.clone(),
+                })
+        }
+        listed(Kind::Jobs, &self.jobs, |j| &j.permissions)
+            .chain(listed(Kind::Clusters, &self.clusters, |c| &c.permissions))
+            .chain(listed(Kind::InstancePools, &self.instance_pools, |p| {
+                &p.permissions
+            }))
+            .collect()
     }
 
     /// Adds one resource from its schema-checked JSON; the error is serde's message.

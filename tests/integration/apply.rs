@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::harness::{
-    Emulator, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok, remote_env,
+    Emulator, Grants, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok,
+    remote_env,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -2344,4 +2345,88 @@ fn changing_the_case_of_a_scope_name_keeps_the_scope_and_its_secrets() {
         ws.close();
     }
     assert_converged(&repo, &envs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grants are read only where the configuration lists permissions
+// ---------------------------------------------------------------------------------------------
+
+const GRANTS_WHERE_LISTED: &str = r#"resources:
+  jobs:
+    plain:
+      name: plain
+      tasks:
+        - task_key: main
+          notebook_task: {notebook_path: /Repos/etl/plain}
+    granted:
+      name: granted
+      tasks:
+        - task_key: main
+          notebook_task: {notebook_path: /Repos/etl/granted}
+      permissions:
+        - {user_name: etl-bot@example.com, level: IS_OWNER}
+        - {group_name: data-eng, level: CAN_MANAGE_RUN}
+  instance_pools:
+    plain_pool:
+      instance_pool_name: plain-pool
+      node_type_id: Standard_DS3_v2
+"#;
+
+/// Permissions reads since the last reset.
+fn permission_reads(ws: &Ws) -> u64 {
+    ws.route_counts()
+        .get("GET /api/2.0/permissions/{object_type}/{object_id}")
+        .copied()
+        .unwrap_or_default()
+}
+
+#[test]
+fn grants_are_read_only_for_objects_whose_configuration_lists_permissions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let primary = Emulator::spawn(&dir.path().join("p.json"), &[]);
+    let secondary = Emulator::spawn(&dir.path().join("s.json"), &[]);
+    let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
+        .file("resources/r.yaml", GRANTS_WHERE_LISTED);
+    let envs = [("TANDEM_TEST_TOKEN", "dev")];
+    ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
+    let (p, s) = (primary.client(), secondary.client());
+
+    // A grant made by hand on the job whose configuration lists none is left alone (and not
+    // read); one on the job whose configuration lists its grants is found, on the active
+    // workspace and on the passive one, which holds back all but the owner.
+    p.grant_on_job("plain", "alice@example.com", "CAN_VIEW");
+    s.grant_on_job("plain", "alice@example.com", "CAN_VIEW");
+    p.grant_on_job("granted", "alice@example.com", "CAN_VIEW");
+    s.grant_on_job("granted", "alice@example.com", "CAN_VIEW");
+    p.reset_stats();
+    s.reset_stats();
+    // `plan` reads the workspaces while the configuration loads (remote hosts only): the
+    // permissions reads wait for it, then only the one the configuration needs goes out.
+    let run = repo.tandem_env(&["-e", "test", "plan", "--format", "json"], &envs);
+    assert_eq!(run.code(), 0, "{}", run.failure());
+    let plan: Value = serde_json::from_str(&run.stdout()).expect("plan json");
+    for (ws, name) in [(&p, "primary"), (&s, "secondary")] {
+        assert_eq!(permission_reads(ws), 1, "{name}: {:?}", ws.route_counts());
+        assert_eq!(
+            planned_resources(&plan, name),
+            BTreeSet::from(["jobs.granted".to_string()]),
+            "{name}"
+        );
+    }
+
+    // apply plans under its locks with the configuration known from the start: the same reads.
+    p.reset_stats();
+    s.reset_stats();
+    ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
+    for (ws, name) in [(&p, "primary"), (&s, "secondary")] {
+        assert_eq!(permission_reads(ws), 1, "{name}");
+        let alice = |grants: Grants| grants.iter().any(|(p, _)| p == "alice@example.com");
+        assert!(alice(ws.job_grants("plain")), "{name}");
+        assert!(!alice(ws.job_grants("granted")), "{name}");
+    }
+    p.reset_stats();
+    s.reset_stats();
+    let run = repo.tandem_env(&["-e", "test", "plan", "--detailed-exitcode"], &envs);
+    assert_eq!(run.code(), 0, "{}", run.failure());
+    assert_eq!(permission_reads(&p) + permission_reads(&s), 2);
 }
