@@ -7,8 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
-use crate::config::{self, Config};
-use crate::engine::{planner, run};
+use crate::engine;
 use crate::plan::{Plan, render};
 
 /// Plan output formats.
@@ -48,79 +47,37 @@ pub struct PlanArgs {
 
 /// Runs the command.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
-    let options = load_options(global)?;
-    let runtime = super::runtime()?;
-    let client = ClientOptions {
-        parallelism: args.parallelism,
-        ..ClientOptions::default()
+    let options = engine::PlanOptions {
+        load: load_options(global)?,
+        client: ClientOptions {
+            parallelism: args.parallelism,
+            ..ClientOptions::default()
+        },
+        targets: args.targets.clone(),
+        base: args.base.clone(),
     };
-    // Reading the workspaces takes longer than loading the configuration: start it first.
-    let early = super::EarlyReads::start(&options, &runtime, &client);
-    let config = config::load(&options)?;
-    let targets = super::parse_targets(&args.targets, &config)?;
-    let changed = match &args.base {
-        Some(rev) => Some(config::source::changed_since(&options.root, rev)?),
-        None => None,
-    };
-    let mut plan = runtime.block_on(async {
-        let request = planner::PlanRequest {
-            targets: targets.clone(),
-            roles: run::roles_from_file(&config.environment),
-            enforce_guard: true,
-            skip: Default::default(),
-            grants_rewritten: Default::default(),
-            early_grant_writes: None,
-        };
-        let (connections, plan, _) =
-            super::connect_and_plan_early(&config, &options.root, &client, &request, early).await;
-        crate::engine::connect::close_all(connections).await;
-        plan
-    });
-    if let Some(files) = changed {
-        // Only configuration: the resource files the environment includes and its own file.
-        let env_file = format!("environments/{}.yaml", config.environment.name);
-        let deleted_config = |f: &str| {
-            [".yaml", ".yml", ".hcl"].iter().any(|e| f.ends_with(e))
-                && !options.root.join(f).exists()
-        };
-        let files: Vec<String> = files
-            .into_iter()
-            .filter(|f| config.files.contains(f) || *f == env_file || deleted_config(f))
-            .collect();
-        plan.changed_resources = config
-            .origins
-            .iter()
-            .filter(|(_, o)| files.contains(&o.file))
-            .map(|(id, _)| id.clone())
-            .collect();
-        plan.changed_files = Some(files);
-    }
+    let report = super::runtime()?.block_on(engine::plan(&options))?;
     if let Some(path) = &args.out {
-        let json = serde_json::to_vec_pretty(&plan).map_err(|e| miette::miette!("{e}"))?;
+        let json = serde_json::to_vec_pretty(&report.plan).map_err(|e| miette::miette!("{e}"))?;
         std::fs::write(path, json)
             .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
     }
-    let text = render_plan(&plan, &config, args.format);
+    let text = render_plan(&report.plan, &report.origins, args.format);
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(super::CliError::from)?;
-    Ok(exit_code(&plan, args.detailed_exitcode))
+    Ok(exit_code(&report.plan, args.detailed_exitcode))
 }
 
 /// Renders a plan in `format`.
-pub fn render_plan(plan: &Plan, config: &Config, format: PlanFormat) -> String {
-    let origins: render::Origins = config
-        .origins
-        .iter()
-        .map(|(id, o)| (id.clone(), format!("{}:{}", o.file, o.line)))
-        .collect();
+pub fn render_plan(plan: &Plan, origins: &render::Origins, format: PlanFormat) -> String {
     match format {
         PlanFormat::Text => render::text(
             plan,
-            &origins,
+            origins,
             render::Style::new(super::colour_enabled(std::io::stdout().is_terminal())),
         ),
-        PlanFormat::Markdown => render::markdown(plan, &origins),
+        PlanFormat::Markdown => render::markdown(plan, origins),
         PlanFormat::Json => serde_json::to_string_pretty(plan)
             .map(|s| s + "\n")
             .unwrap_or_default(),

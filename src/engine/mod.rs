@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod apply;
+pub mod commands;
 pub mod connect;
 pub mod drift;
 pub mod export;
@@ -13,10 +14,22 @@ pub mod readiness;
 pub mod repair;
 pub mod run;
 pub mod secrets;
+pub mod session;
 pub mod state;
 pub mod status;
 
 use crate::client::ClientError;
+
+pub use commands::Operator;
+pub use commands::apply::{ApplyOptions, ApplyOutcome, apply};
+pub use commands::drift::{DriftOptions, drift};
+pub use commands::export::{AdoptOptions, AdoptReport, ExportOptions, ExportReport, adopt, export};
+pub use commands::plan::{PlanOptions, PlanReport, plan};
+pub use commands::promote::{PromoteOptions, PromoteReport, promote};
+pub use commands::readiness::{ReadinessOptions, readiness};
+pub use commands::repair::{RepairOptions, RepairReport, repair};
+pub use commands::status::{StatusOptions, status};
+pub use commands::unlock::{UnlockOptions, UnlockReport, unlock};
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -92,7 +105,56 @@ pub enum EngineError {
     },
     /// The configuration could not be turned into a workspace's desired state.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Config(Box<crate::config::ConfigError>),
+    /// An apply that was refused or could not start (see [`commands::apply::ApplyError`]).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Apply(#[from] commands::apply::ApplyError),
+    /// A promotion that was refused or stopped (see [`commands::promote::PromoteError`]).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Promote(#[from] commands::promote::PromoteError),
+    /// An export or adoption that failed or was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Export(#[from] commands::export::ExportError),
+    /// A repair that failed or was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repair(#[from] commands::repair::RepairError),
+    /// SIGINT or SIGTERM arrived while the command held its locks.
+    #[error("interrupted by {0}: stopped, and the locks were given back")]
+    #[diagnostic(help(
+        "what was already carried out stays done; run the command again to finish the job"
+    ))]
+    Interrupted(&'static str),
+    /// Another run took over a lock this run held (it had expired): this run stopped writing.
+    #[error("stopped: {0}")]
+    #[diagnostic(help(
+        "another run is writing to the workspace now; let it finish, then plan again and re-run if needed (a re-run converges)"
+    ))]
+    LockLost(String),
+    /// A `--target` that is not `kind.key` of a declared resource.
+    #[error("--target `{0}` names no declared resource")]
+    #[diagnostic(help(
+        "write kind.key of a resource in the configuration, e.g. jobs.nightly_etl (kinds: jobs, clusters, instance_pools, secret_scopes)"
+    ))]
+    BadTarget(String),
+    /// No such workspace in the environment.
+    #[error("environment {environment} has no workspace `{workspace}`")]
+    #[diagnostic(help("workspaces: {known}"))]
+    UnknownWorkspace {
+        /// Environment.
+        environment: String,
+        /// The name given.
+        workspace: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// A workspace could not be reached or refused a request (its message says which).
+    #[error("{0}")]
+    Workspace(String),
     /// A background read ended without an answer (it panicked or was never started).
     #[error("workspace {workspace}: reading it failed: {reason}")]
     ReadTask {
@@ -101,6 +163,12 @@ pub enum EngineError {
         /// What happened to the read.
         reason: String,
     },
+}
+
+impl From<crate::config::ConfigError> for EngineError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        EngineError::Config(Box::new(e))
+    }
 }
 
 impl From<ClientError> for EngineError {

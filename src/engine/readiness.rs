@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::connect::Connection;
@@ -14,21 +13,7 @@ use crate::config::{self, Config};
 use crate::model::{Kind, Principal, Resources, Role};
 use crate::plan::{Action, Plan};
 
-/// One check on one workspace.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// What is checked.
-    pub check: &'static str,
-    /// Which workspace.
-    pub workspace: String,
-    /// Passed.
-    pub ok: bool,
-    /// What was found.
-    pub detail: String,
-    /// The check could not be carried out (the workspace failed): an error, not a verdict.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub error: bool,
-}
+pub use crate::plan::report::Check;
 
 /// The principals a workspace knows.
 #[derive(Debug, Default)]

@@ -5,45 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::connect;
-use super::state::{self, Lock, StateRecord};
+use super::state;
 use crate::client::{ClientOptions, auth};
 use crate::config::{Environment, Host, WorkspaceSpec};
-use crate::model::Role;
 
-/// What is known about one workspace.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkspaceStatus {
-    /// Workspace name.
-    pub workspace: String,
-    /// Host.
-    pub host: String,
-    /// Role according to the environment file.
-    pub role_in_file: Role,
-    /// Role according to its state record (None: unreachable or no record yet).
-    pub role_in_record: Option<Role>,
-    /// Whether the two disagree.
-    pub role_mismatch: bool,
-    /// How tandem authenticates to it (`oauth-m2m (auth: block)`; never a credential).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth: Option<String>,
-    /// Whether it answered.
-    pub reachable: bool,
-    /// Why not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Its state record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<StateRecord>,
-    /// Commits between its last applied config and the checkout's HEAD.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commits_behind: Option<usize>,
-    /// Its lock, if held.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock: Option<Lock>,
-}
+pub use crate::plan::report::WorkspaceStatus;
 
 /// How `spec` authenticates, as far as the settings tell without a network call (None when
 /// they are incomplete: connecting reports why).

@@ -383,6 +383,35 @@ impl Resources {
         }
     }
 
+    /// The keys of the resources of `kind`, in order.
+    pub fn keys(&self, kind: Kind) -> Vec<String> {
+        match kind {
+            Kind::Jobs => self.jobs.keys().cloned().collect(),
+            Kind::Clusters => self.clusters.keys().cloned().collect(),
+            Kind::InstancePools => self.instance_pools.keys().cloned().collect(),
+            Kind::SecretScopes => self.secret_scopes.keys().cloned().collect(),
+        }
+    }
+
+    /// Only the resource `id` (none when it does not exist).
+    pub fn only(&self, id: &ResourceId) -> Resources {
+        fn one<T: Clone>(objects: &BTreeMap<String, T>, key: &str) -> BTreeMap<String, T> {
+            objects
+                .get_key_value(key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect()
+        }
+        let mut single = Resources::default();
+        match id.kind {
+            Kind::Jobs => single.jobs = one(&self.jobs, &id.key),
+            Kind::Clusters => single.clusters = one(&self.clusters, &id.key),
+            Kind::InstancePools => single.instance_pools = one(&self.instance_pools, &id.key),
+            Kind::SecretScopes => single.secret_scopes = one(&self.secret_scopes, &id.key),
+        }
+        single
+    }
+
     /// The objects whose configuration lists permissions: the only ones whose grants tandem
     /// decides anything from (the others keep whatever grants they have, on every role; a
     /// passive hold, too, needs listed permissions to hold back).

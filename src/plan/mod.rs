@@ -5,6 +5,7 @@
 pub mod diff;
 pub mod drift;
 pub mod render;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1439,3 +1439,184 @@ fn an_invalid_configuration_stops_a_promotion_before_any_workspace_is_touched() 
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The engine entry, without the command line
+// ---------------------------------------------------------------------------------------------
+
+/// An operator that answers every question the same way and remembers what it was shown,
+/// told and asked, in order.
+struct ScriptedOperator {
+    answer: bool,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl ScriptedOperator {
+    fn answering(answer: bool) -> Self {
+        ScriptedOperator {
+            answer,
+            seen: Default::default(),
+        }
+    }
+
+    fn note(&self, line: String) {
+        self.seen.lock().expect("seen").push(line);
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+impl tandem::engine::apply::Progress for ScriptedOperator {
+    fn finished(&self, workspace: &str, outcome: &tandem::engine::apply::ActionOutcome) {
+        let mark = if outcome.result.is_ok() {
+            "ok"
+        } else {
+            "failed"
+        };
+        self.note(format!(
+            "{workspace} {} {} {mark}",
+            outcome.verb, outcome.resource
+        ));
+    }
+}
+
+impl tandem::engine::Operator for ScriptedOperator {
+    fn review(&self, plan: &tandem::plan::Plan, _origins: &tandem::plan::render::Origins) {
+        for w in &plan.workspaces {
+            self.note(format!("review {} {}", w.workspace, w.actions.len()));
+        }
+    }
+
+    fn tell(&self, text: &str) {
+        self.note(format!("tell {text}"));
+    }
+
+    fn can_answer(&self) -> bool {
+        true
+    }
+
+    fn ask<'a>(
+        &'a self,
+        question: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        self.note(format!("ask {}", question.trim()));
+        Box::pin(std::future::ready(self.answer))
+    }
+}
+
+#[test]
+fn promote_is_one_engine_call_that_asks_its_operator() {
+    use tandem::engine::commands::promote::{EnvironmentFile, PromoteError};
+    use tandem::engine::{self, EngineError, PromoteOptions, PromoteReport};
+
+    let repo = git_repo(COMMENTED_ENV, ONE_JOB);
+    ok(&tandem(&repo, &["apply", "--auto-approve"]));
+    let options = |dry_run: bool| PromoteOptions {
+        load: tandem::config::LoadOptions {
+            root: repo.path().to_path_buf(),
+            env: "test".into(),
+            git_ref: None,
+            env_from: None,
+        },
+        client: tandem::client::ClientOptions::default(),
+        workspace: "secondary".into(),
+        dry_run,
+        allow_unreachable: false,
+        no_commit: false,
+        auto_approve: false,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+
+    // A dry run plans the promotion and asks nothing.
+    let quiet = ScriptedOperator::answering(true);
+    match rt.block_on(engine::promote(&options(true), &quiet)) {
+        Ok(PromoteReport::DryRun { plan, .. }) => {
+            let secondary = plan
+                .workspaces
+                .iter()
+                .find(|w| w.workspace == "secondary")
+                .expect("secondary planned");
+            assert!(!secondary.actions.is_empty(), "{plan:?}");
+        }
+        other => panic!("expected a dry run's plan: {other:?}"),
+    }
+    assert_eq!(quiet.seen(), Vec::<String>::new());
+
+    // "No" is a cancelled promotion: asked after the review, nothing written.
+    let refusing = ScriptedOperator::answering(false);
+    let head = repo.head_sha();
+    match rt.block_on(engine::promote(&options(false), &refusing)) {
+        Err(EngineError::Promote(PromoteError::Cancelled)) => {}
+        other => panic!("expected a cancelled promotion: {other:?}"),
+    }
+    let seen = refusing.seen();
+    assert!(
+        seen.iter().any(|s| s.starts_with("review secondary ")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("ask Promote secondary to active in test? Only 'yes' is accepted:"),
+        "{seen:?}"
+    );
+    assert_eq!(repo.read("environments/test.yaml"), COMMENTED_ENV);
+    assert_eq!(repo.head_sha(), head);
+    with_local(&repo, "secondary", |ws| {
+        assert_job_passive(ws, "etl", &owner())
+    });
+
+    // "Yes" promotes: every action reported, the environment file committed.
+    let approving = ScriptedOperator::answering(true);
+    let promoted = match rt.block_on(engine::promote(&options(false), &approving)) {
+        Ok(PromoteReport::Promoted(promoted)) => promoted,
+        other => panic!("expected a promotion: {other:?}"),
+    };
+    assert_eq!(promoted.workspace, "secondary");
+    assert!(promoted.report.succeeded(), "{:?}", promoted.report);
+    assert!(promoted.unreachable.is_empty());
+    match &promoted.environment_file {
+        Ok(EnvironmentFile::Committed { file, sha }) => {
+            assert_eq!(file, "environments/test.yaml");
+            assert_eq!(sha, &repo.head_sha());
+        }
+        other => panic!("expected the environment file committed: {other:?}"),
+    }
+    let seen = approving.seen();
+    let asked = seen
+        .iter()
+        .position(|s| s.starts_with("ask "))
+        .expect("asked");
+    let first_write = seen
+        .iter()
+        .position(|s| s.ends_with(" ok"))
+        .expect("actions reported");
+    assert!(asked < first_write, "asked before writing: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("secondary ") && s.contains("jobs.etl")),
+        "{seen:?}"
+    );
+    with_local(&repo, "secondary", |ws| {
+        assert_job_active(ws, "etl", 2, &etl_active_grants())
+    });
+    with_local(&repo, "primary", |ws| {
+        assert_job_passive(ws, "etl", &owner())
+    });
+
+    // Promoting it again finds nothing to do.
+    match rt.block_on(engine::promote(
+        &options(false),
+        &ScriptedOperator::answering(true),
+    )) {
+        Ok(PromoteReport::AlreadyActive {
+            workspace,
+            environment,
+        }) => assert_eq!(
+            (workspace.as_str(), environment.as_str()),
+            ("secondary", "test")
+        ),
+        other => panic!("expected nothing to do: {other:?}"),
+    }
+}

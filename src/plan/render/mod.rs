@@ -1,6 +1,14 @@
 //! Plans for people (text, with colour on a terminal) and for pull requests (Markdown, capped
 //! under GitHub's comment limit). JSON is the [`super::Plan`] itself, serialised.
 
+mod drift;
+mod readiness;
+mod status;
+
+pub use drift::drift;
+pub use readiness::readiness;
+pub use status::status;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 

@@ -1,0 +1,227 @@
+//! `apply`: make every workspace of the environment hold the configuration (or a saved plan).
+
+use std::path::{Path, PathBuf};
+
+use super::Operator;
+use crate::client::ClientOptions;
+use crate::config::{self, LoadOptions};
+use crate::engine::EngineError;
+use crate::engine::planner::PlanRequest;
+use crate::engine::run::{self, ApplyReport, Provenance};
+use crate::engine::session::{Interrupts, Session};
+use crate::plan::Plan;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Where the configuration is and which environment.
+    pub load: LoadOptions,
+    /// Requests in flight and retries.
+    pub client: ClientOptions,
+    /// `--target kind.key` values (empty: everything).
+    pub targets: Vec<String>,
+    /// A plan saved by `tandem plan --out FILE`: apply exactly that plan.
+    pub planfile: Option<PathBuf>,
+    /// Apply a saved plan even though the configuration it acts on changed since.
+    pub allow_stale_config: bool,
+    /// Do not ask for confirmation.
+    pub auto_approve: bool,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    /// The plan carried out.
+    pub plan: Plan,
+    /// What each workspace did.
+    pub report: ApplyReport,
+}
+
+/// Why an apply was refused before it wrote anything.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    /// Deletions without approval, no terminal to ask on.
+    #[error("the plan deletes objects and there is no terminal to confirm it")]
+    #[diagnostic(help("review the plan and re-run with --auto-approve"))]
+    DeletionsNeedApproval,
+    /// The user said no.
+    #[error("apply cancelled")]
+    Cancelled,
+    /// The configuration changed since the saved plan was made.
+    #[error(
+        "the saved plan was made from commit {plan_commit}, and the configuration of what it changes differs now ({head}): {resources}"
+    )]
+    #[diagnostic(help(
+        "run `tandem plan --out FILE` again and review the new plan; or, to apply the saved plan's values as they were reviewed (recording commit {plan_commit}), re-run with --allow-stale-config"
+    ))]
+    StaleConfig {
+        /// The plan's commit.
+        plan_commit: String,
+        /// The configuration now.
+        head: String,
+        /// What differs.
+        resources: String,
+    },
+    /// The plan file is unusable.
+    #[error("cannot use plan file {path}: {reason}")]
+    PlanFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Loads the configuration, takes every workspace's lock, plans under the locks (or checks a
+/// saved plan against what is there now), lets the operator review and confirm, applies, and
+/// gives the locks back — also when a signal or a lost lock stops the work.
+pub async fn apply(
+    options: &ApplyOptions,
+    operator: &dyn Operator,
+) -> Result<ApplyOutcome, EngineError> {
+    let config = config::load(&options.load)?;
+    let targets = super::targets(&options.targets, &config)?;
+    let saved = match &options.planfile {
+        Some(path) => Some(read_plan(path, &config.environment.name)?),
+        None => None,
+    };
+    let request = PlanRequest {
+        targets,
+        roles: run::roles_from_file(&config.environment),
+        enforce_guard: true,
+        ..PlanRequest::default()
+    };
+    // Caught from here on: a signal while the locks are being taken is acted on once they are
+    // held, so they are given back rather than left behind.
+    let mut interrupts = Interrupts::listen();
+    let session = Session::locked(
+        &config,
+        &options.load.root,
+        &options.client,
+        request,
+        "apply",
+    )
+    .await?;
+    let environment = &config.environment.name;
+    let origins = super::plan::origins(&config);
+    session
+        .run(
+            environment,
+            &mut interrupts,
+            async |session: &mut Session| {
+                let plan = match &saved {
+                    Some(saved) => {
+                        run::check_not_stale(saved, &session.contexts)?;
+                        let changed = run::config_changed_since(saved, &session.contexts);
+                        if !changed.is_empty() && !options.allow_stale_config {
+                            return Err(ApplyError::StaleConfig {
+                                plan_commit: short_commit(&saved.config_commit, saved.config_dirty),
+                                head: config.provenance.short(),
+                                resources: changed.join(", "),
+                            }
+                            .into());
+                        }
+                        // What is true now: the guard and unreachable workspaces count, not what
+                        // was true when the plan was saved.
+                        let mut plan = saved.clone();
+                        plan.failures = session.plan.failures.clone();
+                        plan
+                    }
+                    None => {
+                        operator.review(&session.plan, &origins);
+                        session.plan.clone()
+                    }
+                };
+                confirm(&plan, options.auto_approve, operator).await?;
+                // A saved plan carries the values of the commit it was made from: that is what is
+                // applied, so that is what the records say.
+                let provenance = match &saved {
+                    Some(saved) => Provenance {
+                        commit: saved.config_commit.clone(),
+                        dirty: saved.config_dirty,
+                    },
+                    None => Provenance::from(&config.provenance),
+                };
+                operator.starting(&plan);
+                let report = run::apply_environment(
+                    environment,
+                    &session.connections,
+                    &plan,
+                    &session.contexts,
+                    &provenance,
+                    None,
+                    operator,
+                )
+                .await;
+                operator.done();
+                Ok(ApplyOutcome {
+                    plan,
+                    report: report?,
+                })
+            },
+        )
+        .await
+}
+
+/// `3f2a1c9` (or `3f2a1c9+dirty`) for a commit.
+fn short_commit(commit: &str, dirty: bool) -> String {
+    let short: String = commit.chars().take(7).collect();
+    if dirty {
+        format!("{short}+dirty")
+    } else {
+        short
+    }
+}
+
+/// Asks the operator to confirm a plan with changes, unless approved beforehand; with nobody
+/// to ask, only deletions need the approval.
+async fn confirm(
+    plan: &Plan,
+    auto_approve: bool,
+    operator: &dyn Operator,
+) -> Result<(), ApplyError> {
+    if auto_approve || !plan.has_changes() {
+        return Ok(());
+    }
+    if !operator.can_answer() {
+        return if plan.has_deletions() {
+            Err(ApplyError::DeletionsNeedApproval)
+        } else {
+            Ok(())
+        };
+    }
+    let question = format!(
+        "\nApply these changes to {} workspace(s)? Only 'yes' is accepted: ",
+        plan.workspaces.len()
+    );
+    if operator.ask(&question).await {
+        Ok(())
+    } else {
+        Err(ApplyError::Cancelled)
+    }
+}
+
+/// A plan saved by `tandem plan --out`, checked to be of this format and environment.
+fn read_plan(path: &Path, environment: &str) -> Result<Plan, ApplyError> {
+    let error = |reason: String| ApplyError::PlanFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let plan: Plan =
+        serde_json::from_str(&text).map_err(|e| error(format!("not a tandem plan: {e}")))?;
+    if plan.format_version != crate::plan::PLAN_FORMAT_VERSION {
+        return Err(error(format!(
+            "plan format {} is not supported (expected {})",
+            plan.format_version,
+            crate::plan::PLAN_FORMAT_VERSION
+        )));
+    }
+    if plan.environment != environment {
+        return Err(error(format!(
+            "the plan is for environment {}, not {environment}",
+            plan.environment
+        )));
+    }
+    Ok(plan)
+}

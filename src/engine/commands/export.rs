@@ -1,0 +1,329 @@
+//! `export` (configuration files from what a workspace holds) and `adopt` (existing objects the
+//! configuration describes, taken over without re-creating them).
+
+use std::path::PathBuf;
+
+use super::Operator;
+use crate::client::ClientOptions;
+use crate::config::{self, LoadOptions, emit};
+use crate::engine::apply::{ActionOutcome, Progress};
+use crate::engine::connect::{self, Connection};
+use crate::engine::planner::PlanRequest;
+use crate::engine::secrets::read_value;
+use crate::engine::session::Session;
+use crate::engine::{EngineError, adopt as adoption, run, state};
+use crate::model::{Kind, ResourceId};
+
+/// The file formats export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// YAML.
+    Yaml,
+    /// HCL.
+    Hcl,
+}
+
+/// What to export, and where to.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Where the configuration is and which environment (only its environment file is read).
+    pub load: LoadOptions,
+    /// The workspace to read.
+    pub from: String,
+    /// Directory to write into, relative to the root (one file per resource, by kind).
+    pub out: PathBuf,
+    /// File format.
+    pub format: FileFormat,
+    /// Only objects whose names match this regular expression.
+    pub pattern: Option<String>,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// The workspace read.
+    pub workspace: String,
+    /// Its environment.
+    pub environment: String,
+    /// The directory written into.
+    pub dir: PathBuf,
+    /// Files written (one per resource).
+    pub written: usize,
+    /// IDs of objects left out (by the pattern) that exported resources use.
+    pub unresolved: Vec<String>,
+    /// Secret scopes were exported: their values read `env:` placeholders.
+    pub secret_placeholders: bool,
+}
+
+/// Errors of export and adopt.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ExportError {
+    /// A bad `--match`.
+    #[error("invalid --match pattern: {0}")]
+    Pattern(String),
+    /// The workspace failed.
+    #[error("{0}")]
+    Workspace(String),
+    /// Writing files failed.
+    #[error("cannot write {path}: {reason}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Adoption not confirmed.
+    #[error("adopt cancelled")]
+    Cancelled,
+}
+
+/// Reads the workspace and writes one configuration file per resource it holds.
+pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError> {
+    let environment = config::load_environment(&options.load)?;
+    let spec = super::workspace_named(&environment, &options.from)?.clone();
+    let filter = options
+        .pattern
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| ExportError::Pattern(e.to_string()))?;
+    let connection = connect::connect(&spec, &options.load.root, &ClientOptions::default())
+        .await
+        .map_err(|e| ExportError::Workspace(e.to_string()))?;
+    let exported = crate::engine::export::export(&connection.client, filter.as_ref())
+        .await
+        .map_err(|e| ExportError::Workspace(e.to_string()));
+    connection.close().await;
+    let exported = exported?;
+    let resources = exported.resources;
+    let dir = options.load.root.join(&options.out);
+    let mut written = 0;
+    for kind in Kind::ALL {
+        for key in resources.keys(kind) {
+            let single = resources.only(&ResourceId {
+                kind,
+                key: key.clone(),
+            });
+            let emitted = match options.format {
+                FileFormat::Yaml => emit::to_yaml(&single).map(|t| ("yaml", t)),
+                FileFormat::Hcl => emit::to_hcl(&single).map(|t| ("hcl", t)),
+            };
+            let (ext, text) = emitted.map_err(|e| ExportError::Workspace(e.to_string()))?;
+            let path = dir.join(kind.as_str()).join(format!("{key}.{ext}"));
+            let header = format!(
+                "# exported from workspace {} by `tandem export` on {}\n",
+                spec.name,
+                state::rfc3339(state::now_ms())
+            );
+            let io = |e: std::io::Error| ExportError::Write {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            };
+            std::fs::create_dir_all(path.parent().unwrap_or(&dir)).map_err(io)?;
+            std::fs::write(&path, format!("{header}{text}")).map_err(io)?;
+            written += 1;
+        }
+    }
+    Ok(ExportReport {
+        workspace: spec.name,
+        environment: environment.name,
+        dir,
+        written,
+        unresolved: exported.unresolved,
+        secret_placeholders: !resources.secret_scopes.is_empty(),
+    })
+}
+
+/// How to adopt.
+#[derive(Debug, Clone)]
+pub struct AdoptOptions {
+    /// Where the configuration is and which environment.
+    pub load: LoadOptions,
+    /// Do not ask for confirmation.
+    pub auto_approve: bool,
+}
+
+/// What an adoption did.
+#[derive(Debug, Clone)]
+pub struct AdoptReport {
+    /// The environment.
+    pub environment: String,
+    /// What could not be adopted (each told to the operator as it happened).
+    pub failures: usize,
+}
+
+/// Tags existing objects the configuration describes (matched by name) as tandem's, records
+/// existing scopes as tandem's, and writes every configured secret tandem has no record of
+/// (never written by tandem, or rewritten since) from its source, recording its fingerprint,
+/// all under every workspace's lock. A secret whose source cannot be read is told and skipped.
+pub async fn adopt(
+    options: &AdoptOptions,
+    operator: &dyn Operator,
+) -> Result<AdoptReport, EngineError> {
+    let config = config::load(&options.load)?;
+    let environment = config.environment.name.clone();
+    let request = PlanRequest {
+        roles: run::roles_from_file(&config.environment),
+        enforce_guard: true,
+        ..PlanRequest::default()
+    };
+    let session = Session::locked(
+        &config,
+        &options.load.root,
+        &ClientOptions::default(),
+        request,
+        "adopt",
+    )
+    .await?;
+    let result = adopt_locked(&session, &environment, options.auto_approve, operator).await;
+    session.finish(&environment).await;
+    Ok(AdoptReport {
+        environment,
+        failures: result?,
+    })
+}
+
+/// What adopt does in one workspace.
+struct Work<'a> {
+    connection: &'a Connection,
+    objects: Vec<adoption::Adoption>,
+    scopes: Vec<(ResourceId, String)>,
+    secrets: Vec<adoption::SecretAdoption>,
+}
+
+/// Tells one line per secret written.
+struct SecretLines<'a>(&'a dyn Operator);
+
+impl Progress for SecretLines<'_> {
+    fn finished(&self, workspace: &str, outcome: &ActionOutcome) {
+        self.0.tell(&match &outcome.result {
+            Ok(detail) => format!("{workspace}  adopted {}: {detail}", outcome.resource),
+            Err(e) => format!("{workspace}  adopt {} failed: {e}", outcome.resource),
+        });
+    }
+}
+
+/// Lists, confirms and carries out the adoptions while every lock is held; the failure count.
+async fn adopt_locked(
+    session: &Session,
+    environment: &str,
+    auto_approve: bool,
+    operator: &dyn Operator,
+) -> Result<usize, EngineError> {
+    let mut failed = 0;
+    for f in &session.plan.failures {
+        operator.tell(&format!("{}  not adopted: {}", f.workspace, f.error));
+        failed += 1;
+    }
+    let mut work = Vec::new();
+    for c in &session.connections {
+        let name = &c.spec.name;
+        let Some(ctx) = session.contexts.get(name) else {
+            continue;
+        };
+        let (desired, live, record) = (
+            &ctx.desired.resources,
+            &ctx.read.live,
+            ctx.read.record.as_ref(),
+        );
+        let objects = adoption::adoption_candidates(desired, live);
+        for a in &objects {
+            operator.tell(&format!(
+                "{name}  adopt {} ← {} \"{}\"",
+                a.resource, a.id, a.name
+            ));
+        }
+        let scopes = adoption::scope_candidates(desired, live, record);
+        for (resource, scope) in &scopes {
+            operator.tell(&format!("{name}  adopt {resource} ← scope \"{scope}\""));
+        }
+        let mut secrets = Vec::new();
+        for s in adoption::secret_candidates(desired, live, record, name) {
+            let readable = match &s.source {
+                Some(source) => read_value(source, c.embedded.is_some()).map(drop),
+                None => Err("no source for this workspace".to_string()),
+            };
+            match readable {
+                Ok(()) => {
+                    operator.tell(&format!(
+                        "{name}  adopt {} ← secret {}/{} ({}: written again from its source)",
+                        s.resource, s.scope, s.key, s.reason
+                    ));
+                    secrets.push(s);
+                }
+                Err(reason) => {
+                    operator.tell(&format!(
+                        "{name}  cannot adopt secret {}/{} ({}): {reason}; skipped",
+                        s.scope, s.key, s.reason
+                    ));
+                    failed += 1;
+                }
+            }
+        }
+        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty()) {
+            work.push(Work {
+                connection: c,
+                objects,
+                scopes,
+                secrets,
+            });
+        }
+    }
+    if work.is_empty() {
+        operator.tell(
+            "nothing to adopt: every configured object is managed already or does not exist yet",
+        );
+        return Ok(failed);
+    }
+    if !auto_approve
+        && operator.can_answer()
+        && !operator
+            .ask("Take these over as tandem's? Only 'yes' is accepted: ")
+            .await
+    {
+        return Err(ExportError::Cancelled.into());
+    }
+    for w in work {
+        let (c, name) = (w.connection, &w.connection.spec.name);
+        let Some(ctx) = session.contexts.get(name) else {
+            continue;
+        };
+        for a in &w.objects {
+            match adoption::adopt(&c.client, environment, a).await {
+                Ok(()) => operator.tell(&format!("{name}  adopted {}", a.resource)),
+                Err(e) => {
+                    failed += 1;
+                    operator.tell(&format!("{name}  adopt {} failed: {e}", a.resource));
+                }
+            }
+        }
+        if w.scopes.is_empty() && w.secrets.is_empty() {
+            continue;
+        }
+        let role = ctx.plan.role;
+        let mut record = ctx
+            .read
+            .record
+            .clone()
+            .unwrap_or_else(|| state::StateRecord::new(environment, name, role));
+        for (resource, scope) in &w.scopes {
+            record.managed_scopes.insert(scope.clone());
+            operator.tell(&format!("{name}  adopted {resource}"));
+        }
+        let (report, mut record) = adoption::adopt_secrets(
+            c,
+            environment,
+            role,
+            &w.secrets,
+            record,
+            &SecretLines(operator),
+        )
+        .await;
+        failed += report.outcomes.iter().filter(|o| o.result.is_err()).count();
+        if let Err(e) = state::write_state_record(&c.client, &mut record).await {
+            failed += 1;
+            operator.tell(&format!("{name}  state record not written: {e}"));
+        }
+    }
+    Ok(failed)
+}

@@ -1,0 +1,123 @@
+//! What the read-only commands other than `plan` report: drift, readiness and status. Pure data,
+//! serialised as each command's versioned JSON document and rendered by [`super::render`].
+
+use serde::Serialize;
+
+use super::WorkspaceFailure;
+use super::drift::Drift;
+use crate::model::Role;
+use crate::model::state::{Lock, StateRecord};
+
+/// The version of the drift, readiness and status JSON documents.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// How far each workspace has drifted from the configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    /// [`REPORT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Environment name.
+    pub environment: String,
+    /// Every difference, with its remedy.
+    pub drift: Vec<Drift>,
+    /// Workspaces that could not be read.
+    pub failures: Vec<WorkspaceFailure>,
+}
+
+/// One check on one workspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What is checked.
+    pub check: &'static str,
+    /// Which workspace.
+    pub workspace: String,
+    /// Passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// The check could not be carried out (the workspace failed): an error, not a verdict.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
+}
+
+/// Whether a passive workspace could take over now: a verdict and its checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadinessReport {
+    /// [`REPORT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Environment name.
+    pub environment: String,
+    /// Every check passed.
+    pub ready: bool,
+    /// A check could not be carried out: an error, not a verdict.
+    pub error: bool,
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+impl ReadinessReport {
+    /// The report of `checks`.
+    pub fn of(environment: &str, checks: Vec<Check>) -> Self {
+        ReadinessReport {
+            format_version: REPORT_FORMAT_VERSION,
+            environment: environment.to_string(),
+            ready: checks.iter().all(|c| c.ok),
+            error: checks.iter().any(|c| c.error),
+            checks,
+        }
+    }
+}
+
+/// What is known about one workspace.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceStatus {
+    /// Workspace name.
+    pub workspace: String,
+    /// Host.
+    pub host: String,
+    /// Role according to the environment file.
+    pub role_in_file: Role,
+    /// Role according to its state record (None: unreachable or no record yet).
+    pub role_in_record: Option<Role>,
+    /// Whether the two disagree.
+    pub role_mismatch: bool,
+    /// How tandem authenticates to it (`oauth-m2m (auth: block)`; never a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Whether it answered.
+    pub reachable: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its state record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<StateRecord>,
+    /// Commits between its last applied config and the checkout's HEAD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits_behind: Option<usize>,
+    /// Its lock, if held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<Lock>,
+}
+
+/// Who is active, according to whom: every workspace's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// [`REPORT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Environment name.
+    pub environment: String,
+    /// The active workspace according to the environment file.
+    pub active: String,
+    /// Each workspace.
+    pub workspaces: Vec<WorkspaceStatus>,
+}
+
+impl StatusReport {
+    /// Every workspace answered and their roles agree.
+    pub fn healthy(&self) -> bool {
+        self.workspaces
+            .iter()
+            .all(|s| s.reachable && !s.role_mismatch)
+    }
+}
