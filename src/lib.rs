@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod emulator;
 pub mod engine;
+pub mod kinds;
 pub mod model;
 pub mod parallel;
 pub mod plan;

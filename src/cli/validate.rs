@@ -60,13 +60,15 @@ pub fn summary(config: &Config) -> String {
 pub const VALIDATE_JSON_VERSION: u32 = 1;
 
 /// The resolved model per workspace, with every secret source shown as `(sensitive)`.
-pub fn resolved_model(config: &Config) -> Result<Value, config::ConfigError> {
+pub fn resolved_model(config: &Config) -> Result<Value, crate::policy::RoleStepError> {
     let env = &config.environment;
     let workspaces = env
         .workspaces
         .iter()
         .map(|w| {
-            let resources = config::resources_for_workspace(config, &w.name)?;
+            let role = env.role_of(&w.name);
+            let scope = config.workspace_scope(&w.name, role);
+            let resources = crate::policy::resolved_for(&config.resources, &scope, role)?;
             let mut resources = serde_json::to_value(&resources).unwrap_or(Value::Null);
             if let Some(Value::Object(scopes)) = resources.get_mut("secret_scopes") {
                 for scope in scopes.values_mut() {
@@ -84,7 +86,7 @@ pub fn resolved_model(config: &Config) -> Result<Value, config::ConfigError> {
                 "resources": resources,
             }))
         })
-        .collect::<Result<Vec<Value>, config::ConfigError>>()?;
+        .collect::<Result<Vec<Value>, crate::policy::RoleStepError>>()?;
     Ok(json!({
         "format_version": VALIDATE_JSON_VERSION,
         "environment": env.name,

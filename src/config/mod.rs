@@ -28,7 +28,7 @@ use node::{FileId, Key, Node, NodeValue, Span};
 use secret_source::SourceGuard;
 pub use source::{ConfigTree, Provenance, SourceSet};
 
-use crate::model::{Kind, Placement, ResourceId, Resources};
+use crate::model::{Kind, ResourceId, Resources};
 
 /// Errors that stop a load before any file can be checked.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -162,18 +162,6 @@ pub enum ConfigError {
         source_note: String,
     },
     /// The configuration has problems; each points at a file, line and column.
-    /// The resources could not be given one workspace's variables and role (a bug, or a
-    /// variable whose value does not fit where it is used): never an empty desired state.
-    #[error("the resources of workspace {workspace} could not be built for its role: {reason}")]
-    #[diagnostic(help(
-        "check the variables this workspace substitutes (`${{var.…}}`, `${{workspace.…}}`): a value must fit the field it lands in; nothing was written"
-    ))]
-    RoleStep {
-        /// The workspace.
-        workspace: String,
-        /// What failed.
-        reason: String,
-    },
     #[error("the configuration has {} problem{}", .0.items.len(), if .0.items.len() == 1 { "" } else { "s" })]
     #[diagnostic(code(tandem::config::invalid))]
     Invalid(Box<Problems>),
@@ -286,7 +274,7 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
             &guard,
             &mut found,
         );
-        let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
+        let what = format!("{} `{}`", item.id.kind.spec().singular, item.id.key);
         found.extend(schema::check(
             schema::SchemaKind::Resource(item.id.kind),
             &item.node,
@@ -305,7 +293,7 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
             problems.extend(found);
             continue;
         }
-        let what = format!("{} `{}`", singular(item.id.kind), item.id.key);
+        let what = format!("{} `{}`", item.id.kind.spec().singular, item.id.key);
         if let Err(message) = resources.insert_json(item.id.kind, item.id.key.clone(), instance) {
             problems.push(Problem::new(
                 item.key.span,
@@ -431,16 +419,6 @@ pub fn load_environment(options: &LoadOptions) -> Result<Environment, ConfigErro
     };
     report.sort();
     Err(ConfigError::Invalid(Box::new(report)))
-}
-
-/// The singular noun for a kind, as used in messages (`job`).
-pub fn singular(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Jobs => "job",
-        Kind::Clusters => "cluster",
-        Kind::InstancePools => "instance pool",
-        Kind::SecretScopes => "secret scope",
-    }
 }
 
 fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -> ConfigError {
@@ -794,7 +772,7 @@ fn collect_resources(
                 };
                 if let Some(first) = seen.get(&id) {
                     problems.push(
-                        Problem::new(key.span, format!("{} `{}` is declared twice", singular(kind), key.name), "declared again here")
+                        Problem::new(key.span, format!("{} `{}` is declared twice", kind.spec().singular, key.name), "declared again here")
                             .related(*first, "first declared here")
                             .help("logical keys are unique per kind across all files; rename one or remove the duplicate"),
                     );
@@ -807,7 +785,7 @@ fn collect_resources(
                             node.span,
                             format!(
                                 "{} `{}` must be a mapping of fields, found {}",
-                                singular(kind),
+                                kind.spec().singular,
                                 key.name,
                                 node.type_name()
                             ),
@@ -830,47 +808,16 @@ pub fn is_logical_key(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The resources as they apply to one workspace: variables and `${workspace.*}` substituted,
-/// `active_only` resources dropped on passive workspaces. Resource IDs stay as references.
-pub fn resources_for_workspace(config: &Config, workspace: &str) -> Result<Resources, ConfigError> {
-    resources_for_role(config, workspace, config.environment.role_of(workspace))
-}
-
-/// [`resources_for_workspace`] for `workspace` in `role` (a promotion changes roles before the
-/// environment file does).
-pub fn resources_for_role(
-    config: &Config,
-    workspace: &str,
-    role: Role,
-) -> Result<Resources, ConfigError> {
-    let scope = WorkspaceScope {
-        environment: &config.environment,
-        workspace,
-        role,
-    };
-    let failed = |reason: String| ConfigError::RoleStep {
-        workspace: workspace.to_string(),
-        reason,
-    };
-    // A failure here must stop the run: an empty desired state would plan deleting everything
-    // tandem manages in the workspace.
-    let json = serde_json::to_value(&config.resources).map_err(|e| failed(e.to_string()))?;
-    let substituted = refs::substitute(&json, &scope);
-    let mut resources: Resources =
-        serde_json::from_value(substituted).map_err(|e| failed(e.to_string()))?;
-    if role == Role::Passive {
-        resources.jobs.retain(|_, r| r.placement == Placement::Both);
-        resources
-            .clusters
-            .retain(|_, r| r.placement == Placement::Both);
-        resources
-            .instance_pools
-            .retain(|_, r| r.placement == Placement::Both);
-        resources
-            .secret_scopes
-            .retain(|_, r| r.placement == Placement::Both);
+impl Config {
+    /// What substitution knows of `workspace` in `role` (a promotion changes roles before the
+    /// environment file does).
+    pub fn workspace_scope<'a>(&'a self, workspace: &'a str, role: Role) -> WorkspaceScope<'a> {
+        WorkspaceScope {
+            environment: &self.environment,
+            workspace,
+            role,
+        }
     }
-    Ok(resources)
 }
 
 /// Variable lookup for one workspace.

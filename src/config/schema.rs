@@ -28,26 +28,17 @@ struct Compiled {
 
 fn source_text(kind: SchemaKind) -> &'static str {
     match kind {
-        SchemaKind::Resource(Kind::Jobs) => include_str!("../../schemas/job.schema.json"),
-        SchemaKind::Resource(Kind::Clusters) => include_str!("../../schemas/cluster.schema.json"),
-        SchemaKind::Resource(Kind::InstancePools) => {
-            include_str!("../../schemas/instance_pool.schema.json")
-        }
-        SchemaKind::Resource(Kind::SecretScopes) => {
-            include_str!("../../schemas/secret_scope.schema.json")
-        }
+        SchemaKind::Resource(kind) => kind.spec().schema,
         SchemaKind::Environment => include_str!("../../schemas/environment.schema.json"),
     }
 }
 
 fn compiled(kind: SchemaKind) -> &'static Compiled {
-    static CELLS: [OnceLock<Compiled>; 5] = [const { OnceLock::new() }; 5];
+    static CELLS: [OnceLock<Compiled>; Kind::ALL.len() + 1] =
+        [const { OnceLock::new() }; Kind::ALL.len() + 1];
     let index = match kind {
-        SchemaKind::Resource(Kind::Jobs) => 0,
-        SchemaKind::Resource(Kind::Clusters) => 1,
-        SchemaKind::Resource(Kind::InstancePools) => 2,
-        SchemaKind::Resource(Kind::SecretScopes) => 3,
-        SchemaKind::Environment => 4,
+        SchemaKind::Resource(kind) => Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0),
+        SchemaKind::Environment => Kind::ALL.len(),
     };
     CELLS[index].get_or_init(|| {
         // The schemas are part of the binary and covered by tests; a broken one is a build defect.

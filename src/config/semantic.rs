@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::WorkspaceScope;
 use super::diagnostic::{Problem, did_you_mean};
 use super::env::Environment;
 use super::node::{Key, Node, NodeValue, PathSegment, Span};
 use super::refs::{self, Reference};
 use super::schema;
 use super::secret_source::{Refusal, SourceGuard};
-use super::{WorkspaceScope, singular};
 use crate::model::{Kind, Placement, ResourceId, Resources};
 
 const PRINCIPAL_FIELDS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
@@ -575,7 +575,7 @@ pub fn check_cross_resource(
                                 format!(
                                     "`${{{}}}` refers to {} `{}`, which is not declared",
                                     occurrence.text.trim(),
-                                    singular(target.kind),
+                                    target.kind.spec().singular,
                                     target.key
                                 ),
                                 "dangling reference",
@@ -584,7 +584,7 @@ pub fn check_cross_resource(
                                 Some(s) => problem.help(format!("did you mean `{s}`?")),
                                 None => problem.help(format!(
                                     "declare {} `{}` in a resource file, or fix the reference",
-                                    singular(target.kind),
+                                    target.kind.spec().singular,
                                     target.key
                                 )),
                             };
@@ -595,7 +595,11 @@ pub fn check_cross_resource(
                             problems.push(
                                 Problem::new(
                                     span,
-                                    format!("{} `{}` refers to itself", singular(id.kind), id.key),
+                                    format!(
+                                        "{} `{}` refers to itself",
+                                        id.kind.spec().singular,
+                                        id.key
+                                    ),
                                     "self reference",
                                 )
                                 .help("an object cannot use its own ID in its definition"),
@@ -606,8 +610,8 @@ pub fn check_cross_resource(
                             && placement_of(&target) == Some(Placement::ActiveOnly)
                         {
                             problems.push(
-                                Problem::new(span, format!("{} `{}` is deployed to every workspace but refers to {} `{}`, which exists only on the active one", singular(id.kind), id.key, singular(target.kind), target.key), "active_only target")
-                                    .help(format!("give {} `{}` placement: active_only too, or deploy {} `{}` everywhere", singular(id.kind), id.key, singular(target.kind), target.key)),
+                                Problem::new(span, format!("{} `{}` is deployed to every workspace but refers to {} `{}`, which exists only on the active one", id.kind.spec().singular, id.key, target.kind.spec().singular, target.key), "active_only target")
+                                    .help(format!("give {} `{}` placement: active_only too, or deploy {} `{}` everywhere", id.kind.spec().singular, id.key, target.kind.spec().singular, target.key)),
                             );
                         }
                         graph.entry((*id).clone()).or_default().push((target, span));
@@ -779,7 +783,7 @@ pub fn check_resolved(
             continue;
         }
         let original = node.to_json();
-        let what = format!("{} `{}`", singular(id.kind), id.key);
+        let what = format!("{} `{}`", id.kind.spec().singular, id.key);
         let mut found: Vec<(String, Problem)> = Vec::new();
         for workspace in &environment.workspaces {
             let scope = WorkspaceScope {

@@ -75,49 +75,17 @@ fn context_drift(workspace: &str, role: crate::model::Role, ctx: &WorkspaceConte
         }
     }
     let live = &ctx.read.live;
-    let names = [
-        (
-            Kind::Jobs,
-            "jobs",
-            ctx.desired
-                .resources
-                .jobs
-                .iter()
-                .filter_map(|(k, j)| Some((k, j.settings.get("name")?.as_str()?)))
-                .collect::<Vec<_>>(),
-        ),
-        (
-            Kind::Clusters,
-            "clusters",
-            ctx.desired
-                .resources
-                .clusters
-                .iter()
-                .filter_map(|(k, c)| Some((k, c.spec.get("cluster_name")?.as_str()?)))
-                .collect(),
-        ),
-        (
-            Kind::InstancePools,
-            "instance_pools",
-            ctx.desired
-                .resources
-                .instance_pools
-                .iter()
-                .filter_map(|(k, p)| Some((k, p.spec.get("instance_pool_name")?.as_str()?)))
-                .collect(),
-        ),
-    ];
-    for (kind, label, desired) in names {
-        let Some(unmanaged) = ctx.read.live.unmanaged.get(label) else {
+    for kind in Kind::tagged() {
+        let Some(unmanaged) = ctx.read.live.unmanaged.get(kind.as_str()) else {
             continue;
         };
-        for (key, name) in desired {
+        let name_field = kind.spec().name_field;
+        for (key, fields, _) in ctx.desired.resources.objects(kind) {
+            let Some(name) = fields.get(name_field).and_then(|n| n.as_str()) else {
+                continue;
+            };
             if let Some(id) = unmanaged.get(name) {
-                let managed = match kind {
-                    Kind::Jobs => live.jobs.contains_key(key),
-                    Kind::Clusters => live.clusters.contains_key(key),
-                    _ => live.instance_pools.contains_key(key),
-                };
+                let managed = live.objects(kind).is_some_and(|o| o.contains_key(key));
                 // adopt only takes an object over when tandem has none for the key yet.
                 let remedy = if managed {
                     "rename or delete it: tandem never touches objects without its tags, so it stays"

@@ -107,6 +107,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(Box<crate::config::ConfigError>),
+    /// The configuration could not be given a workspace's variables and role.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    RoleStep(#[from] crate::policy::RoleStepError),
     /// An apply that was refused or could not start (see [`commands::apply::ApplyError`]).
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -235,14 +235,18 @@ fn desired_state(
     workspace: &str,
 ) -> Result<DesiredState, EngineError> {
     let role = role_of(config, request, workspace);
-    let resources = config::resources_for_role(config, workspace, role)
-        .map_err(|e| EngineError::Config(Box::new(e)))?;
-    let scope_names = resources
+    let desired = policy::desired_for(
+        &config.resources,
+        &config.workspace_scope(workspace, role),
+        role,
+    )?;
+    let scope_names = desired
+        .resources
         .secret_scopes
         .iter()
         .map(|(k, s)| (k.clone(), s.name().to_string()))
         .collect();
-    Ok((role, scope_names, policy::for_role(resources, role)))
+    Ok((role, scope_names, desired))
 }
 
 async fn plan_read(
@@ -309,7 +313,7 @@ async fn plan_read(
             }
             Err(e) => failures.push(WorkspaceFailure {
                 // No desired state: applying elsewhere would deploy half a configuration.
-                misconfigured: matches!(e, EngineError::Config(_)),
+                misconfigured: matches!(e, EngineError::Config(_) | EngineError::RoleStep(_)),
                 // What to do travels with the failure: plan and apply show only this text.
                 error: match &e {
                     EngineError::UntrustedRecord { help, .. } => format!("{e}; {help}"),

@@ -9,9 +9,10 @@ use super::connect::Connection;
 use super::planner::WorkspaceContext;
 use super::state;
 use crate::client::{ClientError, WorkspaceClient};
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::model::{Kind, Principal, Resources, Role};
 use crate::plan::{Action, Plan};
+use crate::policy;
 
 pub use crate::plan::report::Check;
 
@@ -170,7 +171,8 @@ pub async fn readiness(
             Ok(dir) => {
                 // What this workspace holds once it is promoted: every grant, none held back,
                 // and the active-only resources too.
-                let unknown = match config::resources_for_role(config, name, Role::Active) {
+                let active = config.workspace_scope(name, Role::Active);
+                let unknown = match policy::resolved_for(&config.resources, &active, Role::Active) {
                     Ok(promoted) => unknown_principals(&promoted, &dir),
                     Err(e) => vec![e.to_string()],
                 };

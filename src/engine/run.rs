@@ -412,12 +412,8 @@ pub async fn release_locks(environment: &str, connections: &[Connection], locks:
 fn live_ids(ctx: &WorkspaceContext) -> BTreeMap<ResourceId, String> {
     let live = &ctx.read.live;
     let mut ids = BTreeMap::new();
-    for (kind, objects) in [
-        (Kind::Jobs, &live.jobs),
-        (Kind::Clusters, &live.clusters),
-        (Kind::InstancePools, &live.instance_pools),
-    ] {
-        for (key, object) in objects {
+    for kind in Kind::tagged() {
+        for (key, object) in live.objects(kind).into_iter().flatten() {
             ids.insert(
                 ResourceId {
                     kind,

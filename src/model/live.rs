@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::Principal;
+use super::{Kind, Principal};
 
 /// One direct grant read from the Permissions API.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,4 +64,17 @@ pub struct LiveWorkspace {
     /// Objects without tandem's tags: kind name → object name → ID (to warn about look-alikes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unmanaged: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl LiveWorkspace {
+    /// The managed objects of a tagged kind by key (None for secret scopes, which are not
+    /// objects with IDs).
+    pub fn objects(&self, kind: Kind) -> Option<&BTreeMap<String, LiveObject>> {
+        match kind {
+            Kind::Jobs => Some(&self.jobs),
+            Kind::Clusters => Some(&self.clusters),
+            Kind::InstancePools => Some(&self.instance_pools),
+            Kind::SecretScopes => None,
+        }
+    }
 }

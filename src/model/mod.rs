@@ -71,16 +71,6 @@ impl Kind {
     pub fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
-
-    /// Permission levels valid for the kind, lowest first (empty for secret scopes).
-    pub fn permission_levels(self) -> &'static [&'static str] {
-        match self {
-            Kind::Jobs => &["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"],
-            Kind::Clusters => &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
-            Kind::InstancePools => &["CAN_ATTACH_TO", "CAN_MANAGE"],
-            Kind::SecretScopes => &[],
-        }
-    }
 }
 
 impl fmt::Display for Kind {
@@ -380,6 +370,29 @@ impl Resources {
             Kind::Clusters => self.clusters.contains_key(&id.key),
             Kind::InstancePools => self.instance_pools.contains_key(&id.key),
             Kind::SecretScopes => self.secret_scopes.contains_key(&id.key),
+        }
+    }
+
+    /// The objects of a tagged kind (jobs, clusters, pools), in key order: each key with its API
+    /// fields and configured permissions (none for secret scopes, which are not objects).
+    pub fn objects(&self, kind: Kind) -> Vec<(&String, &Map<String, Value>, &[Permission])> {
+        match kind {
+            Kind::Jobs => self
+                .jobs
+                .iter()
+                .map(|(k, j)| (k, &j.settings, j.permissions.as_slice()))
+                .collect(),
+            Kind::Clusters => self
+                .clusters
+                .iter()
+                .map(|(k, c)| (k, &c.spec, c.permissions.as_slice()))
+                .collect(),
+            Kind::InstancePools => self
+                .instance_pools
+                .iter()
+                .map(|(k, p)| (k, &p.spec, p.permissions.as_slice()))
+                .collect(),
+            Kind::SecretScopes => Vec::new(),
         }
     }
 

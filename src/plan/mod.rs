@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::refs;
+use crate::kinds::KindSpec;
 use crate::model::live::{Grant, LiveObject, LiveWorkspace};
 use crate::model::{Kind, Permission, ResourceId, Role, SecretAcl};
 use crate::policy::{ClusterTarget, Override, WorkspaceDesired};
@@ -275,175 +276,34 @@ pub struct PlanInput<'a> {
     pub live_fingerprint: String,
 }
 
-/// Pool fields `instance-pools/edit` accepts; a change elsewhere means delete and create.
-const POOL_EDITABLE: &[&str] = &[
-    "instance_pool_name",
-    "node_type_id",
-    "custom_tags",
-    "min_idle_instances",
-    "max_capacity",
-    "idle_instance_autotermination_minutes",
-    "remote_disk_throughput",
-    "total_initial_remote_disk_size",
-];
-
 /// Computes the plan of one workspace: pools, clusters, jobs, then scopes, secrets and ACLs;
 /// permissions after their object; deletions of jobs before the clusters and pools they use.
 pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
-    let ids = LiveIds::new(input.live);
+    let mut ids = LiveIds::new(input.live);
     let mut actions = Vec::new();
-    let desired = &input.desired.resources;
-    let tags = |key: &str| managed_tags(input.environment, key);
-
-    for (key, pool) in &desired.instance_pools {
-        let body = with_tags(
-            ids.resolve(&Value::Object(pool.spec.clone())),
-            "custom_tags",
-            tags(key),
-        );
-        let resource = rid(Kind::InstancePools, key);
-        match input.live.instance_pools.get(key) {
-            None => actions.push(PlannedAction {
-                resource: resource.clone(),
-                action: Action::Create { body },
-            }),
-            Some(live) => {
-                let changes = diff::compare_object(as_map(&body), &live.body);
-                let fixed: Vec<&FieldChange> = changes
-                    .iter()
-                    .filter(|c| !POOL_EDITABLE.contains(&top(&c.path)))
-                    .collect();
-                if !fixed.is_empty() {
-                    actions.push(PlannedAction {
-                        resource: resource.clone(),
-                        action: Action::Replace {
-                            id: live.id.clone(),
-                            changes,
-                            body,
-                        },
-                    });
-                } else if !changes.is_empty() {
-                    let mut edit = editable(&body, POOL_EDITABLE);
-                    edit.insert("instance_pool_id".into(), json!(live.id));
-                    actions.push(PlannedAction {
-                        resource: resource.clone(),
-                        action: Action::Update {
-                            id: live.id.clone(),
-                            changes,
-                            body: Value::Object(edit),
-                        },
-                    });
-                }
+    for kind in Kind::tagged() {
+        let spec = kind.spec();
+        let live_objects = input.live.objects(kind);
+        for (key, fields, permissions) in input.desired.resources.objects(kind) {
+            let mut body = ids.resolve(&Value::Object(fields.clone()));
+            if let Some(field) = spec.tags_field {
+                body = with_tags(body, field, managed_tags(input.environment, key));
             }
-        }
-        permissions(
-            &resource,
-            &pool.permissions,
-            !pool.permissions.is_empty(),
-            input.live.instance_pools.get(key),
-            &mut actions,
-        );
-    }
-
-    let mut ids = ids;
-    ids.replaced = actions
-        .iter()
-        .filter(|a| matches!(a.action, Action::Replace { .. }))
-        .map(|a| a.resource.clone())
-        .collect();
-    for (key, cluster) in &desired.clusters {
-        let body = with_tags(
-            ids.resolve(&Value::Object(cluster.spec.clone())),
-            "custom_tags",
-            tags(key),
-        );
-        let resource = rid(Kind::Clusters, key);
-        let live = input.live.clusters.get(key);
-        match live {
-            None => actions.push(PlannedAction {
-                resource: resource.clone(),
-                action: Action::Create { body },
-            }),
-            Some(live) => {
-                let changes = diff::compare_object(as_map(&body), &live.body);
-                if !changes.is_empty() {
-                    let mut edit = as_map(&body).clone();
-                    edit.insert("cluster_id".into(), json!(live.id));
-                    actions.push(PlannedAction {
-                        resource: resource.clone(),
-                        action: Action::Update {
-                            id: live.id.clone(),
-                            changes,
-                            body: Value::Object(edit),
-                        },
-                    });
-                }
+            let resource = rid(kind, key);
+            let live = live_objects.and_then(|o| o.get(key));
+            plan_object(spec, &resource, body, live, &mut actions);
+            if kind == Kind::Clusters {
+                plan_cluster_state(input, &resource, live, &mut actions);
             }
+            let managed = !permissions.is_empty() || held_back(input, &resource);
+            plan_permissions(&resource, permissions, managed, live, &mut actions);
         }
-        let state = live.and_then(|l| l.state.as_deref()).unwrap_or("PENDING");
-        let stopped = matches!(state, "TERMINATED" | "TERMINATING");
-        let id = live.map(|l| l.id.clone());
-        match input
-            .desired
-            .cluster_targets
-            .get(key)
-            .copied()
-            .unwrap_or(ClusterTarget::AsIs)
-        {
-            ClusterTarget::Terminated if !stopped => actions.push(PlannedAction {
-                resource: resource.clone(),
-                action: Action::Terminate { id },
-            }),
-            ClusterTarget::Running if stopped => actions.push(PlannedAction {
-                resource: resource.clone(),
-                action: Action::Start { id },
-            }),
-            _ => {}
-        }
-        permissions(
-            &resource,
-            &cluster.permissions,
-            !cluster.permissions.is_empty(),
-            live,
-            &mut actions,
-        );
-    }
-
-    for (key, job) in &desired.jobs {
-        let body = with_tags(
-            ids.resolve(&Value::Object(job.settings.clone())),
-            "tags",
-            tags(key),
-        );
-        let resource = rid(Kind::Jobs, key);
-        let live = input.live.jobs.get(key);
-        match live {
-            None => actions.push(PlannedAction {
-                resource: resource.clone(),
-                action: Action::Create { body },
-            }),
-            Some(live) => {
-                let changes = diff::compare_object(as_map(&body), &live.body);
-                if !changes.is_empty() {
-                    let reset = json!({"job_id": live.id.parse::<i64>().map(Value::from).unwrap_or(json!(live.id)), "new_settings": body});
-                    actions.push(PlannedAction {
-                        resource: resource.clone(),
-                        action: Action::Update {
-                            id: live.id.clone(),
-                            changes,
-                            body: reset,
-                        },
-                    });
-                }
-            }
-        }
-        permissions(
-            &resource,
-            &job.permissions,
-            !job.permissions.is_empty() || held_back(input, &resource),
-            live,
-            &mut actions,
-        );
+        // A replaced object's ID changes: references to it wait for apply.
+        ids.replaced = actions
+            .iter()
+            .filter(|a| matches!(a.action, Action::Replace { .. }))
+            .map(|a| a.resource.clone())
+            .collect();
     }
 
     plan_scopes(input, &mut actions);
@@ -458,6 +318,72 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
         config_digests: BTreeMap::new(),
         notes: Vec::new(),
     }
+}
+
+/// Plans one tagged object: created when missing; when fields differ, edited the kind's way,
+/// or replaced when a field differs that the kind's edit cannot change.
+fn plan_object(
+    spec: &KindSpec,
+    resource: &ResourceId,
+    body: Value,
+    live: Option<&LiveObject>,
+    actions: &mut Vec<PlannedAction>,
+) {
+    let Some(live) = live else {
+        actions.push(PlannedAction {
+            resource: resource.clone(),
+            action: Action::Create { body },
+        });
+        return;
+    };
+    let changes = diff::compare_object(as_map(&body), &live.body);
+    if changes.is_empty() {
+        return;
+    }
+    let action = if changes.iter().any(|c| !spec.can_edit(top(&c.path))) {
+        Action::Replace {
+            id: live.id.clone(),
+            changes,
+            body,
+        }
+    } else {
+        Action::Update {
+            id: live.id.clone(),
+            changes,
+            body: (spec.edit_body)(spec, &live.id, as_map(&body)),
+        }
+    };
+    actions.push(PlannedAction {
+        resource: resource.clone(),
+        action,
+    });
+}
+
+/// Terminates or starts a cluster when its role says it must be stopped or running.
+fn plan_cluster_state(
+    input: &PlanInput,
+    resource: &ResourceId,
+    live: Option<&LiveObject>,
+    actions: &mut Vec<PlannedAction>,
+) {
+    let state = live.and_then(|l| l.state.as_deref()).unwrap_or("PENDING");
+    let stopped = matches!(state, "TERMINATED" | "TERMINATING");
+    let id = live.map(|l| l.id.clone());
+    let target = input
+        .desired
+        .cluster_targets
+        .get(&resource.key)
+        .copied()
+        .unwrap_or(ClusterTarget::AsIs);
+    let action = match target {
+        ClusterTarget::Terminated if !stopped => Action::Terminate { id },
+        ClusterTarget::Running if stopped => Action::Start { id },
+        _ => return,
+    };
+    actions.push(PlannedAction {
+        resource: resource.clone(),
+        action,
+    });
 }
 
 fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
@@ -550,13 +476,8 @@ fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
     let desired = &input.desired.resources;
     let gone = "not in the configuration for this workspace";
     // Jobs first: they use the clusters and pools deleted after them.
-    let kinds = [
-        (Kind::Jobs, &input.live.jobs),
-        (Kind::Clusters, &input.live.clusters),
-        (Kind::InstancePools, &input.live.instance_pools),
-    ];
-    for (kind, objects) in kinds {
-        for (key, live) in objects {
+    for kind in Kind::tagged().rev() {
+        for (key, live) in input.live.objects(kind).into_iter().flatten() {
             if !desired.contains(&rid(kind, key)) {
                 actions.push(PlannedAction {
                     resource: rid(kind, key),
@@ -602,7 +523,7 @@ fn plan_deletions(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
 
 /// Plans the grants of one object: when the config lists permissions, they replace the direct
 /// grants (objects whose config lists none keep theirs).
-fn permissions(
+fn plan_permissions(
     resource: &ResourceId,
     wanted: &[Permission],
     managed: bool,
@@ -679,24 +600,16 @@ impl<'a> LiveIds<'a> {
         if self.replaced.contains(target) {
             return None;
         }
-        let objects = match target.kind {
-            Kind::Jobs => &self.live.jobs,
-            Kind::Clusters => &self.live.clusters,
-            Kind::InstancePools => &self.live.instance_pools,
-            Kind::SecretScopes => {
-                return self
-                    .live
-                    .secret_scopes
-                    .get(&target.key)
-                    .map(|s| json!(s.name));
-            }
+        let Some(objects) = self.live.objects(target.kind) else {
+            // A scope is referred to by its name.
+            return self
+                .live
+                .secret_scopes
+                .get(&target.key)
+                .map(|s| json!(s.name));
         };
         let id = &objects.get(&target.key)?.id;
-        Some(if target.kind == Kind::Jobs {
-            id.parse::<i64>().map(Value::from).unwrap_or(json!(id))
-        } else {
-            json!(id)
-        })
+        Some(target.kind.spec().id_value(id))
     }
 
     /// Resolves references to existing objects; references to objects not yet created stay.
@@ -749,14 +662,6 @@ fn with_tags(mut body: Value, field: &str, tags: Map<String, Value>) -> Value {
         }
     }
     body
-}
-
-fn editable(body: &Value, fields: &[&str]) -> Map<String, Value> {
-    as_map(body)
-        .iter()
-        .filter(|(k, _)| fields.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 fn as_map(value: &Value) -> &Map<String, Value> {

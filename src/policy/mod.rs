@@ -1,10 +1,15 @@
-//! Role overrides: what a workspace must hold given its role. Pure.
+//! The role step: what a workspace must hold given its role ([`desired_for`]: placement,
+//! substitution and overrides together). Pure.
 //!
 //! On a passive workspace tandem forces jobs to `max_concurrent_runs: 0` with every schedule,
 //! trigger and continuous setting paused, holds back all job permissions but the owner's, keeps
 //! pools at `min_idle_instances: 0` and clusters terminated. These win over the resource's own
 //! fields; only the resource's `passive:` block changes them. Every override is recorded so the
 //! plan can show it.
+
+mod role_step;
+
+pub use role_step::{RoleStepError, desired_for, resolved_for};
 
 use std::collections::BTreeMap;
 
@@ -79,8 +84,9 @@ pub fn holds_back_grants(job: &Job) -> bool {
     hold && job.permissions.iter().any(|p| !p.is_owner())
 }
 
-/// Applies the role's overrides to `resources` (already resolved for the workspace).
-pub fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
+/// Applies the role's overrides to `resources` (already placed and substituted for the
+/// workspace: see [`desired_for`]).
+fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
     let mut overrides = Vec::new();
     let mut cluster_targets = BTreeMap::new();
     for (key, cluster) in &resources.clusters {

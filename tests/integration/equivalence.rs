@@ -96,3 +96,38 @@ fn the_examples_are_half_yaml_and_half_hcl() {
         "{yaml} YAML vs {hcl} HCL resources"
     );
 }
+
+/// The role step is typed: substituting in place gives what substituting the whole model as
+/// JSON and reading it back gave (the way it was done before), for every environment of the
+/// project, every workspace and both roles.
+#[test]
+fn the_typed_role_step_matches_substitution_through_json() {
+    use tandem::config::refs::substitute;
+    use tandem::model::{Placement, Role};
+    for env in ["local", "prod", "equivalence", "equivalence-hcl"] {
+        let config = load_project_env(env);
+        for w in &config.environment.workspaces {
+            for role in [Role::Active, Role::Passive] {
+                let scope = config.workspace_scope(&w.name, role);
+                let json = serde_json::to_value(&config.resources).expect("model as JSON");
+                let mut expected: Resources =
+                    serde_json::from_value(substitute(&json, &scope)).expect("read back");
+                if role == Role::Passive {
+                    expected.jobs.retain(|_, r| r.placement == Placement::Both);
+                    expected
+                        .clusters
+                        .retain(|_, r| r.placement == Placement::Both);
+                    expected
+                        .instance_pools
+                        .retain(|_, r| r.placement == Placement::Both);
+                    expected
+                        .secret_scopes
+                        .retain(|_, r| r.placement == Placement::Both);
+                }
+                let typed = tandem::policy::resolved_for(&config.resources, &scope, role)
+                    .unwrap_or_else(|e| panic!("{env}/{}: {e}", w.name));
+                assert_eq!(typed, expected, "{env}/{} as {role:?}", w.name);
+            }
+        }
+    }
+}
