@@ -99,12 +99,12 @@ pub fn clean(kind: Kind, body: &Map<String, Value>) -> Map<String, Value> {
         .filter(|(k, _)| allowed.contains(k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for tags in ["tags", "custom_tags"] {
-        if let Some(Value::Object(t)) = out.get_mut(tags) {
-            t.remove(TAG_MANAGED);
-            t.remove(TAG_ENV);
-            t.remove(TAG_KEY);
-        }
+    if let Some(tags) = kind.spec().tags_field
+        && let Some(Value::Object(t)) = out.get_mut(tags)
+    {
+        t.remove(TAG_MANAGED);
+        t.remove(TAG_ENV);
+        t.remove(TAG_KEY);
     }
     drop_defaults(&mut out, kind);
     out
