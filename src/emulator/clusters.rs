@@ -9,44 +9,11 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::principals::{self, PrincipalKind};
-use super::store::{Collection, Db, Tx};
+use super::store::{ClusterRecord, Collection, Db, Tx};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, Workspace, permissions};
-
-/// A cluster as the workspace stores it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ClusterRecord {
-    /// Cluster ID (`0101-120000-abcd1234`).
-    pub cluster_id: String,
-    /// The last create/edit spec (what `spec` echoes).
-    pub spec: Map<String, Value>,
-    /// `PENDING`, `RUNNING`, `RESTARTING`, `RESIZING`, `TERMINATING`, `TERMINATED`.
-    pub state: String,
-    /// When `state` was entered, epoch ms.
-    pub state_since: i64,
-    /// Who created it.
-    pub creator_user_name: String,
-    /// `API`, `UI`, `JOB`, ...
-    pub cluster_source: String,
-    /// Pinned clusters cannot be permanently deleted.
-    pub pinned: bool,
-    /// Start time, epoch ms.
-    pub start_time: i64,
-    /// Termination time, epoch ms.
-    pub terminated_time: Option<i64>,
-    /// When the cluster was last started or restarted, epoch ms.
-    #[serde(default)]
-    pub last_restarted_time: Option<i64>,
-    /// Why it is terminating or terminated (`{code, type, parameters}`).
-    #[serde(default)]
-    pub termination_reason: Option<Value>,
-    /// Who pinned it.
-    #[serde(default)]
-    pub pinned_by_user_name: Option<String>,
-}
 
 const PENDING: &str = "PENDING";
 const RUNNING: &str = "RUNNING";

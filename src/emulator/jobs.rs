@@ -14,60 +14,14 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::permissions::{AclEntry, acl_key, drop_acl, init_acl};
+use super::permissions::{acl_key, drop_acl, init_acl};
 use super::principals::{self, PrincipalKind};
-use super::store::{Collection, Db};
+use super::store::{AclEntry, Collection, Db, JobRecord, RunRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
-
-/// A job as the workspace stores it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct JobRecord {
-    /// Job ID.
-    pub job_id: i64,
-    /// Who created it.
-    pub creator_user_name: String,
-    /// Who runs it (the owner).
-    pub run_as_user_name: String,
-    /// Creation time, epoch ms.
-    pub created_time: i64,
-    /// JobSettings, normalised as GET returns them.
-    pub settings: Map<String, Value>,
-}
-
-/// A run of a job.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunRecord {
-    /// Run ID.
-    pub run_id: i64,
-    /// The job.
-    pub job_id: i64,
-    /// Start time, epoch ms.
-    pub start_time: i64,
-    /// Life-cycle state (`SKIPPED`, `TERMINATED`, ...).
-    pub life_cycle_state: String,
-    /// Result (`SUCCESS`, ...), when ended.
-    pub result_state: Option<String>,
-    /// Why, for skipped runs.
-    pub state_message: String,
-    /// Who started it.
-    pub creator_user_name: String,
-    /// `number_in_job` (the service sets it to the run ID).
-    #[serde(default)]
-    pub number_in_job: i64,
-    /// The `idempotency_token` it was started with.
-    #[serde(default)]
-    pub idempotency_token: Option<String>,
-    /// The job's name when the run started.
-    #[serde(default)]
-    pub run_name: String,
-    /// Resolved job parameters: `[{name, default?, value}]`.
-    #[serde(default)]
-    pub job_parameters: Vec<Value>,
-}
 
 /// The jobs routes.
 pub fn routes() -> Router<AppState> {

@@ -3,28 +3,11 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::clusters::{self, check_custom_tags, mix, object, optional_int, required_str};
-use super::store::{Collection, Db};
+use super::store::{Collection, Db, PoolRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, permissions};
-
-/// An instance pool as the workspace stores it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PoolRecord {
-    /// Pool ID.
-    pub instance_pool_id: String,
-    /// The pool's settings, with server defaults filled in.
-    pub spec: Map<String, Value>,
-    /// `ACTIVE`, `STOPPED` or `DELETED`.
-    pub state: String,
-    /// Who created it.
-    pub creator_user_name: String,
-    /// The creator's numeric user ID (for the `DatabricksInstancePoolCreatorId` tag).
-    #[serde(default)]
-    pub creator_id: String,
-}
 
 /// The fields `edit` accepts; anything else needs delete + create.
 const EDITABLE: [&str; 9] = [
