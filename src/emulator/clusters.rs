@@ -8,19 +8,21 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use super::cluster_lifecycle::{
+    PENDING, RESIZING, RESTARTING, RUNNING, TERMINATED, TERMINATING, edit_transition, is_up,
+    progress, resize_transition, restart_transition, start_transition, terminate_transition,
+    unexpected_state, workers,
+};
+use super::ids::{mix, new_id};
 use super::principals::{self, PrincipalKind};
+use super::request::{
+    check_custom_tags, decode_offset_token, missing, object, optional_int, page_size, page_window,
+    query_str_id, required_str, str_field,
+};
 use super::store::{ClusterRecord, Collection, Db, Tx};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, Workspace, permissions};
-
-const PENDING: &str = "PENDING";
-const RUNNING: &str = "RUNNING";
-const RESTARTING: &str = "RESTARTING";
-const RESIZING: &str = "RESIZING";
-const TERMINATING: &str = "TERMINATING";
-const TERMINATED: &str = "TERMINATED";
 
 const STATES: [&str; 8] = [
     PENDING,
@@ -42,10 +44,6 @@ const SOURCES: [&str; 7] = [
     "SQL",
 ];
 
-/// `custom_tags` entries a cluster or pool may have.
-const MAX_CUSTOM_TAGS: usize = 45;
-/// Clusters per page of a 2.1 list when the caller does not say, and the most it may ask for.
-const DEFAULT_PAGE_SIZE: usize = 100;
 /// List shows unpinned terminated clusters for this long.
 const LIST_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -77,203 +75,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The state machine (pure).
-
-/// Moves a cluster along its asynchronous transition if it is due at `now` (`delay_ms` after the
-/// state was entered). Returns whether the cluster changed.
-pub fn advance(rec: &mut ClusterRecord, now: i64, delay_ms: i64) -> bool {
-    let next = match rec.state.as_str() {
-        PENDING | RESTARTING | RESIZING => RUNNING,
-        TERMINATING => TERMINATED,
-        _ => return false,
-    };
-    if now - rec.state_since < delay_ms {
-        return false;
-    }
-    // Date the change when it would have happened, not when someone looked.
-    enter(rec, next, (rec.state_since + delay_ms).min(now));
-    true
-}
-
-/// Advances every cluster to `now`, journalling the ones that changed. Call at the start of any
-/// request that reads or writes clusters.
-pub fn progress(ws: &Workspace, db: &mut Db, tx: &mut Tx) {
-    let now = ws.now_ms();
-    let delay_ms = i64::try_from(ws.options.cluster_start.as_millis()).unwrap_or(i64::MAX);
-    for (id, rec) in db.clusters.iter_mut() {
-        if advance(rec, now, delay_ms) {
-            tx.touch(Collection::Clusters, id.clone());
-        }
-    }
-}
-
-fn enter(rec: &mut ClusterRecord, state: &str, at: i64) {
-    rec.state = state.to_string();
-    rec.state_since = at;
-    if state == TERMINATED {
-        rec.terminated_time = Some(at);
-    }
-}
-
-/// `Running` for `RUNNING`, as the service spells states in messages.
-fn title(state: &str) -> String {
-    let lower = state.to_ascii_lowercase();
-    let mut chars = lower.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
-}
-
-fn unexpected_state(rec: &ClusterRecord) -> ApiError {
-    ApiError::invalid_state(format!(
-        "Cluster {} is in unexpected state {}.",
-        rec.cluster_id,
-        title(&rec.state)
-    ))
-}
-
-fn reject_job_cluster(rec: &ClusterRecord, action: &str) -> ApiResult<()> {
-    if rec.cluster_source == "JOB" {
-        return Err(ApiError::invalid(format!(
-            "Cluster {} was created by the Jobs service and cannot be {action}.",
-            rec.cluster_id
-        )));
-    }
-    Ok(())
-}
-
-fn start_transition(rec: &mut ClusterRecord, now: i64) -> ApiResult<()> {
-    reject_job_cluster(rec, "started")?;
-    if rec.state != TERMINATED {
-        return Err(unexpected_state(rec));
-    }
-    enter(rec, PENDING, now);
-    rec.start_time = now;
-    rec.last_restarted_time = Some(now);
-    rec.terminated_time = None;
-    rec.termination_reason = None;
-    Ok(())
-}
-
-fn restart_transition(rec: &mut ClusterRecord, now: i64) -> ApiResult<()> {
-    if rec.state != RUNNING {
-        return Err(unexpected_state(rec));
-    }
-    enter(rec, RESTARTING, now);
-    rec.last_restarted_time = Some(now);
-    Ok(())
-}
-
-/// Resizes to `size` (`{num_workers}` or `{autoscale}`), which replaces the spec's size.
-fn resize_transition(rec: &mut ClusterRecord, size: Map<String, Value>, now: i64) -> ApiResult<()> {
-    if rec.state != RUNNING {
-        return Err(unexpected_state(rec));
-    }
-    rec.spec.shift_remove("num_workers");
-    rec.spec.shift_remove("autoscale");
-    rec.spec.extend(size);
-    enter(rec, RESIZING, now);
-    Ok(())
-}
-
-/// Terminates (the `delete` call): a no-op for a cluster already on its way down.
-fn terminate_transition(rec: &mut ClusterRecord, user: &str, now: i64) {
-    if rec.state == TERMINATING || rec.state == TERMINATED {
-        return;
-    }
-    enter(rec, TERMINATING, now);
-    rec.termination_reason = Some(json!({
-        "code": "USER_REQUEST",
-        "type": "SUCCESS",
-        "parameters": {"username": user},
-    }));
-}
-
-/// Applies an edit: a running cluster restarts with the new spec, a terminated one keeps it for
-/// its next start; any other state is refused.
-fn edit_transition(rec: &mut ClusterRecord, spec: Map<String, Value>, now: i64) -> ApiResult<()> {
-    reject_job_cluster(rec, "edited")?;
-    match rec.state.as_str() {
-        RUNNING => {
-            enter(rec, RESTARTING, now);
-            rec.last_restarted_time = Some(now);
-        }
-        TERMINATED => {}
-        _ => return Err(unexpected_state(rec)),
-    }
-    rec.spec = spec;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation and body helpers (shared with the pools family).
-
-/// The request body as an object; anything else is a malformed request.
-pub(super) fn object(body: Value) -> ApiResult<Map<String, Value>> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::malformed(
-            "Invalid JSON given in the body of the request - expected a JSON object",
-        )),
-    }
-}
-
-fn missing(key: &str) -> ApiError {
-    ApiError::invalid(format!("Missing required field: {key}"))
-}
-
-/// A required, non-empty string field.
-pub(super) fn required_str(map: &Map<String, Value>, key: &str) -> ApiResult<String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Err(missing(key)),
-        Some(Value::String(s)) if s.is_empty() => Err(missing(key)),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(ApiError::invalid(format!(
-            "Invalid value for {key}: expected a string, got {other}"
-        ))),
-    }
-}
-
-/// An optional integer field; a non-integer is a 400.
-pub(super) fn optional_int(map: &Map<String, Value>, key: &str) -> ApiResult<Option<i64>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "Invalid value for {key}: expected an integer, got {v}"
-            ))
-        }),
-    }
-}
-
-fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    map.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// `custom_tags`: a map of strings, at most 45 entries.
-pub(super) fn check_custom_tags(spec: &Map<String, Value>) -> ApiResult<()> {
-    let Some(tags) = spec.get("custom_tags").filter(|v| !v.is_null()) else {
-        return Ok(());
-    };
-    let Some(tags) = tags.as_object() else {
-        return Err(ApiError::invalid("custom_tags must be a map of strings"));
-    };
-    if tags.len() > MAX_CUSTOM_TAGS {
-        return Err(ApiError::invalid(format!(
-            "custom_tags may have at most {MAX_CUSTOM_TAGS} entries, got {}",
-            tags.len()
-        )));
-    }
-    match tags.iter().find(|(_, v)| !v.is_string()) {
-        Some((key, _)) => Err(ApiError::invalid(format!(
-            "custom_tags value for key '{key}' must be a string"
-        ))),
-        None => Ok(()),
-    }
-}
+// Validation.
 
 /// Validates a size: exactly one of `num_workers` (≥ 0) and `autoscale` (max > min ≥ 0), unless
 /// the cluster is a `kind: CLASSIC_PREVIEW` single-node one.
@@ -368,48 +170,6 @@ fn requested_size(body: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// IDs.
-
-const WORDS: [&str; 12] = [
-    "stead", "brick", "tone", "hull", "oak", "reef", "sash", "vale", "crest", "loam", "pike",
-    "wren",
-];
-
-/// A 64-bit mix (splitmix64) for IDs and read-only numbers that should look random but be stable.
-pub(super) fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A cluster-style ID, `MMDD-HHMMSS-<word><seq>` (UTC), unique through `seq`.
-pub(super) fn new_id(now_ms: i64, seq: i64) -> String {
-    let secs = now_ms.div_euclid(1000);
-    let (month, day) = month_day(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    let word = WORDS[(mix(seq as u64) % WORDS.len() as u64) as usize];
-    format!(
-        "{month:02}{day:02}-{:02}{:02}{:02}-{word}{seq}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Month and day of a count of days since 1970-01-01 (Howard Hinnant's civil-from-days).
-fn month_day(days: i64) -> (i64, i64) {
-    let z = days + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (month, day)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Responses.
 
 /// ClusterDetails: the spec at top level with the server's defaults, the read-only status fields,
@@ -491,10 +251,6 @@ fn state_message(state: &str) -> &'static str {
     }
 }
 
-fn is_up(state: &str) -> bool {
-    matches!(state, RUNNING | RESIZING | RESTARTING)
-}
-
 fn add_status(rec: &ClusterRecord, out: &mut Map<String, Value>) {
     out.insert("state".into(), json!(rec.state));
     out.insert("state_message".into(), json!(state_message(&rec.state)));
@@ -535,36 +291,6 @@ fn add_running_info(rec: &ClusterRecord, out: &mut Map<String, Value>) {
         out.insert("cluster_cores".into(), json!(cores * nodes as f64));
         out.insert("cluster_memory_mb".into(), json!(memory_mb * nodes));
     }
-}
-
-/// The target worker count: `num_workers`, or an autoscaling cluster's minimum.
-fn workers(spec: &Map<String, Value>) -> i64 {
-    spec.get("num_workers")
-        .and_then(Value::as_i64)
-        .or_else(|| spec.get("autoscale")?.get("min_workers")?.as_i64())
-        .unwrap_or(0)
-}
-
-/// Instances clusters hold from a pool: (in use, pending), counting workers and drivers.
-pub(super) fn pool_usage(db: &Db, pool_id: &str) -> (i64, i64) {
-    let (mut used, mut pending) = (0, 0);
-    for rec in db.clusters.values() {
-        let worker_pool = str_field(&rec.spec, "instance_pool_id");
-        let driver_pool = str_field(&rec.spec, "driver_instance_pool_id").or(worker_pool);
-        let mut nodes = 0;
-        if worker_pool == Some(pool_id) {
-            nodes += workers(&rec.spec);
-        }
-        if driver_pool == Some(pool_id) {
-            nodes += 1;
-        }
-        match rec.state.as_str() {
-            PENDING => pending += nodes,
-            s if is_up(s) => used += nodes,
-            _ => {}
-        }
-    }
-    (used, pending)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -744,11 +470,7 @@ fn set_path(map: &mut Map<String, Value>, path: &str, value: Option<Value>) {
 }
 
 async fn get_cluster(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Json<Value>> {
-    let id = query
-        .get("cluster_id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing("cluster_id"))?
-        .to_string();
+    let id = query_str_id(&query, "cluster_id")?;
     write(&ws, |db, _, _| {
         let rec = db.clusters.get(&id).ok_or_else(|| does_not_exist(&id))?;
         Ok(Json(details(db, rec, true)))
@@ -981,7 +703,7 @@ impl ListQuery {
             page_size: page_size(query.int("page_size")?)?,
             offset: query
                 .get("page_token")
-                .map(decode_token)
+                .map(|token| decode_offset_token(token, "clusters"))
                 .transpose()?
                 .unwrap_or(0),
         })
@@ -1011,51 +733,6 @@ impl ListQuery {
     }
 }
 
-/// The page size: the default for none or 0, at most the default (the service may cap it).
-fn page_size(requested: Option<i64>) -> ApiResult<usize> {
-    match requested {
-        Some(n) if n < 0 => Err(ApiError::invalid(format!(
-            "Invalid page_size {n}: it must be non-negative"
-        ))),
-        Some(n) if n > 0 => Ok((n as usize).min(DEFAULT_PAGE_SIZE)),
-        _ => Ok(DEFAULT_PAGE_SIZE),
-    }
-}
-
-fn encode_token(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("clusters:{offset}"))
-}
-
-/// An empty token is the first page; anything not made by [`encode_token`] is a 400.
-fn decode_token(token: &str) -> ApiResult<usize> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("clusters:")?.parse().ok())
-        .ok_or_else(|| ApiError::invalid(format!("Invalid page_token: {token}")))
-}
-
-/// The window `[start, end)` of a page and its next and previous tokens ("" at either end).
-fn page_window(offset: usize, size: usize, total: usize) -> (usize, usize, String, String) {
-    let start = offset.min(total);
-    let end = start.saturating_add(size).min(total);
-    let next = if end < total {
-        encode_token(end)
-    } else {
-        String::new()
-    };
-    let prev = if start > 0 {
-        encode_token(start.saturating_sub(size))
-    } else {
-        String::new()
-    };
-    (start, end, next, prev)
-}
-
 async fn list_v20(State(ws): State<AppState>) -> ApiResult<Json<Value>> {
     write(&ws, |db, _, now| {
         let db = &*db;
@@ -1080,7 +757,8 @@ async fn list_v21(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Js
             .filter(|r| listed(r, now) && query.matches(r))
             .collect();
         query.sort(&mut items);
-        let (start, end, next, prev) = page_window(query.offset, query.page_size, items.len());
+        let (start, end, next, prev) =
+            page_window("clusters", query.offset, query.page_size, items.len());
         if start == end {
             return Ok(Json(json!({})));
         }
@@ -1190,131 +868,7 @@ async fn list_zones() -> Json<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(state: &str, since: i64) -> ClusterRecord {
-        ClusterRecord {
-            cluster_id: "0101-000000-stead1".into(),
-            spec: json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 2})
-                .as_object()
-                .cloned()
-                .unwrap(),
-            state: state.into(),
-            state_since: since,
-            creator_user_name: "alice@example.com".into(),
-            cluster_source: "API".into(),
-            pinned: false,
-            start_time: since,
-            terminated_time: None,
-            last_restarted_time: None,
-            termination_reason: None,
-            pinned_by_user_name: None,
-        }
-    }
-
-    fn spec(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn pending_runs_after_the_delay() {
-        let mut rec = record(PENDING, 1_000);
-        assert!(!advance(&mut rec, 1_400, 500));
-        assert_eq!(rec.state, PENDING);
-        assert!(advance(&mut rec, 9_000, 500));
-        assert_eq!(rec.state, RUNNING);
-        assert_eq!(rec.state_since, 1_500, "dated when it was due");
-        assert!(!advance(&mut rec, 20_000, 500), "RUNNING is stable");
-    }
-
-    #[test]
-    fn zero_delay_moves_at_the_next_read() {
-        for (from, to) in [
-            (PENDING, RUNNING),
-            (RESTARTING, RUNNING),
-            (RESIZING, RUNNING),
-            (TERMINATING, TERMINATED),
-        ] {
-            let mut rec = record(from, 5);
-            assert!(advance(&mut rec, 5, 0));
-            assert_eq!(rec.state, to);
-        }
-        let mut rec = record(TERMINATING, 5);
-        advance(&mut rec, 7, 0);
-        assert_eq!(rec.terminated_time, Some(5));
-    }
-
-    #[test]
-    fn start_only_from_terminated() {
-        let mut rec = record(PENDING, 0);
-        let err = start_transition(&mut rec, 10).unwrap_err();
-        assert_eq!(err.error_code, json!("INVALID_STATE"));
-        assert_eq!(
-            err.message,
-            "Cluster 0101-000000-stead1 is in unexpected state Pending."
-        );
-        let mut rec = record(TERMINATED, 0);
-        rec.terminated_time = Some(0);
-        start_transition(&mut rec, 10).unwrap();
-        assert_eq!((rec.state.as_str(), rec.terminated_time), (PENDING, None));
-        assert_eq!(rec.start_time, 10);
-    }
-
-    #[test]
-    fn restart_and_resize_need_running() {
-        let mut rec = record(TERMINATED, 0);
-        assert!(restart_transition(&mut rec, 1).is_err());
-        assert!(resize_transition(&mut rec, spec(json!({"num_workers": 5})), 1).is_err());
-        let mut rec = record(RUNNING, 0);
-        resize_transition(
-            &mut rec,
-            spec(json!({"autoscale": {"min_workers": 1, "max_workers": 4}})),
-            1,
-        )
-        .unwrap();
-        assert_eq!(rec.state, RESIZING);
-        assert!(!rec.spec.contains_key("num_workers"));
-        let mut rec = record(RUNNING, 0);
-        restart_transition(&mut rec, 3).unwrap();
-        assert_eq!(
-            (rec.state.as_str(), rec.last_restarted_time),
-            (RESTARTING, Some(3))
-        );
-    }
-
-    #[test]
-    fn terminate_is_idempotent() {
-        let mut rec = record(RUNNING, 0);
-        terminate_transition(&mut rec, "a@x", 4);
-        assert_eq!((rec.state.as_str(), rec.state_since), (TERMINATING, 4));
-        terminate_transition(&mut rec, "a@x", 9);
-        assert_eq!(rec.state_since, 4, "a second delete changes nothing");
-        let mut rec = record(TERMINATED, 2);
-        terminate_transition(&mut rec, "a@x", 9);
-        assert_eq!((rec.state.as_str(), rec.state_since), (TERMINATED, 2));
-    }
-
-    #[test]
-    fn edit_rules() {
-        let new = spec(
-            json!({"spark_version": "16.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}),
-        );
-        let mut rec = record(RUNNING, 0);
-        edit_transition(&mut rec, new.clone(), 5).unwrap();
-        assert_eq!(rec.state, RESTARTING);
-        assert_eq!(rec.spec, new);
-        let mut rec = record(TERMINATED, 0);
-        edit_transition(&mut rec, new.clone(), 5).unwrap();
-        assert_eq!((rec.state.as_str(), rec.spec == new), (TERMINATED, true));
-        for state in [PENDING, RESIZING, RESTARTING, TERMINATING] {
-            let mut rec = record(state, 0);
-            let err = edit_transition(&mut rec, new.clone(), 5).unwrap_err();
-            assert_eq!(err.error_code, json!("INVALID_STATE"));
-            assert_ne!(rec.spec, new, "a refused edit changes nothing");
-        }
-        let mut rec = record(TERMINATED, 0);
-        rec.cluster_source = "JOB".into();
-        assert!(edit_transition(&mut rec, new, 5).is_err());
-    }
+    use crate::emulator::cluster_lifecycle::tests::{record, spec};
 
     #[test]
     fn spec_validation() {
@@ -1351,30 +905,6 @@ mod tests {
             s.insert("autotermination_minutes".into(), json!(minutes));
             check_spec(&db, &s).unwrap();
         }
-    }
-
-    #[test]
-    fn ids_look_real() {
-        // 2024-08-04 22:05:09 UTC.
-        let id = new_id(1_722_809_109_000, 130);
-        let (stamp, suffix) = id.split_at(12);
-        assert_eq!(stamp, "0804-220509-");
-        assert!(suffix.ends_with("130") && suffix.len() > 3);
-        assert_ne!(new_id(0, 1), new_id(0, 2));
-        assert!(new_id(0, 1).starts_with("0101-000000-"));
-    }
-
-    #[test]
-    fn pages_and_tokens() {
-        let (start, end, next, prev) = page_window(0, 100, 250);
-        assert_eq!((start, end, prev.as_str()), (0, 100, ""));
-        assert_eq!(decode_token(&next).unwrap(), 100);
-        let (start, end, next, prev) = page_window(200, 100, 250);
-        assert_eq!((start, end, next.as_str()), (200, 250, ""));
-        assert_eq!(decode_token(&prev).unwrap(), 100);
-        assert!(decode_token("garbage!").is_err());
-        assert_eq!(page_size(Some(1000)).unwrap(), DEFAULT_PAGE_SIZE);
-        assert!(page_size(Some(-1)).is_err());
     }
 
     #[test]

@@ -4,22 +4,23 @@
 //! filled in, `depends_on` sorted, write-only fields dropped), and stored normalised. Runs do not
 //! execute: `run-now` records a run that has already ended (or was skipped).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Bound;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::permissions::{acl_key, drop_acl, init_acl};
 use super::principals::{self, PrincipalKind};
+use super::request::{
+    Cursor, body_id, decode_job_page_token, into_object, job_page_token, non_negative, page_cursor,
+    page_desc, query_id,
+};
 use super::store::{AclEntry, Collection, Db, JobRecord, RunRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
 
@@ -129,7 +130,7 @@ async fn get_job<const V: u8>(
 ) -> ApiResult<Response> {
     let job_id = query_id(&query, "job_id")?;
     let page = match query.get("page_token").filter(|t| !t.is_empty()) {
-        Some(token) if is_v22(V) => decode_get_token(token, job_id)?,
+        Some(token) if is_v22(V) => decode_job_page_token(token, job_id)?,
         _ => 0,
     };
     ws.store.read(|db| {
@@ -142,7 +143,7 @@ async fn get_job<const V: u8>(
         let has_more = window.has_more(&job.settings);
         let view = JobView {
             run_as_user_name: Some(run_as_user_name(db, job)),
-            next_page_token: has_more.then(|| get_token(job_id, page + 1)),
+            next_page_token: has_more.then(|| job_page_token(job_id, page + 1)),
             has_more,
             ..JobView::new(job, window)
         };
@@ -422,39 +423,6 @@ async fn get_run(
 
 // ---------------------------------------------------------------------------------------------
 // Request parsing
-
-fn into_object(value: Value, what: &str) -> ApiResult<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::malformed(format!("{what} must be a JSON object"))),
-    }
-}
-
-fn body_id(body: &Map<String, Value>, key: &str) -> ApiResult<i64> {
-    match body.get(key) {
-        None | Some(Value::Null) => {
-            Err(ApiError::invalid(format!("Missing required field: {key}")))
-        }
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| ApiError::invalid(format!("Invalid {key}: {n}"))),
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| ApiError::invalid(format!("Invalid {key}: '{s}' is not an integer"))),
-        Some(other) => Err(ApiError::invalid(format!("Invalid {key}: {other}"))),
-    }
-}
-
-fn query_id(query: &QueryPairs, key: &str) -> ApiResult<i64> {
-    query
-        .int(key)?
-        .ok_or_else(|| ApiError::invalid(format!("Missing required field: {key}")))
-}
-
-fn non_negative(value: i64, key: &str) -> ApiResult<usize> {
-    usize::try_from(value)
-        .map_err(|_| ApiError::invalid(format!("Invalid {key} {value}: it must not be negative.")))
-}
 
 fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
     match body.get("fields_to_remove") {
@@ -1538,141 +1506,6 @@ fn run_json(run: &RunRecord) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Paging
 
-/// Where a list page starts, from an opaque page token.
-#[derive(Debug, Clone, PartialEq)]
-enum Cursor {
-    /// The page of items older than this key (a `next_page_token`).
-    Before(String),
-    /// The page of items newer than this key (a `prev_page_token`).
-    After(String),
-}
-
-impl Cursor {
-    fn token(&self, scope: &str) -> String {
-        let (direction, key) = match self {
-            Cursor::Before(k) => ("before", k),
-            Cursor::After(k) => ("after", k),
-        };
-        URL_SAFE_NO_PAD.encode(format!("{scope}:{direction}:{key}"))
-    }
-
-    fn parse(token: &str, scope: &str) -> Option<Cursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let mut parts = text.splitn(3, ':');
-        let (s, direction, key) = (parts.next()?, parts.next()?, parts.next()?);
-        if s != scope || key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        match direction {
-            "before" => Some(Cursor::Before(key.to_string())),
-            "after" => Some(Cursor::After(key.to_string())),
-            _ => None,
-        }
-    }
-}
-
-fn invalid_token() -> ApiError {
-    ApiError::invalid(
-        "Invalid page_token: use a next_page_token or prev_page_token from a previous response.",
-    )
-}
-
-fn page_cursor(query: &QueryPairs, scope: &str) -> ApiResult<Option<Cursor>> {
-    query
-        .get("page_token")
-        .filter(|t| !t.is_empty())
-        .map(|t| Cursor::parse(t, scope).ok_or_else(invalid_token))
-        .transpose()
-}
-
-fn get_token(job_id: i64, page: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("get:{job_id}:{page}"))
-}
-
-fn decode_get_token(token: &str, job_id: i64) -> ApiResult<usize> {
-    let text = URL_SAFE_NO_PAD
-        .decode(token.trim_end_matches('='))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid_token)?;
-    let mut parts = text.splitn(3, ':');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("get"), Some(id), Some(page)) if id == job_id.to_string() => {
-            page.parse().map_err(|_| invalid_token())
-        }
-        _ => Err(invalid_token()),
-    }
-}
-
-/// One page of a list, newest first.
-struct Page<'a, T> {
-    items: Vec<&'a T>,
-    has_more: bool,
-    /// Key of the last item, when older items remain.
-    next: Option<String>,
-    /// Key of the first item, when newer items exist.
-    prev: Option<String>,
-}
-
-/// A page of `map` in descending key order (newest first: IDs only grow and have the same
-/// number of digits), keeping only items `keep` accepts. Walks a key range, never the whole map
-/// unless the filter rejects most items.
-fn page_desc<'a, T>(
-    map: &'a BTreeMap<String, T>,
-    cursor: Option<&Cursor>,
-    offset: usize,
-    limit: usize,
-    keep: impl Fn(&T) -> bool,
-) -> Page<'a, T> {
-    use Bound::{Excluded, Unbounded};
-    let items: Vec<(&'a String, &'a T)> = match cursor {
-        Some(Cursor::After(key)) => {
-            let mut newer: Vec<_> = map
-                .range::<str, _>((Excluded(key.as_str()), Unbounded))
-                .filter(|(_, v)| keep(v))
-                .skip(offset)
-                .take(limit)
-                .collect();
-            newer.reverse();
-            newer
-        }
-        _ => {
-            let upper = match cursor {
-                Some(Cursor::Before(key)) => Excluded(key.as_str()),
-                _ => Unbounded,
-            };
-            map.range::<str, _>((Unbounded, upper))
-                .rev()
-                .filter(|(_, v)| keep(v))
-                .skip(offset)
-                .take(limit)
-                .collect()
-        }
-    };
-    let (Some((first, _)), Some((last, _))) = (items.first(), items.last()) else {
-        return Page {
-            items: Vec::new(),
-            has_more: false,
-            next: None,
-            prev: None,
-        };
-    };
-    let has_more = map
-        .range::<str, _>((Unbounded, Excluded(last.as_str())))
-        .rev()
-        .any(|(_, v)| keep(v));
-    let has_newer = map
-        .range::<str, _>((Excluded(first.as_str()), Unbounded))
-        .any(|(_, v)| keep(v));
-    Page {
-        has_more,
-        next: has_more.then(|| last.to_string()),
-        prev: has_newer.then(|| first.to_string()),
-        items: items.into_iter().map(|(_, v)| v).collect(),
-    }
-}
-
 /// The `name` filter of list: exact, case-insensitive.
 fn name_matches(settings: &Map<String, Value>, wanted: &str) -> bool {
     let name = settings
@@ -1879,49 +1712,6 @@ mod tests {
         assert!(nested.is_err());
     }
 
-    fn map_of(n: usize) -> BTreeMap<String, usize> {
-        (1..=n)
-            .map(|i| ((100_000_000 + i).to_string(), i))
-            .collect()
-    }
-
-    #[test]
-    fn pages_walk_newest_first_with_tokens_both_ways() {
-        let map = map_of(5);
-        let first = page_desc(&map, None, 0, 2, |_| true);
-        assert_eq!(first.items, [&5, &4]);
-        assert!(first.has_more && first.prev.is_none());
-        let token = Cursor::Before(first.next.clone().expect("next")).token("jobs");
-        let cursor = Cursor::parse(&token, "jobs").expect("token parses");
-        let second = page_desc(&map, Some(&cursor), 0, 2, |_| true);
-        assert_eq!(second.items, [&3, &2]);
-        let back = Cursor::After(second.prev.clone().expect("prev"));
-        assert_eq!(page_desc(&map, Some(&back), 0, 2, |_| true).items, [&5, &4]);
-        let last = page_desc(
-            &map,
-            Some(&Cursor::Before(second.next.expect("next"))),
-            0,
-            2,
-            |_| true,
-        );
-        assert_eq!(last.items, [&1]);
-        assert!(!last.has_more && last.next.is_none());
-        assert_eq!(
-            page_desc(&map, None, 3, 10, |_| true).items,
-            [&2, &1],
-            "offset"
-        );
-        assert_eq!(
-            page_desc(&map, None, 0, 10, |v| v % 2 == 1).items,
-            [&5, &3, &1]
-        );
-        assert!(Cursor::parse(&token, "runs").is_none(), "scoped");
-        assert!(Cursor::parse("garbage!", "jobs").is_none());
-        let empty: BTreeMap<String, usize> = BTreeMap::new();
-        let none = page_desc(&empty, None, 0, 20, |_| true);
-        assert!(none.items.is_empty() && !none.has_more);
-    }
-
     #[test]
     fn get_pages_arrays_by_100() {
         let tasks: Vec<Value> = (0..150)
@@ -1953,9 +1743,9 @@ mod tests {
         assert_eq!(second["tasks"][0]["task_key"], "t100");
         assert!(second.get("job_clusters").is_none(), "complete on page 1");
         assert_eq!(second["name"], "big");
-        let token = get_token(7, 1);
-        assert_eq!(decode_get_token(&token, 7).expect("decodes"), 1);
-        assert!(decode_get_token(&token, 8).is_err());
+        let token = job_page_token(7, 1);
+        assert_eq!(decode_job_page_token(&token, 7).expect("decodes"), 1);
+        assert!(decode_job_page_token(&token, 8).is_err());
         let summary = Window {
             strip_tasks: true,
             page: Some(0),
