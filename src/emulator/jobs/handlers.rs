@@ -11,10 +11,10 @@ use super::access::{
 use super::normalize::{apply_update, normalize};
 use super::rules::{check_run_as, validate_settings};
 use super::views::{JobView, ListView, Window, json_response};
-use super::{find_job, find_job_mut, is_v22, job_missing};
+use super::{find_job, find_job_mut, is_v22, job_body, job_missing};
 use crate::emulator::permissions::{acl_key, drop_acl, init_acl};
 use crate::emulator::request::{
-    Cursor, body_id, decode_job_page_token, into_object, job_page_token, non_negative, page_cursor,
+    Cursor, decode_job_page_token, into_object, job_page_token, non_negative, page_cursor,
     page_desc, query_id,
 };
 use crate::emulator::store::{Collection, JobRecord};
@@ -137,8 +137,7 @@ pub(super) async fn reset<const V: u8>(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let mut body = into_object(body, "request body")?;
-    let job_id = body_id(&body, "job_id")?;
+    let (mut body, job_id) = job_body(body)?;
     let mut new = match body.remove("new_settings") {
         None | Some(Value::Null) => {
             return Err(ApiError::invalid("Missing required field: new_settings"));
@@ -167,8 +166,7 @@ pub(super) async fn update(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let body = into_object(body, "request body")?;
-    let job_id = body_id(&body, "job_id")?;
+    let (body, job_id) = job_body(body)?;
     let new = match body.get("new_settings") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
@@ -193,8 +191,7 @@ pub(super) async fn delete(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let body = into_object(body, "request body")?;
-    let job_id = body_id(&body, "job_id")?;
+    let (_, job_id) = job_body(body)?;
     ws.store.write(|db, tx| {
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         let id = job_id.to_string();

@@ -13,7 +13,9 @@ mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
+use serde_json::{Map, Value};
 
+use crate::emulator::request::{body_id, into_object};
 use crate::emulator::store::{Db, JobRecord};
 use crate::emulator::{ApiError, ApiResult, AppState};
 use handlers::{create, delete, get_job, list_jobs, reset, update};
@@ -63,6 +65,13 @@ pub(super) fn find_job_mut(db: &mut Db, job_id: i64) -> ApiResult<&mut JobRecord
     db.jobs
         .get_mut(&job_id.to_string())
         .ok_or_else(|| job_missing(job_id))
+}
+
+/// The body of a request on one job: the object, and the `job_id` it names.
+fn job_body(body: Value) -> ApiResult<(Map<String, Value>, i64)> {
+    let body = into_object(body, "request body")?;
+    let job_id = body_id(&body, "job_id")?;
+    Ok((body, job_id))
 }
 
 /// `value` as a JSON object, for tests.

@@ -6,10 +6,8 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use super::access::{Access, CAN_MANAGE_RUN, CAN_VIEW, check_access};
-use super::find_job;
-use crate::emulator::request::{
-    Cursor, body_id, into_object, non_negative, page_cursor, page_desc, query_id,
-};
+use super::{find_job, job_body};
+use crate::emulator::request::{Cursor, non_negative, page_cursor, page_desc, query_id};
 use crate::emulator::store::{Collection, RunRecord};
 use crate::emulator::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
 
@@ -18,8 +16,7 @@ pub(super) async fn run_now(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let body = into_object(body, "request body")?;
-    let job_id = body_id(&body, "job_id")?;
+    let (body, job_id) = job_body(body)?;
     let token = idempotency_token(&body)?;
     let given = job_parameter_values(&body)?;
     let now = ws.now_ms();
