@@ -10,15 +10,18 @@
 //! compared, not protected, and nothing is encrypted.
 
 mod admin;
+pub mod cluster_lifecycle;
 pub mod clusters;
 pub mod error;
 pub mod faults;
+pub mod ids;
 pub mod jobs;
 pub mod jwt;
 pub mod oauth;
 pub mod permissions;
 pub mod pools;
 pub mod principals;
+pub mod request;
 pub mod scim;
 pub mod secrets;
 pub mod store;
@@ -32,15 +35,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 
 pub use error::{ApiError, ApiResult};
 use faults::FaultEngine;
+pub use request::{ApiJson, QueryPairs};
 use store::Store;
 
 /// How to run an emulated workspace.
@@ -520,112 +522,6 @@ impl Workspace {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.total.store(0, Ordering::Relaxed);
     }
-}
-
-/// A JSON body that answers a parse failure the way the API does (400 MALFORMED_REQUEST).
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::malformed(format!("Could not read the request body: {e}")))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| {
-            ApiError::malformed(format!(
-                "Invalid JSON given in the body of the request - {e}"
-            ))
-        })
-    }
-}
-
-/// Query parameters as ordered pairs (lists arrive as repeated keys).
-pub struct QueryPairs(pub Vec<(String, String)>);
-
-impl QueryPairs {
-    /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `key`.
-    pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// `key` as an integer; a malformed value is a 400.
-    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
-        self.get(key)
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    ApiError::invalid(format!("Invalid value for {key}: '{v}' is not an integer"))
-                })
-            })
-            .transpose()
-    }
-
-    /// `key` as a boolean (`true`/`false`).
-    pub fn bool(&self, key: &str) -> bool {
-        self.get(key)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        Ok(QueryPairs(form_urlencoded_pairs(query)))
-    }
-}
-
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use super::jwt::{self, Claims};
 use super::principals::{Principals, ServicePrincipalEntry};
-use super::{AppState, EmulatorError, form_urlencoded_pairs, same_secret};
+use super::request::{self, form_urlencoded_pairs};
+use super::{AppState, EmulatorError, same_secret};
 
 /// The application id of the Azure Databricks resource: the audience of Entra ID tokens for it.
 pub const AZURE_DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
@@ -618,8 +619,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, To
         .ok_or(TokenError::InvalidClient)?;
     let (id, secret) = decoded.split_once(':').ok_or(TokenError::InvalidClient)?;
     Ok(Some((
-        super::percent_decode(id),
-        super::percent_decode(secret),
+        request::percent_decode(id),
+        request::percent_decode(secret),
     )))
 }
 

@@ -7,34 +7,11 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::principals::{self, PrincipalKind};
-use super::store::{Collection, Db, Tx};
+use super::store::{AclEntry, AclRecord, Collection, Db, Tx};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller};
-
-/// One direct grant.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AclEntry {
-    /// `user_name`, `group_name` or `service_principal_name`.
-    pub principal_type: String,
-    /// The principal.
-    pub name: String,
-    /// The level.
-    pub level: String,
-}
-
-/// The direct grants of one object (inherited `admins` entries are added when answering).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AclRecord {
-    /// `jobs`, `clusters` or `instance-pools`.
-    pub object_type: String,
-    /// The object's ID.
-    pub object_id: String,
-    /// Direct grants, one per principal.
-    pub entries: Vec<AclEntry>,
-}
 
 /// The permissions routes.
 pub fn routes() -> Router<AppState> {

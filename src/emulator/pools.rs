@@ -3,28 +3,13 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::clusters::{self, check_custom_tags, mix, object, optional_int, required_str};
-use super::store::{Collection, Db};
+use super::cluster_lifecycle::{pool_usage, progress};
+use super::ids::{mix, new_id};
+use super::request::{check_custom_tags, object, optional_int, query_str_id, required_str};
+use super::store::{Collection, Db, PoolRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, permissions};
-
-/// An instance pool as the workspace stores it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PoolRecord {
-    /// Pool ID.
-    pub instance_pool_id: String,
-    /// The pool's settings, with server defaults filled in.
-    pub spec: Map<String, Value>,
-    /// `ACTIVE`, `STOPPED` or `DELETED`.
-    pub state: String,
-    /// Who created it.
-    pub creator_user_name: String,
-    /// The creator's numeric user ID (for the `DatabricksInstancePoolCreatorId` tag).
-    #[serde(default)]
-    pub creator_id: String,
-}
 
 /// The fields `edit` accepts; anything else needs delete + create.
 const EDITABLE: [&str; 9] = [
@@ -171,7 +156,7 @@ fn new_pool_id(now_ms: i64, seq: i64) -> String {
             c
         })
         .collect();
-    format!("{}-pool-{tag}", clusters::new_id(now_ms, seq))
+    format!("{}-pool-{tag}", new_id(now_ms, seq))
 }
 
 /// GetInstancePool: the settings plus ID, default tags, state, stats and status.
@@ -188,7 +173,7 @@ fn pool_json(db: &Db, rec: &PoolRecord) -> Value {
         }),
     );
     out.insert("state".into(), json!(rec.state));
-    let (used, pending_used) = clusters::pool_usage(db, &rec.instance_pool_id);
+    let (used, pending_used) = pool_usage(db, &rec.instance_pool_id);
     let idle = rec
         .spec
         .get("min_idle_instances")
@@ -266,14 +251,10 @@ async fn edit(State(ws): State<AppState>, ApiJson(body): ApiJson<Value>) -> ApiR
 }
 
 async fn get_pool(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Json<Value>> {
-    let id = query
-        .get("instance_pool_id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::invalid("Missing required field: instance_pool_id"))?
-        .to_string();
+    let id = query_str_id(&query, "instance_pool_id")?;
     ws.store.write(|db, tx| {
         // Stats count clusters, so bring their states up to date first.
-        clusters::progress(&ws, db, tx);
+        progress(&ws, db, tx);
         let rec = db.pools.get(&id).ok_or_else(|| does_not_exist(&id))?;
         Ok(Json(pool_json(db, rec)))
     })
@@ -281,7 +262,7 @@ async fn get_pool(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Js
 
 async fn list(State(ws): State<AppState>) -> Json<Value> {
     ws.store.write(|db, tx| {
-        clusters::progress(&ws, db, tx);
+        progress(&ws, db, tx);
         let pools: Vec<Value> = db.pools.values().map(|p| pool_json(db, p)).collect();
         if pools.is_empty() {
             Json(json!({}))

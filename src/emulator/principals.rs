@@ -6,8 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::EmulatorError;
-use super::scim::{GroupRecord, ServicePrincipalRecord, UserRecord};
-use super::store::Db;
+use super::store::{Db, GroupRecord, ServicePrincipalRecord, UserRecord};
 
 /// The user the default token acts as; a workspace admin.
 pub const DEFAULT_ADMIN: &str = "admin@example.com";

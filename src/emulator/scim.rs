@@ -3,45 +3,10 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::store::{GroupRecord, ServicePrincipalRecord, UserRecord};
 use super::{ApiError, ApiResult, AppState, Caller, QueryPairs};
-
-/// A user.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UserRecord {
-    /// SCIM ID.
-    pub id: String,
-    /// User name (e-mail).
-    pub user_name: String,
-    /// Display name.
-    pub display_name: String,
-    /// Whether the user is active.
-    pub active: bool,
-}
-
-/// A group.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GroupRecord {
-    /// SCIM ID.
-    pub id: String,
-    /// Display name (what permissions name).
-    pub display_name: String,
-    /// Member user IDs.
-    pub members: Vec<String>,
-}
-
-/// A service principal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ServicePrincipalRecord {
-    /// SCIM ID.
-    pub id: String,
-    /// Application ID (what permissions name).
-    pub application_id: String,
-    /// Display name.
-    pub display_name: String,
-}
 
 const BASE: &str = "/api/2.0/preview/scim/v2";
 

@@ -3,60 +3,23 @@
 //! Values are write-only: the emulator keeps only a keyed fingerprint and the size of each value,
 //! so neither the state file nor any response can leak one. The fingerprint is HMAC-SHA256 over
 //! a random per-secret salt and the value, under a key that is not in the state file (see
-//! [`ValueKey`]): a reader of the state file cannot test guesses against it, as it could against
-//! a plain hash (a 6-digit value falls to a plain SHA-256 in under a second).
+//! [`super::store::ValueKey`]): a reader of the state file cannot test guesses against it, as it
+//! could against a plain hash (a 6-digit value falls to a plain SHA-256 in under a second).
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::permissions::groups_of;
 use super::principals;
-use super::store::{Collection, Db};
+use super::store::{Collection, Db, ScopeRecord, SecretRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
-
-/// A secret: its value is kept only as a keyed fingerprint, so no state file ever holds it or
-/// anything a reader could test guesses against. (Records written before fingerprints were keyed
-/// carried a plain `sha256`; it is dropped on loading, and such a secret matches no value.)
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SecretRecord {
-    /// Key.
-    pub key: String,
-    /// Random salt of the fingerprint, hex (16 bytes): equal values get unequal fingerprints.
-    #[serde(default)]
-    pub salt: String,
-    /// HMAC-SHA256 of salt ‖ value under the workspace's [`ValueKey`], hex.
-    #[serde(default)]
-    pub hmac_sha256: String,
-    /// Value size in bytes.
-    pub size: usize,
-    /// Last write, epoch ms.
-    pub last_updated_timestamp: i64,
-}
-
-/// A secret scope with its secrets and ACLs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ScopeRecord {
-    /// Name as created.
-    pub name: String,
-    /// `DATABRICKS` or `AZURE_KEYVAULT`.
-    pub backend_type: String,
-    /// Secrets by key.
-    pub secrets: BTreeMap<String, SecretRecord>,
-    /// ACLs: principal → `READ` | `WRITE` | `MANAGE`.
-    pub acls: BTreeMap<String, String>,
-    /// `{resource_id, dns_name}` of an Azure Key Vault-backed scope.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyvault_metadata: Option<Value>,
-}
 
 const BASE: &str = "/api/2.0/secrets";
 const MAX_NAME_LEN: usize = 128;
@@ -145,90 +108,6 @@ fn value_bytes(string_value: Option<String>, bytes_value: Option<String>) -> Api
         )));
     }
     Ok(bytes)
-}
-
-/// Bytes of a fingerprint's salt.
-const SALT_BYTES: usize = 16;
-
-/// Bytes of a [`ValueKey`].
-pub const VALUE_KEY_BYTES: usize = 32;
-
-/// The key of a workspace's secret fingerprints. It is random per state file and kept apart
-/// from it (in `<state>.key`, mode 0600, or only in memory for a workspace without a state
-/// file), so the state file alone — the thing that gets copied, attached or committed — says
-/// nothing about any value; a restarted emulator reads the key back and can still tell whether
-/// a secret holds a given value.
-pub struct ValueKey {
-    key: hmac::Key,
-    random: SystemRandom,
-}
-
-impl ValueKey {
-    /// A key from its bytes.
-    pub fn from_bytes(bytes: &[u8; VALUE_KEY_BYTES]) -> Self {
-        ValueKey {
-            key: hmac::Key::new(hmac::HMAC_SHA256, bytes),
-            random: SystemRandom::new(),
-        }
-    }
-
-    /// A new random key and its bytes (to keep them).
-    pub fn generate() -> std::io::Result<(Self, [u8; VALUE_KEY_BYTES])> {
-        let mut bytes = [0u8; VALUE_KEY_BYTES];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| std::io::Error::other("the system random generator failed"))?;
-        Ok((Self::from_bytes(&bytes), bytes))
-    }
-
-    /// A fresh salt and the fingerprint of `value` with it, both hex.
-    fn seal(&self, value: &[u8]) -> ApiResult<(String, String)> {
-        let mut salt = [0u8; SALT_BYTES];
-        self.random.fill(&mut salt).map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "The emulator could not draw a random salt",
-            )
-        })?;
-        let tag = hmac::sign(&self.key, &salted(&salt, value));
-        Ok((hex(&salt), hex(tag.as_ref())))
-    }
-
-    /// Whether `record` holds `value` (compared in constant time).
-    fn matches(&self, record: &SecretRecord, value: &[u8]) -> bool {
-        let (Some(salt), Some(tag)) = (unhex(&record.salt), unhex(&record.hmac_sha256)) else {
-            return false;
-        };
-        hmac::verify(&self.key, &salted(&salt, value), &tag).is_ok()
-    }
-}
-
-/// What the fingerprint covers: the salt (fixed length) then the value.
-fn salted(salt: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut data = Vec::with_capacity(salt.len() + value.len());
-    data.extend_from_slice(salt);
-    data.extend_from_slice(value);
-    data
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Bytes of lower- or upper-case hex; `None` if it is not hex or is empty.
-pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
 }
 
 impl super::Workspace {
@@ -471,7 +350,13 @@ async fn put_secret(
         )));
     }
     let bytes = value_bytes(request.string_value, request.bytes_value)?;
-    let (salt, hmac_sha256) = ws.store.value_key().seal(&bytes)?;
+    let (salt, hmac_sha256) = ws.store.value_key().seal(&bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "The emulator could not draw a random salt",
+        )
+    })?;
     let now = ws.now_ms();
     ws.store.write(|db, tx| {
         let (key, _) = authorize(db, &name, &caller, Level::Write)?;
@@ -718,52 +603,6 @@ mod tests {
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_VALUE_BYTES + 1]);
         assert!(value_bytes(None, Some(encoded)).is_err());
-    }
-
-    fn record(salt: String, hmac_sha256: String) -> SecretRecord {
-        SecretRecord {
-            key: "k".into(),
-            salt,
-            hmac_sha256,
-            size: 6,
-            last_updated_timestamp: 0,
-        }
-    }
-
-    #[test]
-    fn fingerprints_are_salted_keyed_and_checkable_only_with_the_key() {
-        let (key, bytes) = ValueKey::generate().expect("key");
-        let (salt, tag) = key.seal(b"123456").expect("seal");
-        let (other_salt, other_tag) = key.seal(b"123456").expect("seal");
-        assert_ne!(salt, other_salt, "a fresh salt per write");
-        assert_ne!(tag, other_tag, "equal values do not look equal");
-        assert_eq!((salt.len(), tag.len()), (32, 64));
-        let sealed = record(salt, tag);
-        assert!(key.matches(&sealed, b"123456"));
-        assert!(!key.matches(&sealed, b"123457"));
-        // The same key read back (a restart) still answers; another key does not.
-        assert!(ValueKey::from_bytes(&bytes).matches(&sealed, b"123456"));
-        let (stranger, _) = ValueKey::generate().expect("key");
-        assert!(!stranger.matches(&sealed, b"123456"));
-        // A record from before keyed fingerprints matches nothing.
-        assert!(!key.matches(&record(String::new(), String::new()), b""));
-    }
-
-    #[test]
-    fn a_record_with_a_plain_sha256_loads_without_it() {
-        let old = json!({"key": "k", "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "size": 3, "last_updated_timestamp": 1});
-        let loaded: SecretRecord = serde_json::from_value(old).expect("old record");
-        let saved = serde_json::to_string(&loaded).expect("json");
-        assert!(!saved.contains("ba7816bf"), "{saved}");
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
-        assert_eq!(unhex("000fff"), Some(vec![0, 15, 255]));
-        assert_eq!(unhex("0g"), None);
-        assert_eq!(unhex("abc"), None);
-        assert_eq!(unhex(""), None);
     }
 
     #[test]

@@ -11,31 +11,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::store::{Collection, Db, Tx};
+use super::store::{Collection, Db, FileRecord, Tx};
 use super::{ApiError, ApiJson, ApiResult, AppState, QueryPairs};
-
-/// A file or directory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FileRecord {
-    /// Absolute path.
-    pub path: String,
-    /// `DIRECTORY`, `FILE` or `NOTEBOOK`.
-    pub object_type: String,
-    /// Object ID.
-    pub object_id: i64,
-    /// Content, base64 (files only).
-    pub content: Option<String>,
-    /// Creation time, epoch ms.
-    pub created_at: i64,
-    /// Last change, epoch ms.
-    pub modified_at: i64,
-    /// `PYTHON`, `SQL`, `SCALA` or `R` (notebooks only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-}
 
 const BASE: &str = "/api/2.0/workspace";
 /// The service's documented limit on imported content.

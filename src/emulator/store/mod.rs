@@ -15,22 +15,28 @@
 //! created afresh and exclusively (never truncated or written through a link) and readable by
 //! its owner only.
 
+mod files;
+pub mod records;
+mod value_key;
+
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::clusters::ClusterRecord;
-use super::jobs::{JobRecord, RunRecord};
-use super::permissions::AclRecord;
-use super::pools::PoolRecord;
-use super::scim::{GroupRecord, ServicePrincipalRecord, UserRecord};
-use super::secrets::{ScopeRecord, VALUE_KEY_BYTES, ValueKey, hex, unhex};
-use super::workspace::FileRecord;
+use files::{
+    StateFiles, create_private, io_error, load_or_create_key, prepare_folders, read_existing,
+    refuse_symlink, take_lock, write_snapshot,
+};
+pub use records::{
+    AclEntry, AclRecord, ClusterRecord, FileRecord, GroupRecord, JobRecord, PoolRecord, RunRecord,
+    ScopeRecord, SecretRecord, ServicePrincipalRecord, UserRecord,
+};
+pub use value_key::{VALUE_KEY_BYTES, ValueKey};
 
 /// ID counters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -277,42 +283,6 @@ pub enum StoreError {
 /// Journal lines after which the journal is folded into the snapshot.
 const COMPACT_AFTER: usize = 20_000;
 
-/// The files of a persisted workspace: the snapshot and the files beside it.
-#[derive(Debug, Clone)]
-struct StateFiles {
-    snapshot: PathBuf,
-    journal: PathBuf,
-    old_journal: PathBuf,
-    lock: PathBuf,
-    tmp: PathBuf,
-    key: PathBuf,
-}
-
-impl StateFiles {
-    fn of(snapshot: &Path) -> Self {
-        let journal = sibling(snapshot, "journal");
-        StateFiles {
-            snapshot: snapshot.to_path_buf(),
-            old_journal: sibling(&journal, "old"),
-            journal,
-            lock: sibling(snapshot, "lock"),
-            tmp: sibling(snapshot, "tmp"),
-            key: sibling(snapshot, "key"),
-        }
-    }
-
-    fn all(&self) -> [&Path; 6] {
-        [
-            &self.snapshot,
-            &self.journal,
-            &self.old_journal,
-            &self.lock,
-            &self.tmp,
-            &self.key,
-        ]
-    }
-}
-
 struct Persistence {
     files: StateFiles,
     journal: File,
@@ -325,13 +295,6 @@ struct Persistence {
 pub struct Store {
     inner: Mutex<(Db, Option<Persistence>)>,
     value_key: ValueKey,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 impl Store {
@@ -492,124 +455,6 @@ fn category(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Refuses `path` if it is a symbolic link (a missing file is fine).
-fn refuse_symlink(path: &Path) -> Result<(), StoreError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Symlink {
-            path: path.display().to_string(),
-        }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_error(path)(e)),
-    }
-}
-
-/// Creates the folders the state at `state` lives in (owner-only), refusing, with
-/// `confined_to`, a state outside that folder and any symlinked folder from it down.
-fn prepare_folders(state: &Path, confined_to: Option<&Path>) -> Result<(), StoreError> {
-    let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    let Some(base) = confined_to else {
-        return private_folder_builder()
-            .recursive(true)
-            .create(parent)
-            .map_err(io_error(parent));
-    };
-    let escapes = || StoreError::Escapes {
-        path: state.display().to_string(),
-        folder: base.display().to_string(),
-    };
-    let below = parent.strip_prefix(base).map_err(|_| escapes())?;
-    let mut folder = base.to_path_buf();
-    real_folder(&folder)?;
-    for component in below.components() {
-        match component {
-            Component::Normal(name) => folder.push(name),
-            _ => return Err(escapes()),
-        }
-        real_folder(&folder)?;
-    }
-    Ok(())
-}
-
-/// Makes sure `folder` is a real folder (not a link to one), creating it if missing.
-fn real_folder(folder: &Path) -> Result<(), StoreError> {
-    match std::fs::symlink_metadata(folder) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Symlink {
-            path: folder.display().to_string(),
-        }),
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(io_error(folder)(std::io::Error::other(
-            "exists and is not a folder",
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => private_folder_builder()
-            .create(folder)
-            .map_err(io_error(folder)),
-        Err(e) => Err(io_error(folder)(e)),
-    }
-}
-
-fn private_folder_builder() -> std::fs::DirBuilder {
-    #[allow(unused_mut)]
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-}
-
-/// Creates `path` afresh for writing, readable by its owner only. Whatever is there is removed
-/// first (a link itself, never what it points to) and the file is created exclusively, so
-/// nothing is ever truncated or written through a link.
-fn create_private(path: &Path) -> std::io::Result<File> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// The bytes of `path`, or `None` if there is no such file.
-fn read_existing(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The fingerprint key kept at `path`, created (owner-only) if there is none yet.
-fn load_or_create_key(path: &Path) -> Result<ValueKey, StoreError> {
-    if let Some(text) = read_existing(path).map_err(io_error(path))? {
-        let bytes = std::str::from_utf8(&text)
-            .ok()
-            .and_then(|t| unhex(t.trim()))
-            .and_then(|b| <[u8; VALUE_KEY_BYTES]>::try_from(b).ok())
-            .ok_or_else(|| StoreError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!("not a key of {} hex digits", VALUE_KEY_BYTES * 2),
-            })?;
-        return Ok(ValueKey::from_bytes(&bytes));
-    }
-    let (key, bytes) = ValueKey::generate().map_err(StoreError::Random)?;
-    let mut file = create_private(path).map_err(io_error(path))?;
-    file.write_all(format!("{}\n", hex(&bytes)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(path))?;
-    Ok(key)
-}
-
 /// Replays the journal at `path` (if any) into `db`. A line that is not a valid entry stops the
 /// replay with an error naming it — unless it is the last line and has no newline after it: a
 /// write torn by a crash, never acknowledged, which is dropped with a warning.
@@ -710,43 +555,6 @@ fn fold_in_background(db: &Db, p: &mut Persistence) {
             Err(e) => tracing::error!(error = %e, "emulator snapshot failed; old journal kept"),
         }
     }));
-}
-
-/// Writes `bytes` to `path` atomically: a new temp file (owner-only), fsync, rename (which
-/// replaces whatever is at `path`, a link included, without following it).
-fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = sibling(path, "tmp");
-    {
-        let mut file = create_private(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".");
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Takes `<state>.lock`, holding our PID; a lock left by a process that is gone is taken over.
-fn take_lock(lock: &Path, state: &Path) -> Result<(), StoreError> {
-    let me = std::process::id();
-    if let Ok(text) = std::fs::read_to_string(lock) {
-        let pid: Option<u32> = text.trim().parse().ok();
-        let alive = pid.is_some_and(|pid| pid != me && Path::new(&format!("/proc/{pid}")).exists());
-        if alive {
-            return Err(StoreError::Locked {
-                path: state.display().to_string(),
-                holder: format!("pid {}", text.trim()),
-            });
-        }
-    }
-    create_private(lock)
-        .and_then(|mut file| file.write_all(me.to_string().as_bytes()))
-        .map_err(io_error(lock))
 }
 
 #[cfg(test)]
