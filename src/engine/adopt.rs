@@ -27,47 +27,29 @@ pub fn adoption_candidates(
     live: &crate::model::live::LiveWorkspace,
 ) -> Vec<Adoption> {
     let mut out = Vec::new();
-    let mut add = |kind: Kind, label: &str, key: &String, name: Option<&str>, managed: bool| {
-        let (Some(name), false) = (name, managed) else {
-            return;
-        };
-        if let Some(id) = live.unmanaged.get(label).and_then(|m| m.get(name)) {
-            out.push(Adoption {
-                resource: crate::model::ResourceId {
-                    kind,
-                    key: key.clone(),
-                },
-                id: id.clone(),
-                name: name.to_string(),
-            });
+    // Jobs, clusters, pools: the order adopt has always listed them in.
+    for kind in Kind::tagged().rev() {
+        let name_field = kind.spec().name_field;
+        let managed = live.objects(kind);
+        let unmanaged = live.unmanaged.get(kind.as_str());
+        for (key, fields, _) in desired.objects(kind) {
+            let Some(name) = fields.get(name_field).and_then(Value::as_str) else {
+                continue;
+            };
+            if managed.is_some_and(|m| m.contains_key(key)) {
+                continue;
+            }
+            if let Some(id) = unmanaged.and_then(|m| m.get(name)) {
+                out.push(Adoption {
+                    resource: crate::model::ResourceId {
+                        kind,
+                        key: key.clone(),
+                    },
+                    id: id.clone(),
+                    name: name.to_string(),
+                });
+            }
         }
-    };
-    for (key, job) in &desired.jobs {
-        add(
-            Kind::Jobs,
-            "jobs",
-            key,
-            job.settings.get("name").and_then(Value::as_str),
-            live.jobs.contains_key(key),
-        );
-    }
-    for (key, cluster) in &desired.clusters {
-        add(
-            Kind::Clusters,
-            "clusters",
-            key,
-            cluster.spec.get("cluster_name").and_then(Value::as_str),
-            live.clusters.contains_key(key),
-        );
-    }
-    for (key, pool) in &desired.instance_pools {
-        add(
-            Kind::InstancePools,
-            "instance_pools",
-            key,
-            pool.spec.get("instance_pool_name").and_then(Value::as_str),
-            live.instance_pools.contains_key(key),
-        );
     }
     out
 }

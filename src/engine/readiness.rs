@@ -294,12 +294,7 @@ fn unknown_principals(r: &Resources, dir: &Directory) -> Vec<String> {
         Principal::ServicePrincipalName(n) => dir.service_principals.contains(&n.to_lowercase()),
     };
     let mut unknown = BTreeSet::new();
-    let grants = r
-        .jobs
-        .values()
-        .flat_map(|j| &j.permissions)
-        .chain(r.clusters.values().flat_map(|c| &c.permissions))
-        .chain(r.instance_pools.values().flat_map(|p| &p.permissions));
+    let grants = Kind::tagged().flat_map(|kind| r.objects(kind).into_iter().flat_map(|o| o.2));
     for g in grants {
         if !known(&g.principal) {
             unknown.insert(g.principal.name().to_string());
@@ -327,14 +322,10 @@ fn unresolved_references(ctx: &WorkspaceContext) -> Vec<String> {
                 for o in crate::config::refs::scan(s) {
                     if let Ok(crate::config::refs::Reference::ResourceId(id)) = o.reference
                         && matches!(id.kind, Kind::Clusters | Kind::InstancePools)
+                        && let Some(live) = ctx.read.live.objects(id.kind)
+                        && !live.contains_key(&id.key)
                     {
-                        let live = match id.kind {
-                            Kind::Clusters => &ctx.read.live.clusters,
-                            _ => &ctx.read.live.instance_pools,
-                        };
-                        if !live.contains_key(&id.key) {
-                            found.insert(id.to_string());
-                        }
+                        found.insert(id.to_string());
                     }
                 }
             }
