@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod concurrency;
+pub mod origin;
 pub mod token_source;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -311,7 +312,7 @@ impl WorkspaceClient {
         source: std::sync::Arc<TokenSource>,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let base = crate::config::env::parse_origin(base).map_err(|bad| {
+        let base = origin::parse_origin(base).map_err(|bad| {
             if bad.insecure {
                 ClientError::InsecureHost {
                     workspace: name.into(),
