@@ -2,6 +2,7 @@
 //! `Retry-After`, an adaptive per-workspace concurrency limit, both not-found dialects, and
 //! errors that never carry a token or a request body.
 
+pub mod api;
 pub mod auth;
 pub mod concurrency;
 pub mod origin;

@@ -276,7 +276,7 @@ pub struct PlanInput<'a> {
 }
 
 /// Pool fields `instance-pools/edit` accepts; a change elsewhere means delete and create.
-const POOL_EDITABLE: &[&str] = &[
+pub const POOL_EDITABLE: &[&str] = &[
     "instance_pool_name",
     "node_type_id",
     "custom_tags",
