@@ -387,8 +387,7 @@ async fn read_listed(
                                 };
                                 let grants = grants.clone();
                                 pending.push(Box::pin(async move {
-                                    let object_type = permissions_object(id.kind);
-                                    let Some(object_type) = object_type else {
+                                    let Some(object_type) = permissions_object(id.kind) else {
                                         return Ok(Answer::GrantsUnread(index));
                                     };
                                     if !grants.wanted(&id).await {

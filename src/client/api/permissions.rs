@@ -46,10 +46,8 @@ pub async fn set(
     id: &str,
     acl: Vec<Value>,
 ) -> Result<(), ClientError> {
-    client
-        .put(&path(object, id), &json!({"access_control_list": acl}))
-        .await
-        .map(drop)
+    let body = access_control_list(acl);
+    client.put(&path(object, id), &body).await.map(drop)
 }
 
 /// [`set`] in request slots nobody else waits for: a write that may wait for everything else.
@@ -59,8 +57,13 @@ pub async fn set_in_background(
     id: &str,
     acl: Vec<Value>,
 ) -> Result<(), ClientError> {
+    let body = access_control_list(acl);
     client
-        .put_in_background(&path(object, id), &json!({"access_control_list": acl}))
+        .put_in_background(&path(object, id), &body)
         .await
         .map(drop)
+}
+
+fn access_control_list(acl: Vec<Value>) -> Value {
+    json!({"access_control_list": acl})
 }

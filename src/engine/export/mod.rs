@@ -247,3 +247,44 @@ async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError>
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientOptions, Token};
+
+    #[tokio::test]
+    async fn a_job_with_more_than_100_tasks_exports_whole() {
+        let emulator = crate::emulator::start(crate::emulator::EmulatorOptions::default())
+            .await
+            .expect("emulator");
+        let client = WorkspaceClient::new(
+            "w",
+            &emulator.url,
+            Token::new("dev"),
+            ClientOptions::default(),
+        )
+        .expect("client");
+        // jobs/list gives at most 100 tasks of a job and says `has_more`; jobs/get pages the rest.
+        let tasks: Vec<Value> = (0..130)
+            .map(|i| {
+                json!({"task_key": format!("t{i:03}"), "notebook_task": {"notebook_path": format!("/Repos/big/t{i:03}")}})
+            })
+            .collect();
+        jobs::create(&client, &json!({"name": "big", "tasks": tasks}))
+            .await
+            .expect("job");
+
+        let exported = export(&client, None).await.expect("export");
+
+        let big = &exported.resources.jobs["big"];
+        let keys: Vec<&str> = big.settings["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter_map(|t| t["task_key"].as_str())
+            .collect();
+        assert_eq!(keys.len(), 130, "{keys:?}");
+        assert_eq!(keys.last(), Some(&"t129"));
+    }
+}
