@@ -7,8 +7,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 use super::ClientError;
-use crate::config::env::{Auth, AuthMethod, AuthSpec, Setting};
+
+use super::origin::parse_origin;
 
 /// A bearer token or another secret. Never printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,6 +45,132 @@ impl fmt::Display for Token {
         f.write_str("***")
     }
 }
+
+/// An authentication method of Databricks unified authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// A personal access token.
+    Pat,
+    /// OAuth machine-to-machine: a service principal's client id and secret.
+    OauthM2m,
+    /// GitHub Actions' OIDC identity exchanged for a workspace token (workload identity federation).
+    GithubOidc,
+    /// A Microsoft Entra ID service principal's client secret.
+    AzureClientSecret,
+    /// An Azure managed identity.
+    AzureMsi,
+    /// `az account get-access-token` (whoever ran `az login`).
+    AzureCli,
+    /// `databricks auth token` (whoever ran `databricks auth login`).
+    DatabricksCli,
+}
+
+impl AuthMethod {
+    /// Every method, in the order the documentation lists them.
+    pub const ALL: [AuthMethod; 7] = [
+        AuthMethod::Pat,
+        AuthMethod::OauthM2m,
+        AuthMethod::GithubOidc,
+        AuthMethod::AzureClientSecret,
+        AuthMethod::AzureMsi,
+        AuthMethod::AzureCli,
+        AuthMethod::DatabricksCli,
+    ];
+
+    /// Its name in files and variables (`oauth-m2m`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Pat => "pat",
+            AuthMethod::OauthM2m => "oauth-m2m",
+            AuthMethod::GithubOidc => "github-oidc",
+            AuthMethod::AzureClientSecret => "azure-client-secret",
+            AuthMethod::AzureMsi => "azure-msi",
+            AuthMethod::AzureCli => "azure-cli",
+            AuthMethod::DatabricksCli => "databricks-cli",
+        }
+    }
+
+    /// The method called `name` (the SDKs' `auth_type` values; `azure-client-secret` also as
+    /// the SDK's historical `azure-client-secret`, `pat` also as `token`).
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        let name = name.trim().to_ascii_lowercase();
+        AuthMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .or(match name.as_str() {
+                "token" => Some(AuthMethod::Pat),
+                _ => None,
+            })
+    }
+
+    /// Whether the method's token is an Entra ID token (sent only to Azure Databricks hosts).
+    pub fn is_azure(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::AzureClientSecret | AuthMethod::AzureMsi | AuthMethod::AzureCli
+        )
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a workspace's credentials are found, as the client needs it: the environment file's
+/// `token_env` / `profile` / `auth:` settings, converted by the engine. Never holds a credential
+/// itself: only where to find one and what is not secret (client and tenant ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// The token is in this environment variable.
+    TokenEnv(String),
+    /// A profile of `~/.databrickscfg`.
+    Profile(String),
+    /// An `auth:` block naming the method.
+    Block(AuthBlock),
+    /// Databricks unified authentication from `DATABRICKS_*` / `ARM_*` variables, a profile
+    /// for the host, or a logged-in CLI.
+    Default,
+}
+
+/// The settings of an `auth:` block.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthBlock {
+    /// The method; `None` when only a profile is given (its `auth_type` decides).
+    pub method: Option<AuthMethod>,
+    /// The service principal's (or managed identity's) client id.
+    pub client_id: Option<SettingSource>,
+    /// The variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// The Entra ID tenant.
+    pub tenant_id: Option<SettingSource>,
+    /// The variable holding a personal access token.
+    pub token_env: Option<String>,
+    /// The audience of GitHub's ID token (the federation policy's).
+    pub audience: Option<String>,
+    /// The Entra ID login endpoint (normalised origin).
+    pub login_endpoint: Option<String>,
+    /// A `~/.databrickscfg` profile: the attributes' fallback, or `--profile` for databricks-cli.
+    pub profile: Option<String>,
+}
+
+/// A setting that is not secret: the value itself, or the variable holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingSource {
+    /// The value itself.
+    Literal(String),
+    /// The variable holding it.
+    Env(String),
+}
+
+/// The Entra ID login endpoints of the Azure clouds (`azure_environment`).
+pub const AZURE_ENVIRONMENTS: &[(&str, &str)] = &[
+    ("public", "https://login.microsoftonline.com"),
+    ("usgovernment", "https://login.microsoftonline.us"),
+    ("china", "https://login.chinacloudapi.cn"),
+];
 
 /// The Azure Databricks application (its id is the resource Entra ID tokens are asked for).
 pub const AZURE_DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
@@ -141,7 +270,11 @@ pub fn process_vars(name: &str) -> Option<String> {
 /// in the environment file (a pull request) would receive them. Variables the environment
 /// file names (`token_env`, `client_secret_env`) name no host; what protects them is that the
 /// environment file comes from a trusted revision in CI (`--env-from`).
-pub fn resolve(workspace: &str, auth: &Auth, host: &str) -> Result<Credentials, ClientError> {
+pub fn resolve(
+    workspace: &str,
+    auth: &AuthSettings,
+    host: &str,
+) -> Result<Credentials, ClientError> {
     Resolver {
         workspace,
         host,
@@ -241,9 +374,9 @@ impl Resolver<'_> {
         }
     }
 
-    fn resolve(&self, auth: &Auth) -> Result<Credentials, ClientError> {
+    fn resolve(&self, auth: &AuthSettings) -> Result<Credentials, ClientError> {
         match auth {
-            Auth::TokenEnv(var) => {
+            AuthSettings::TokenEnv(var) => {
                 let token = self.variable(var, "token_env", "<personal access token>")?;
                 Ok(Credentials {
                     method: AuthMethod::Pat,
@@ -251,13 +384,13 @@ impl Resolver<'_> {
                     kind: CredentialKind::Token(Token::new(token)),
                 })
             }
-            Auth::Profile(profile) => {
+            AuthSettings::Profile(profile) => {
                 let attributes = self
                     .profile(profile, true)
                     .map_err(ProfileError::into_client)?;
                 self.choose(attributes, None)
             }
-            Auth::Method(spec) => {
+            AuthSettings::Block(spec) => {
                 let mut attributes = self.block(spec)?;
                 if let Some(profile) = &spec.profile
                     && spec.method != Some(AuthMethod::DatabricksCli)
@@ -276,7 +409,7 @@ impl Resolver<'_> {
                 }
                 self.choose(attributes, None)
             }
-            Auth::Default => self.default(),
+            AuthSettings::Default => self.default(),
         }
     }
 
@@ -325,14 +458,14 @@ impl Resolver<'_> {
     }
 
     /// The settings of an `auth:` block, with the variables it names read.
-    fn block(&self, spec: &AuthSpec) -> Result<Attributes, ClientError> {
+    fn block(&self, spec: &AuthBlock) -> Result<Attributes, ClientError> {
         let from = "auth: block".to_string();
         let azure = spec.method.is_some_and(AuthMethod::is_azure);
         let setting =
-            |setting: &Option<Setting>, key: &str| -> Result<Option<String>, ClientError> {
+            |setting: &Option<SettingSource>, key: &str| -> Result<Option<String>, ClientError> {
                 match setting {
-                    Some(Setting::Literal(v)) => Ok(Some(v.clone())),
-                    Some(Setting::Env(var)) => self.variable(var, key, "<value>").map(Some),
+                    Some(SettingSource::Literal(v)) => Ok(Some(v.clone())),
+                    Some(SettingSource::Env(var)) => self.variable(var, key, "<value>").map(Some),
                     None => Ok(None),
                 }
             };
@@ -435,7 +568,7 @@ impl Resolver<'_> {
             ));
         };
         // The value is not quoted: it does not come from a configuration file.
-        let Ok(bound) = crate::config::env::parse_origin(&bound) else {
+        let Ok(bound) = parse_origin(&bound) else {
             return Err(refuse(
                 "DATABRICKS_HOST is not a workspace URL (https://<host>, no user, path or query), so the DATABRICKS_* credentials go nowhere",
             ));
@@ -623,7 +756,7 @@ impl Resolver<'_> {
             }
             AuthMethod::AzureMsi => {
                 let endpoint = match (self.vars)("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
-                    Some(raw) => crate::config::env::parse_origin(&raw).map_err(|_| {
+                    Some(raw) => parse_origin(&raw).map_err(|_| {
                         self.error(
                             "AZURE_POD_IDENTITY_AUTHORITY_HOST is not an http(s) origin",
                             "unset it to use the instance metadata service at http://169.254.169.254",
@@ -722,7 +855,7 @@ impl Resolver<'_> {
                 "{credentials} has no host, so its credentials name no host they may be sent to: add host = <workspace URL> to the profile"
             ))))
         })?;
-        let bound = crate::config::env::parse_origin(&bound).map_err(|_| {
+        let bound = parse_origin(&bound).map_err(|_| {
             ProfileError::Refused(Box::new(credentials_error(format!(
                 "the host of {credentials} is not a workspace URL (https://<host>, no user, path or query)"
             ))))
@@ -762,7 +895,7 @@ fn is_true(value: &str) -> bool {
 fn azure_environment(name: &str) -> Option<String> {
     let name = name.trim().to_ascii_lowercase();
     let name = name.strip_suffix("cloud").unwrap_or(&name);
-    crate::config::env::AZURE_ENVIRONMENTS
+    AZURE_ENVIRONMENTS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, url)| (*url).to_string())
@@ -882,7 +1015,7 @@ mod tests {
     /// Resolves `auth` with exactly `vars` set, the profile file `profiles` and the given
     /// executables on PATH.
     fn resolve_with(
-        auth: &Auth,
+        auth: &AuthSettings,
         host: &str,
         vars: &[(&str, &str)],
         profiles: Option<&str>,
@@ -909,10 +1042,10 @@ mod tests {
         .resolve(auth)
     }
 
-    fn block(method: AuthMethod) -> AuthSpec {
-        AuthSpec {
+    fn block(method: AuthMethod) -> AuthBlock {
+        AuthBlock {
             method: Some(method),
-            ..AuthSpec::default()
+            ..AuthBlock::default()
         }
     }
 
@@ -925,13 +1058,13 @@ mod tests {
 
     #[test]
     fn m2m_from_a_block_reads_the_named_secret() {
-        let spec = AuthSpec {
-            client_id: Some(Setting::Literal("sp-1".into())),
+        let spec = AuthBlock {
+            client_id: Some(SettingSource::Literal("sp-1".into())),
             client_secret_env: Some("SP_SECRET".into()),
             ..block(AuthMethod::OauthM2m)
         };
         let c = resolve_with(
-            &Auth::Method(spec),
+            &AuthSettings::Block(spec),
             HOST,
             &[("SP_SECRET", "s3cret")],
             None,
@@ -950,21 +1083,23 @@ mod tests {
 
     #[test]
     fn half_configured_m2m_names_what_to_set() {
-        let spec = AuthSpec {
-            client_id: Some(Setting::Literal("sp-1".into())),
+        let spec = AuthBlock {
+            client_id: Some(SettingSource::Literal("sp-1".into())),
             ..block(AuthMethod::OauthM2m)
         };
-        let e = message(resolve_with(&Auth::Method(spec), HOST, &[], None, &[]).unwrap_err());
+        let e =
+            message(resolve_with(&AuthSettings::Block(spec), HOST, &[], None, &[]).unwrap_err());
         assert!(
             e.contains("no client secret") && e.contains("client_secret_env"),
             "{e}"
         );
-        let unset = AuthSpec {
-            client_id: Some(Setting::Literal("sp-1".into())),
+        let unset = AuthBlock {
+            client_id: Some(SettingSource::Literal("sp-1".into())),
             client_secret_env: Some("SP_SECRET".into()),
             ..block(AuthMethod::OauthM2m)
         };
-        let e = message(resolve_with(&Auth::Method(unset), HOST, &[], None, &[]).unwrap_err());
+        let e =
+            message(resolve_with(&AuthSettings::Block(unset), HOST, &[], None, &[]).unwrap_err());
         assert!(
             e.contains("SP_SECRET (client_secret_env) is not set"),
             "{e}"
@@ -974,7 +1109,7 @@ mod tests {
     #[test]
     fn a_client_id_alone_is_github_oidc_only_in_github_actions() {
         let vars = [("DATABRICKS_HOST", HOST), ("DATABRICKS_CLIENT_ID", "sp-1")];
-        let e = message(resolve_with(&Auth::Default, HOST, &vars, None, &[]).unwrap_err());
+        let e = message(resolve_with(&AuthSettings::Default, HOST, &vars, None, &[]).unwrap_err());
         assert!(e.contains("no client secret"), "{e}");
         let gha = [
             ("DATABRICKS_HOST", HOST),
@@ -985,7 +1120,7 @@ mod tests {
             ),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "req"),
         ];
-        let c = resolve_with(&Auth::Default, HOST, &gha, None, &[]).unwrap();
+        let c = resolve_with(&AuthSettings::Default, HOST, &gha, None, &[]).unwrap();
         assert_eq!(c.method, AuthMethod::GithubOidc);
     }
 
@@ -996,7 +1131,7 @@ mod tests {
             ("DATABRICKS_CLIENT_ID", "sp-1"),
             ("DATABRICKS_CLIENT_SECRET", "s"),
         ];
-        let e = resolve_with(&Auth::Default, HOST, &vars, None, &[]).unwrap_err();
+        let e = resolve_with(&AuthSettings::Default, HOST, &vars, None, &[]).unwrap_err();
         assert!(matches!(e, ClientError::HostMismatch { .. }), "{e}");
     }
 
@@ -1008,7 +1143,7 @@ mod tests {
             ("DATABRICKS_CLIENT_ID", "sp-1"),
             ("DATABRICKS_CLIENT_SECRET", "s"),
         ];
-        let e = message(resolve_with(&Auth::Default, HOST, &vars, None, &[]).unwrap_err());
+        let e = message(resolve_with(&AuthSettings::Default, HOST, &vars, None, &[]).unwrap_err());
         assert!(e.contains("more than one"), "{e}");
         let forced = [
             ("DATABRICKS_AUTH_TYPE", "oauth-m2m"),
@@ -1017,7 +1152,7 @@ mod tests {
             vars[2],
             vars[3],
         ];
-        let c = resolve_with(&Auth::Default, HOST, &forced, None, &[]).unwrap();
+        let c = resolve_with(&AuthSettings::Default, HOST, &forced, None, &[]).unwrap();
         assert_eq!(c.method, AuthMethod::OauthM2m);
     }
 
@@ -1027,7 +1162,7 @@ mod tests {
             "[prod]\nhost = {HOST}\nauth_type = oauth-m2m\nclient_id = sp-9\nclient_secret = s\n"
         );
         let c = resolve_with(
-            &Auth::Profile("prod".into()),
+            &AuthSettings::Profile("prod".into()),
             HOST,
             &[],
             Some(&profiles),
@@ -1037,14 +1172,21 @@ mod tests {
         assert_eq!(c.method, AuthMethod::OauthM2m);
         assert!(c.from.starts_with("profile [prod]"), "{}", c.from);
         let azure = format!("[az]\nhost = {HOST}\nauth_type = azure-cli\n");
-        let c = resolve_with(&Auth::Profile("az".into()), HOST, &[], Some(&azure), &[]).unwrap();
+        let c = resolve_with(
+            &AuthSettings::Profile("az".into()),
+            HOST,
+            &[],
+            Some(&azure),
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.method, AuthMethod::AzureCli);
     }
 
     #[test]
     fn azure_tokens_go_only_to_azure_hosts() {
         let c = resolve_with(
-            &Auth::Method(block(AuthMethod::AzureCli)),
+            &AuthSettings::Block(block(AuthMethod::AzureCli)),
             HOST,
             &[],
             None,
@@ -1053,7 +1195,7 @@ mod tests {
         assert!(c.is_ok());
         let e = message(
             resolve_with(
-                &Auth::Method(block(AuthMethod::AzureCli)),
+                &AuthSettings::Block(block(AuthMethod::AzureCli)),
                 "https://dbc-1.cloud.databricks.com",
                 &[],
                 None,
@@ -1068,18 +1210,18 @@ mod tests {
 
     #[test]
     fn nothing_configured_falls_back_to_a_logged_in_cli() {
-        let c = resolve_with(&Auth::Default, HOST, &[], None, &["databricks"]).unwrap();
+        let c = resolve_with(&AuthSettings::Default, HOST, &[], None, &["databricks"]).unwrap();
         assert_eq!(c.method, AuthMethod::DatabricksCli);
-        let c = resolve_with(&Auth::Default, HOST, &[], None, &["az"]).unwrap();
+        let c = resolve_with(&AuthSettings::Default, HOST, &[], None, &["az"]).unwrap();
         assert_eq!(c.method, AuthMethod::AzureCli);
-        let e = message(resolve_with(&Auth::Default, HOST, &[], None, &[]).unwrap_err());
+        let e = message(resolve_with(&AuthSettings::Default, HOST, &[], None, &[]).unwrap_err());
         assert!(e.contains("no credentials") && e.contains("auth:"), "{e}");
     }
 
     #[test]
     fn msi_and_azure_secret_from_arm_variables() {
         let c = resolve_with(
-            &Auth::Default,
+            &AuthSettings::Default,
             HOST,
             &[("ARM_USE_MSI", "true"), ("ARM_CLIENT_ID", "mi-1")],
             None,
@@ -1093,14 +1235,15 @@ mod tests {
             ("ARM_TENANT_ID", "t"),
             ("ARM_ENVIRONMENT", "usgovernment"),
         ];
-        let c = resolve_with(&Auth::Default, HOST, &vars, None, &[]).unwrap();
+        let c = resolve_with(&AuthSettings::Default, HOST, &vars, None, &[]).unwrap();
         match c.kind {
             CredentialKind::AzureClientSecret { login_endpoint, .. } => {
                 assert_eq!(login_endpoint, "https://login.microsoftonline.us")
             }
             other => panic!("{other:?}"),
         }
-        let e = message(resolve_with(&Auth::Default, HOST, &vars[..2], None, &[]).unwrap_err());
+        let e =
+            message(resolve_with(&AuthSettings::Default, HOST, &vars[..2], None, &[]).unwrap_err());
         assert!(e.contains("tenant"), "{e}");
     }
 }

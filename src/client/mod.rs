@@ -2,8 +2,10 @@
 //! `Retry-After`, an adaptive per-workspace concurrency limit, both not-found dialects, and
 //! errors that never carry a token or a request body.
 
+pub mod api;
 pub mod auth;
 pub mod concurrency;
+pub mod origin;
 pub mod token_source;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -311,7 +313,7 @@ impl WorkspaceClient {
         source: std::sync::Arc<TokenSource>,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let base = crate::config::env::parse_origin(base).map_err(|bad| {
+        let base = origin::parse_origin(base).map_err(|bad| {
             if bad.insecure {
                 ClientError::InsecureHost {
                     workspace: name.into(),

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::ClientError;
-use super::auth::{AZURE_DATABRICKS_RESOURCE, CredentialKind, Credentials, Token};
-use crate::config::env::AuthMethod;
+use super::auth::{AZURE_DATABRICKS_RESOURCE, AuthMethod, CredentialKind, Credentials, Token};
 
 /// The most of an authentication answer read (no token response comes near it).
 const MAX_AUTH_RESPONSE_BYTES: usize = 1024 * 1024;

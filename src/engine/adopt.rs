@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::export::clean;
+use crate::client::api::{clusters, instance_pools, jobs};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::{Kind, Resources};
 use crate::plan::{TAG_ENV, TAG_MANAGED, TAG_MANAGED_VALUE};
@@ -86,9 +87,7 @@ pub async fn adopt(
     let tags = crate::plan::managed_tags(environment, &adoption.resource.key);
     match adoption.resource.kind {
         Kind::Jobs => {
-            let job = client
-                .get("/api/2.2/jobs/get", &[("job_id", adoption.id.clone())])
-                .await?;
+            let job = jobs::get(client, &adoption.id).await?;
             let mut merged = job
                 .pointer("/settings/tags")
                 .and_then(Value::as_object)
@@ -96,25 +95,10 @@ pub async fn adopt(
                 .unwrap_or_default();
             not_foreign(client, environment, adoption, &merged)?;
             merged.extend(tags);
-            let job_id = adoption
-                .id
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(json!(adoption.id));
-            client
-                .post(
-                    "/api/2.2/jobs/update",
-                    &json!({"job_id": job_id, "new_settings": {"tags": merged}}),
-                )
-                .await?;
+            jobs::update(client, &adoption.id, json!({"tags": merged})).await?;
         }
         Kind::Clusters => {
-            let cluster = client
-                .get(
-                    "/api/2.1/clusters/get",
-                    &[("cluster_id", adoption.id.clone())],
-                )
-                .await?;
+            let cluster = clusters::get(client, &adoption.id).await?;
             // Edit replaces the whole spec: send the cluster's own spec back, tags added.
             let source = cluster
                 .get("spec")
@@ -138,25 +122,13 @@ pub async fn adopt(
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("cluster_id".into(), json!(adoption.id));
-            client
-                .post("/api/2.1/clusters/edit", &Value::Object(spec))
-                .await?;
+            clusters::edit(client, &Value::Object(spec)).await?;
         }
         Kind::InstancePools => {
-            let pool = client
-                .get(
-                    "/api/2.0/instance-pools/get",
-                    &[("instance_pool_id", adoption.id.clone())],
-                )
-                .await?;
-            let editable = [
-                "instance_pool_name",
-                "node_type_id",
-                "custom_tags",
-                "min_idle_instances",
-                "max_capacity",
-                "idle_instance_autotermination_minutes",
-            ];
+            let pool = instance_pools::get(client, &adoption.id).await?;
+            // Every field the plan edits: edit replaces the pool's editable fields, so one
+            // left out would be reset.
+            let editable = crate::kinds::instance_pools::EDITABLE;
             let mut spec: Map<String, Value> = pool
                 .as_object()
                 .into_iter()
@@ -173,9 +145,7 @@ pub async fn adopt(
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("instance_pool_id".into(), json!(adoption.id));
-            client
-                .post("/api/2.0/instance-pools/edit", &Value::Object(spec))
-                .await?;
+            instance_pools::edit(client, &Value::Object(spec)).await?;
         }
         Kind::SecretScopes => {}
     }

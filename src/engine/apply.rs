@@ -7,14 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::grant_writes::GrantWrites;
+use super::live::permissions_object;
 use super::secrets::read_value;
 use super::state::{SecretWrite, StateRecord};
-use crate::client::{ClientError, WorkspaceClient};
+use crate::client::api::secrets::SecretValue;
+use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, permissions, secrets};
+use crate::client::{ClientError, Retry, WorkspaceClient};
 use crate::config::refs;
 use crate::model::{Kind, ResourceId};
 use crate::plan::{
@@ -320,14 +322,10 @@ impl Run<'_> {
             Action::Update { id, body, .. } => {
                 let body = self.resolve(body)?;
                 match resource.kind {
-                    Kind::Jobs => self.client.post("/api/2.2/jobs/reset", &body).await?,
+                    Kind::Jobs => jobs::reset(self.client, &body).await?,
                     Kind::Clusters => self.edit_cluster(id, &body).await?,
-                    Kind::InstancePools => {
-                        self.client
-                            .post("/api/2.0/instance-pools/edit", &body)
-                            .await?
-                    }
-                    Kind::SecretScopes => Value::Null,
+                    Kind::InstancePools => instance_pools::edit(self.client, &body).await?,
+                    Kind::SecretScopes => {}
                 };
                 Ok(format!("id {id}"))
             }
@@ -347,11 +345,7 @@ impl Run<'_> {
                     .clone()
                     .or_else(|| self.id_of(resource))
                     .ok_or_else(|| self.local_error("no cluster ID".into()))?;
-                match self
-                    .client
-                    .post("/api/2.1/clusters/start", &json!({"cluster_id": id}))
-                    .await
-                {
+                match clusters::start(self.client, &id).await {
                     Ok(_) => Ok(format!("id {id}")),
                     // Already starting or running: what we wanted.
                     Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
@@ -365,9 +359,7 @@ impl Run<'_> {
                     .clone()
                     .or_else(|| self.id_of(resource))
                     .ok_or_else(|| self.local_error("no cluster ID".into()))?;
-                self.client
-                    .post("/api/2.1/clusters/delete", &json!({"cluster_id": id}))
-                    .await?;
+                clusters::terminate(self.client, &id).await?;
                 Ok(format!("id {id}"))
             }
             Action::SetPermissions {
@@ -386,14 +378,13 @@ impl Run<'_> {
                 {
                     return Ok(format!("{written} grants"));
                 }
-                let path = format!(
-                    "/api/2.0/permissions/{}/{id}",
-                    permissions_type(resource.kind)
-                );
+                let object = permissions_object(resource.kind).ok_or_else(|| {
+                    self.local_error("secret scopes have ACLs, not permissions".into())
+                })?;
                 let mut acl: Vec<Value> = after.iter().map(grant_json).collect();
                 if *keep_owner && !after.iter().any(|g| g.level == "IS_OWNER") {
                     // A new job is owned by its creator; keep whoever owns it now.
-                    let current = self.client.get(&path, &[]).await?;
+                    let current = permissions::get(self.client, object, &id).await?;
                     if let Some(owner) = super::live::direct_grants(&current)
                         .into_iter()
                         .find(|g| g.level == "IS_OWNER")
@@ -401,10 +392,9 @@ impl Run<'_> {
                         acl.push(grant_json(&owner));
                     }
                 }
-                self.client
-                    .put(&path, &json!({"access_control_list": acl}))
-                    .await?;
-                Ok(format!("{} grants", acl.len()))
+                let granted = acl.len();
+                permissions::set(self.client, object, &id, acl).await?;
+                Ok(format!("{granted} grants"))
             }
             Action::CreateScope { name } => {
                 self.create_scope(name).await?;
@@ -416,11 +406,7 @@ impl Run<'_> {
                 Ok(name.clone())
             }
             Action::DeleteScope { name } => {
-                match self
-                    .client
-                    .post("/api/2.0/secrets/scopes/delete", &json!({"scope": name}))
-                    .await
-                {
+                match secrets::delete_scope(self.client, name).await {
                     Ok(_) => {}
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
@@ -434,14 +420,7 @@ impl Run<'_> {
                 scope, key, source, ..
             } => self.put_secret(scope, key, source.as_ref()).await,
             Action::DeleteSecret { scope, key } => {
-                match self
-                    .client
-                    .post(
-                        "/api/2.0/secrets/delete",
-                        &json!({"scope": scope, "key": key}),
-                    )
-                    .await
-                {
+                match secrets::delete(self.client, scope, key).await {
                     Ok(_) => {}
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
@@ -463,62 +442,48 @@ impl Run<'_> {
                 permission,
                 ..
             } => {
-                self.client
-                    .post(
-                        "/api/2.0/secrets/acls/put",
-                        &json!({"scope": scope, "principal": principal, "permission": permission}),
-                    )
-                    .await?;
+                secrets::put_acl(self.client, scope, principal, permission).await?;
                 Ok(format!("{principal} {permission}"))
             }
             Action::DeleteAcl {
                 scope, principal, ..
-            } => {
-                match self
-                    .client
-                    .post(
-                        "/api/2.0/secrets/acls/delete",
-                        &json!({"scope": scope, "principal": principal}),
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(principal.clone()),
-                    Err(e) if e.is_not_found() => Ok(principal.clone()),
-                    Err(e) => Err(e),
-                }
-            }
+            } => match secrets::delete_acl(self.client, scope, principal).await {
+                Ok(_) => Ok(principal.clone()),
+                Err(e) if e.is_not_found() => Ok(principal.clone()),
+                Err(e) => Err(e),
+            },
         }
     }
 
     /// Creates an object; when the outcome is unknown, finds it by its tags before trying again.
     async fn create(&self, resource: &ResourceId, body: &Value) -> Result<String, ClientError> {
-        let (path, id_field) = match resource.kind {
-            Kind::Jobs => ("/api/2.2/jobs/create", "job_id"),
-            Kind::Clusters => ("/api/2.1/clusters/create", "cluster_id"),
-            Kind::InstancePools => ("/api/2.0/instance-pools/create", "instance_pool_id"),
-            Kind::SecretScopes => return Err(self.local_error("scopes are created by name".into())),
-        };
         let mut last = None;
         for _ in 0..5 {
-            match self.client.create(path, body).await {
-                Ok(answer) => return Ok(answer.get(id_field).map(id_text).unwrap_or_default()),
-                Err(ClientError::OutcomeUnknown { reason, .. }) => {
-                    tracing::info!(workspace = self.workspace, %resource, %reason, "create outcome unknown; looking it up by its tags");
+            let created = match resource.kind {
+                Kind::Jobs => jobs::create(self.client, body).await,
+                Kind::Clusters => clusters::create(self.client, body).await,
+                Kind::InstancePools => instance_pools::create(self.client, body).await,
+                Kind::SecretScopes => {
+                    return Err(self.local_error("scopes are created by name".into()));
+                }
+            };
+            match created {
+                Ok(id) => return Ok(id),
+                Err(e @ ClientError::OutcomeUnknown { .. }) => {
+                    if let ClientError::OutcomeUnknown { reason, .. } = &e {
+                        tracing::info!(workspace = self.workspace, %resource, %reason, "create outcome unknown; looking it up by its tags");
+                    }
                     if let Some(id) = self.find_by_tags(resource, body).await? {
                         return Ok(id);
                     }
-                    last = Some(reason);
+                    last = Some(e);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(ClientError::OutcomeUnknown {
-            workspace: self.workspace.into(),
-            method: "POST".into(),
-            path: path.into(),
-            reason: last.unwrap_or_default(),
-        })
+        // Five unknown outcomes, and nothing found by its tags: the last one says why.
+        Err(last.unwrap_or_else(|| self.local_error("the create was not tried".into())))
     }
 
     /// The ID of the managed object with `resource`'s tags, if one exists.
@@ -542,45 +507,23 @@ impl Run<'_> {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or("Untitled");
-                let answer = self
-                    .client
-                    .get(
-                        "/api/2.2/jobs/list",
-                        &[("name", name.to_string()), ("limit", "100".into())],
-                    )
-                    .await?;
-                Ok(answer
-                    .get("jobs")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                Ok(jobs::list_named(self.client, name)
+                    .await?
+                    .iter()
                     .find(|j| ours(j.get("settings").and_then(|s| s.get("tags"))))
                     .and_then(|j| j.get("job_id").map(id_text)))
             }
-            Kind::Clusters => {
-                let query = [("page_size", "100".to_string())];
-                let clusters = super::live::list_pages(
-                    self.client,
-                    "/api/2.1/clusters/list",
-                    &query,
-                    "clusters",
-                )
-                .await?;
-                Ok(clusters
-                    .iter()
-                    .find(|c| ours(c.get("custom_tags")))
-                    .and_then(|c| c.get("cluster_id").map(id_text)))
-            }
-            Kind::InstancePools => {
-                let answer = self.client.get("/api/2.0/instance-pools/list", &[]).await?;
-                Ok(answer
-                    .get("instance_pools")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .find(|p| ours(p.get("custom_tags")))
-                    .and_then(|p| p.get("instance_pool_id").map(id_text)))
-            }
+            Kind::Clusters => Ok(Listing::Clusters
+                .all(self.client)
+                .await?
+                .iter()
+                .find(|c| ours(c.get("custom_tags")))
+                .and_then(|c| c.get("cluster_id").map(id_text))),
+            Kind::InstancePools => Ok(instance_pools::list(self.client)
+                .await?
+                .iter()
+                .find(|p| ours(p.get("custom_tags")))
+                .and_then(|p| p.get("instance_pool_id").map(id_text))),
             Kind::SecretScopes => Ok(None),
         }
     }
@@ -589,11 +532,7 @@ impl Run<'_> {
     async fn create_scope(&self, name: &str) -> Result<(), ClientError> {
         let mut last = None;
         for _ in 0..5 {
-            match self
-                .client
-                .create("/api/2.0/secrets/scopes/create", &json!({"scope": name}))
-                .await
-            {
+            match secrets::create_scope(self.client, name, Retry::Unsafe).await {
                 Ok(_) => return Ok(()),
                 Err(ClientError::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => {
                     return Ok(());
@@ -612,20 +551,17 @@ impl Run<'_> {
     }
 
     async fn scope_exists(&self, name: &str) -> Result<bool, ClientError> {
-        let answer = self.client.get("/api/2.0/secrets/scopes/list", &[]).await?;
-        Ok(answer
-            .get("scopes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        Ok(secrets::list_scopes(self.client)
+            .await?
+            .iter()
             .any(|s| s.get("name").and_then(Value::as_str) == Some(name)))
     }
 
     /// Edits a cluster, waiting while it is in a state that refuses edits (starting, resizing).
-    async fn edit_cluster(&self, id: &str, body: &Value) -> Result<Value, ClientError> {
+    async fn edit_cluster(&self, id: &str, body: &Value) -> Result<(), ClientError> {
         let mut delay = Duration::from_millis(200);
         for _ in 0..30 {
-            match self.client.post("/api/2.1/clusters/edit", body).await {
+            match clusters::edit(self.client, body).await {
                 Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
                     tracing::debug!(
                         workspace = self.workspace,
@@ -638,26 +574,17 @@ impl Run<'_> {
                 other => return other,
             }
         }
-        self.client.post("/api/2.1/clusters/edit", body).await
+        clusters::edit(self.client, body).await
     }
 
     async fn delete(&self, kind: Kind, id: &str) -> Result<(), ClientError> {
-        let (path, body) = match kind {
-            Kind::Jobs => (
-                "/api/2.2/jobs/delete",
-                json!({"job_id": id.parse::<i64>().map(Value::from).unwrap_or(json!(id))}),
-            ),
-            Kind::Clusters => (
-                "/api/2.1/clusters/permanent-delete",
-                json!({"cluster_id": id}),
-            ),
-            Kind::InstancePools => (
-                "/api/2.0/instance-pools/delete",
-                json!({"instance_pool_id": id}),
-            ),
-            Kind::SecretScopes => ("/api/2.0/secrets/scopes/delete", json!({"scope": id})),
+        let deleted = match kind {
+            Kind::Jobs => jobs::delete(self.client, id).await,
+            Kind::Clusters => clusters::permanent_delete(self.client, id).await,
+            Kind::InstancePools => instance_pools::delete(self.client, id).await,
+            Kind::SecretScopes => secrets::delete_scope(self.client, id).await,
         };
-        match self.client.post(path, &body).await {
+        match deleted {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
@@ -696,14 +623,11 @@ impl Run<'_> {
         if unchanged && self.secret_exists(scope, key).await? {
             return Ok(format!("{key} unchanged"));
         }
-        let body = match std::str::from_utf8(&value) {
-            Ok(text) => json!({"scope": scope, "key": key, "string_value": text}),
-            Err(_) => {
-                json!({"scope": scope, "key": key, "bytes_value": base64::engine::general_purpose::STANDARD.encode(&value)})
-            }
+        let secret = match std::str::from_utf8(&value) {
+            Ok(text) => SecretValue::Text(text),
+            Err(_) => SecretValue::Bytes(&value),
         };
-        self.client.post("/api/2.0/secrets/put", &body).await?;
-        drop(body);
+        secrets::put(self.client, scope, key, secret).await?;
         let last_updated = self.secret_timestamp(scope, key).await?.unwrap_or_default();
         self.record
             .lock()
@@ -737,15 +661,9 @@ impl Run<'_> {
     }
 
     async fn secret_timestamp(&self, scope: &str, key: &str) -> Result<Option<i64>, ClientError> {
-        let answer = self
-            .client
-            .get("/api/2.0/secrets/list", &[("scope", scope.to_string())])
-            .await?;
-        Ok(answer
-            .get("secrets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        Ok(secrets::list(self.client, scope)
+            .await?
+            .iter()
             .find(|s| s.get("key").and_then(Value::as_str) == Some(key))
             .and_then(|s| s.get("last_updated_timestamp"))
             .and_then(|v| {
@@ -756,15 +674,6 @@ impl Run<'_> {
 
     async fn secret_exists(&self, scope: &str, key: &str) -> Result<bool, ClientError> {
         Ok(self.secret_timestamp(scope, key).await?.is_some())
-    }
-}
-
-fn permissions_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Jobs => "jobs",
-        Kind::Clusters => "clusters",
-        Kind::InstancePools => "instance-pools",
-        Kind::SecretScopes => "secret-scopes",
     }
 }
 
@@ -805,11 +714,4 @@ fn references(value: &Value) -> Vec<ResourceId> {
         }
     }
     out
-}
-
-fn id_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

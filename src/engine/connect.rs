@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::{ClientError, ClientOptions, Token, TokenSource, WorkspaceClient, auth};
+use crate::client::auth::{self, AuthBlock, AuthSettings, Credentials, SettingSource};
+use crate::client::{ClientError, ClientOptions, Token, TokenSource, WorkspaceClient};
+use crate::config::env::{Auth, AuthSpec, Setting};
 use crate::config::{Host, WorkspaceSpec};
 use crate::emulator::{self, EMBEDDED_TOKEN, RunningEmulator};
 
@@ -63,7 +65,7 @@ pub async fn connect(
         Host::Url(url) => {
             // The token is handed out for this host only (a profile's or DATABRICKS_HOST's
             // host must be this one).
-            let credentials = auth::resolve(&spec.name, &spec.auth, url)?;
+            let credentials = resolve_credentials(spec, url)?;
             tracing::info!(workspace = %spec.name, auth = %credentials.describe(), "authenticating");
             let source = TokenSource::new(&spec.name, url, credentials, options.timeout)?;
             // The first token now: a credential problem is reported before anything is read
@@ -77,6 +79,40 @@ pub async fn connect(
                 embedded: None,
             })
         }
+    }
+}
+
+/// The credentials of workspace `spec` at `url`, found where its settings say.
+pub fn resolve_credentials(spec: &WorkspaceSpec, url: &str) -> Result<Credentials, ClientError> {
+    auth::resolve(&spec.name, &auth_settings(&spec.auth), url)
+}
+
+/// The client's view of the environment file's credential settings.
+fn auth_settings(auth: &Auth) -> AuthSettings {
+    match auth {
+        Auth::TokenEnv(var) => AuthSettings::TokenEnv(var.clone()),
+        Auth::Profile(profile) => AuthSettings::Profile(profile.clone()),
+        Auth::Method(spec) => AuthSettings::Block(auth_block(spec)),
+        Auth::Default => AuthSettings::Default,
+    }
+}
+
+fn auth_block(spec: &AuthSpec) -> AuthBlock {
+    let source = |setting: &Option<Setting>| {
+        setting.as_ref().map(|s| match s {
+            Setting::Literal(value) => SettingSource::Literal(value.clone()),
+            Setting::Env(var) => SettingSource::Env(var.clone()),
+        })
+    };
+    AuthBlock {
+        method: spec.method,
+        client_id: source(&spec.client_id),
+        client_secret_env: spec.client_secret_env.clone(),
+        tenant_id: source(&spec.tenant_id),
+        token_env: spec.token_env.clone(),
+        audience: spec.audience.clone(),
+        login_endpoint: spec.login_endpoint.clone(),
+        profile: spec.profile.clone(),
     }
 }
 

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::client::api::permissions::{self, ObjectType};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::live::Grant;
 
@@ -114,15 +114,10 @@ impl GrantWriter {
             return; // a duplicate: the plan decides which object is the job
         }
         let acl: Vec<_> = grants.iter().map(super::apply::grant_json).collect();
-        let (client, path, written) = (
-            Arc::clone(&self.client),
-            format!("/api/2.0/permissions/jobs/{id}"),
-            acl.len(),
-        );
+        let (client, job_id, written) = (Arc::clone(&self.client), id.to_string(), acl.len());
         self.sent.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            client
-                .put_in_background(&path, &json!({"access_control_list": acl}))
+            permissions::set_in_background(&client, ObjectType::JOBS, &job_id, acl)
                 .await
                 .map(|_| written)
         });
@@ -167,11 +162,9 @@ mod tests {
             )
             .expect("client"),
         );
-        let created = client
-            .create("/api/2.2/jobs/create", &json!({"name": "j"}))
+        let id = crate::client::api::jobs::create(&client, &serde_json::json!({"name": "j"}))
             .await
             .expect("job");
-        let id = created["job_id"].to_string();
         (emulator, client, id)
     }
 
@@ -197,8 +190,7 @@ mod tests {
         assert_eq!(writes.take("j", &id, &grants).await, None, "collected once");
         assert_eq!(writes.take("other", "998", &grants).await, None);
         assert_eq!(sent.load(Ordering::Relaxed), 1);
-        let acl = client
-            .get(&format!("/api/2.0/permissions/jobs/{id}"), &[])
+        let acl = permissions::get(&client, ObjectType::JOBS, &id)
             .await
             .expect("acl");
         let text = acl.to_string();

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use super::EngineError;
 use super::grant_writes::GrantWriter;
 use super::state::{StateRecord, read_state_record};
+use crate::client::api::permissions::{self, ObjectType};
+use crate::client::api::{Listing as ApiListing, Page, id_text, jobs, scim, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::live::{Grant, LiveObject, LiveScope, LiveWorkspace};
 use crate::model::{Kind, Principal, ResourceId};
@@ -203,11 +205,8 @@ type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
 /// How one kind is listed and told apart.
 struct ListedKind {
     kind: Kind,
-    path: &'static str,
-    query: &'static [(&'static str, &'static str)],
-    items: &'static str,
-    /// The Permissions API's object type.
-    object_type: &'static str,
+    /// How the client lists them.
+    listing: ApiListing,
     /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
     /// (name, ID), or not tandem's business.
     classify: fn(&Value, &str) -> Listing,
@@ -223,20 +222,14 @@ enum Listing {
 
 const JOBS: ListedKind = ListedKind {
     kind: Kind::Jobs,
-    path: "/api/2.2/jobs/list",
-    query: &[("limit", "100"), ("expand_tasks", "true")],
-    items: "jobs",
-    object_type: "jobs",
+    listing: ApiListing::Jobs,
     classify: classify_job,
     age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
 };
 
 const CLUSTERS: ListedKind = ListedKind {
     kind: Kind::Clusters,
-    path: "/api/2.1/clusters/list",
-    query: &ALL_PURPOSE_CLUSTERS,
-    items: "clusters",
-    object_type: "clusters",
+    listing: ApiListing::AllPurposeClusters,
     classify: classify_cluster,
     age: |o| {
         o.body
@@ -248,10 +241,7 @@ const CLUSTERS: ListedKind = ListedKind {
 
 const POOLS: ListedKind = ListedKind {
     kind: Kind::InstancePools,
-    path: "/api/2.0/instance-pools/list",
-    query: &[],
-    items: "instance_pools",
-    object_type: "instance-pools",
+    listing: ApiListing::InstancePools,
     classify: classify_pool,
     age: |_| 0,
 };
@@ -339,7 +329,7 @@ fn classified(
 
 /// What one request of a listing brought back.
 enum Answer {
-    Page(Value),
+    Page(Page),
     Grants(usize, Value),
     GrantsUnread(usize),
     FullJob(usize, Map<String, Value>),
@@ -358,15 +348,8 @@ async fn read_listed(
     type Pending<'a> = futures::stream::FuturesUnordered<
         std::pin::Pin<Box<dyn Future<Output = Result<Answer, ClientError>> + Send + 'a>>,
     >;
-    let base: Vec<(&str, String)> = kind
-        .query
-        .iter()
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect();
-    let page = move |token: Option<String>| {
-        let mut query = base.clone();
-        query.extend(token.map(|t| ("page_token", t)));
-        async move { client.get_page(kind.path, &query).await.map(Answer::Page) }
+    let page = move |token: Option<String>| async move {
+        kind.listing.page(client, token).await.map(Answer::Page)
     };
     let mut pending: Pending = futures::stream::FuturesUnordered::new();
     pending.push(Box::pin(page(None)));
@@ -374,23 +357,19 @@ async fn read_listed(
     let mut unmanaged = BTreeMap::new();
     while let Some(answer) = pending.next().await {
         match answer? {
-            Answer::Page(mut body) => {
+            Answer::Page(listed) => {
                 // The next page first: it is on the critical path.
-                if let Some(token) = next_page_token(&body) {
+                if let Some(token) = listed.next_page_token {
                     pending.push(Box::pin(page(Some(token))));
                 }
-                let items = match body.get_mut(kind.items).map(Value::take) {
-                    Some(Value::Array(items)) => items,
-                    _ => Vec::new(),
-                };
-                for item in items {
+                for item in listed.items {
                     match (kind.classify)(&item, environment) {
                         Listing::Managed(key, mut object, paged) => {
                             let index = out.len();
                             let id = object.id.clone();
                             if paged {
                                 pending.push(Box::pin(async move {
-                                    full_job(client, &id)
+                                    jobs::settings(client, &id)
                                         .await
                                         .map(|s| Answer::FullJob(index, s))
                                 }));
@@ -401,21 +380,20 @@ async fn read_listed(
                                     writer.listed(&key, &object.id);
                                 }
                             } else {
-                                let path = format!(
-                                    "/api/2.0/permissions/{}/{}",
-                                    kind.object_type, object.id
-                                );
+                                let object_id = object.id.clone();
                                 let id = ResourceId {
                                     kind: kind.kind,
                                     key: key.clone(),
                                 };
                                 let grants = grants.clone();
                                 pending.push(Box::pin(async move {
+                                    let Some(object_type) = permissions_object(id.kind) else {
+                                        return Ok(Answer::GrantsUnread(index));
+                                    };
                                     if !grants.wanted(&id).await {
                                         return Ok(Answer::GrantsUnread(index));
                                     }
-                                    client
-                                        .get(&path, &[])
+                                    permissions::get(client, object_type, &object_id)
                                         .await
                                         .map(|g| Answer::Grants(index, g))
                                 }));
@@ -440,78 +418,9 @@ async fn read_listed(
     Ok((out, unmanaged))
 }
 
-/// Query of `clusters/list` for all-purpose clusters (job clusters are not tandem's).
-pub(crate) const ALL_PURPOSE_CLUSTERS: [(&str, &str); 3] = [
-    ("page_size", "100"),
-    ("filter_by.cluster_sources", "API"),
-    ("filter_by.cluster_sources", "UI"),
-];
-
-/// The token of the page after this one, if there is one.
-fn next_page_token(page: &Value) -> Option<String> {
-    match page.get("next_page_token").and_then(Value::as_str) {
-        Some(t) if !t.is_empty() && page.get("has_more") != Some(&Value::Bool(false)) => {
-            Some(t.to_string())
-        }
-        _ => None,
-    }
-}
-
-/// Every item of a paged list endpoint (`page_token` / `next_page_token`), in order.
-pub(crate) async fn list_pages(
-    client: &WorkspaceClient,
-    path: &str,
-    query: &[(&str, String)],
-    items: &str,
-) -> Result<Vec<Value>, ClientError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut q = query.to_vec();
-        if let Some(t) = &token {
-            q.push(("page_token", t.clone()));
-        }
-        let mut page = client.get_page(path, &q).await?;
-        if let Some(Value::Array(list)) = page.get_mut(items).map(Value::take) {
-            out.extend(list);
-        }
-        match next_page_token(&page) {
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
-    }
-}
-
-/// A job with more than 100 tasks: `jobs/get` pages its arrays.
-async fn full_job(client: &WorkspaceClient, id: &str) -> Result<Map<String, Value>, ClientError> {
-    let mut settings: Map<String, Value> = Map::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut query = vec![("job_id", id.to_string())];
-        if let Some(t) = &token {
-            query.push(("page_token", t.clone()));
-        }
-        let page = client.get("/api/2.2/jobs/get", &query).await?;
-        let part = page
-            .get("settings")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (k, v) in part {
-            match (settings.get_mut(&k), v) {
-                (Some(Value::Array(have)), Value::Array(more)) => have.extend(more),
-                (None, v) => {
-                    settings.insert(k, v);
-                }
-                _ => {}
-            }
-        }
-        match page.get("next_page_token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(settings)
+/// The Permissions API's type of a kind's objects (secret scopes have ACLs instead).
+pub(crate) fn permissions_object(kind: Kind) -> Option<ObjectType> {
+    kind.spec().permissions_type.map(ObjectType)
 }
 
 /// The direct (not inherited) grants of a permissions answer.
@@ -554,27 +463,20 @@ pub fn direct_grants(answer: &Value) -> Vec<Grant> {
 }
 
 async fn list_scope_names(client: &WorkspaceClient) -> Result<BTreeSet<String>, ClientError> {
-    let answer = client.get("/api/2.0/secrets/scopes/list", &[]).await?;
-    Ok(answer
-        .get("scopes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    Ok(secrets::list_scopes(client)
+        .await?
+        .iter()
         .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
         .collect())
 }
 
 async fn read_scope(client: &WorkspaceClient, name: &str) -> Result<LiveScope, ClientError> {
-    let query = [("scope", name.to_string())];
     let (secrets, acls) = tokio::try_join!(
-        client.get("/api/2.0/secrets/list", &query),
-        client.get("/api/2.0/secrets/acls/list", &query)
+        secrets::list(client, name),
+        secrets::list_acls(client, name)
     )?;
     let secrets = secrets
-        .get("secrets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .iter()
         .filter_map(|s| {
             let key = s.get("key").and_then(Value::as_str)?.to_string();
             // The timestamp has been seen both as a number and as a string.
@@ -589,10 +491,7 @@ async fn read_scope(client: &WorkspaceClient, name: &str) -> Result<LiveScope, C
         })
         .collect();
     let acls = acls
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .iter()
         .filter_map(|a| {
             Some((
                 a.get("principal")?.as_str()?.to_string(),
@@ -608,19 +507,12 @@ async fn read_scope(client: &WorkspaceClient, name: &str) -> Result<LiveScope, C
 }
 
 async fn read_caller(client: &WorkspaceClient) -> Result<Option<String>, ClientError> {
-    match client.get("/api/2.0/preview/scim/v2/Me", &[]).await {
+    match scim::me(client).await {
         Ok(me) => Ok(me
             .get("userName")
             .and_then(Value::as_str)
             .map(str::to_string)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-fn id_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::connect::Connection;
 use super::planner::WorkspaceContext;
 use super::state;
+use crate::client::api::scim;
 use crate::client::{ClientError, WorkspaceClient};
 use crate::config::Config;
 use crate::model::{Kind, Principal, Resources, Role};
@@ -25,13 +26,10 @@ struct Directory {
 }
 
 async fn directory(client: &WorkspaceClient) -> Result<Directory, ClientError> {
-    let list = |path: &'static str| async move {
-        client.get(path, &[("count", "10000".to_string())]).await
-    };
     let (users, groups, sps) = tokio::try_join!(
-        list("/api/2.0/preview/scim/v2/Users"),
-        list("/api/2.0/preview/scim/v2/Groups"),
-        list("/api/2.0/preview/scim/v2/ServicePrincipals"),
+        scim::users(client),
+        scim::groups(client),
+        scim::service_principals(client),
     )?;
     let names = |v: &Value, field: &str| -> BTreeSet<String> {
         v.get("Resources")

@@ -14,13 +14,14 @@
 //! `tandem repair` resolves. The lock file is created atomically (`overwrite: false`); an expired
 //! lock is taken over through a takeover marker that only one run can create.
 
-use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::EngineError;
-use crate::client::{ClientError, WorkspaceClient};
+use crate::client::api::secrets::{self, SecretValue};
+use crate::client::api::workspace_files;
+use crate::client::{ClientError, Retry, WorkspaceClient};
 pub use crate::model::state::{
     Applied, DIGEST_PREFIX, FINGERPRINT_KEY_PREFIX, FingerprintKey, Lock, PendingFence,
     STATE_FORMAT_VERSION, Seal, SecretWrite, StateRecord, from_hex, hex,
@@ -78,56 +79,20 @@ fn takeover_path(environment: &str, lock: &Lock) -> String {
 /// Removes a takeover marker once it has served (best effort: a leftover blocks nothing but
 /// the takeover of a lock instance that is gone).
 async fn remove_marker(client: &WorkspaceClient, path: &str) {
-    if let Err(e) = client
-        .post("/api/2.0/workspace/delete", &json!({"path": path}))
-        .await
+    if let Err(e) = workspace_files::delete(client, path).await
         && !e.is_not_found()
     {
         tracing::debug!(error = %e, path, "takeover marker not removed");
     }
 }
 
-/// A file's bytes (`None` when there is none).
-async fn read_bytes(client: &WorkspaceClient, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
-    let answer = match client
-        .get(
-            "/api/2.0/workspace/export",
-            &[("path", path.to_string()), ("format", "SOURCE".to_string())],
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let decode_error = |reason: &str| ClientError::Decode {
-        workspace: client.name().into(),
-        method: "GET".into(),
-        path: "/api/2.0/workspace/export".into(),
-        reason: format!("{path}: {reason}"),
-    };
-    let content = answer
-        .get("content")
-        .and_then(Value::as_str)
-        .ok_or_else(|| decode_error("the answer has no content"))?;
-    base64::engine::general_purpose::STANDARD
-        .decode(content)
-        .map(Some)
-        .map_err(|_| decode_error("the content is not base64"))
-}
-
 async fn read_json(client: &WorkspaceClient, path: &str) -> Result<Option<Value>, ClientError> {
-    let Some(bytes) = read_bytes(client, path).await? else {
+    let Some(bytes) = workspace_files::export(client, path).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| ClientError::Decode {
-            workspace: client.name().into(),
-            method: "GET".into(),
-            path: "/api/2.0/workspace/export".into(),
-            reason: format!("{path} is not JSON: {e}"),
-        })
+        .map_err(|e| workspace_files::unexpected_export(client, format!("{path} is not JSON: {e}")))
 }
 
 async fn write_bytes(
@@ -136,23 +101,14 @@ async fn write_bytes(
     bytes: &[u8],
     overwrite: bool,
 ) -> Result<(), ClientError> {
-    let content = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let body = json!({"path": path, "content": content, "format": "AUTO", "overwrite": overwrite});
-    let import = || async {
-        if overwrite {
-            client.post("/api/2.0/workspace/import", &body).await
-        } else {
-            // Creating the lock must not be repeated blindly: a lost answer may mean we hold it.
-            client.create("/api/2.0/workspace/import", &body).await
-        }
-    };
+    // Without `overwrite` (creating the lock) the import is never repeated blindly: a lost
+    // answer may mean we hold it.
+    let import = || workspace_files::import(client, path, bytes, overwrite);
     // The folder exists but for the first run in a workspace: make it only when it is missing.
     match import().await {
         Err(e) if e.is_not_found() => {
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
-            client
-                .post("/api/2.0/workspace/mkdirs", &json!({"path": dir}))
-                .await?;
+            workspace_files::mkdirs(client, dir).await?;
             import().await?;
         }
         other => {
@@ -179,10 +135,9 @@ async fn write_json(
 /// A scope every user can read or write seals nothing, and says so.
 pub async fn read_seal(client: &WorkspaceClient, environment: &str) -> Result<Seal, EngineError> {
     let scope = seal_scope(environment);
-    let query = [("scope", scope.clone())];
     let (listed, acls) = tokio::join!(
-        client.get("/api/2.0/secrets/list", &query),
-        client.get("/api/2.0/secrets/acls/list", &query)
+        secrets::list(client, &scope),
+        secrets::list_acls(client, &scope)
     );
     let listed = match listed {
         Ok(l) => l,
@@ -205,14 +160,11 @@ pub async fn read_seal(client: &WorkspaceClient, environment: &str) -> Result<Se
         Err(e) if e.is_not_found() => return Ok(Seal::default()),
         // Listing ACLs takes MANAGE: a read-only principal (a pull request's plan) cannot look,
         // and the deployer's own runs, which can, check it every time.
-        Err(e) if e.code() == Some("PERMISSION_DENIED") => Value::Null,
+        Err(e) if e.code() == Some("PERMISSION_DENIED") => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     let everyone = acls
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .iter()
         .filter_map(|i| i.get("principal").and_then(Value::as_str))
         .any(|p| p.eq_ignore_ascii_case("users"));
     if everyone {
@@ -232,10 +184,7 @@ pub async fn read_seal(client: &WorkspaceClient, environment: &str) -> Result<Se
         ..Seal::default()
     };
     let names = listed
-        .get("secrets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .iter()
         .filter_map(|s| s.get("key").and_then(Value::as_str));
     for name in names {
         if let Some(digest) = name.strip_prefix(DIGEST_PREFIX) {
@@ -304,7 +253,10 @@ pub async fn read_unchecked(
     environment: &str,
 ) -> Result<UncheckedRecord, EngineError> {
     let path = record_path(environment);
-    let (bytes, seal) = tokio::join!(read_bytes(client, &path), read_seal(client, environment));
+    let (bytes, seal) = tokio::join!(
+        workspace_files::export(client, &path),
+        read_seal(client, environment)
+    );
     let (bytes, undecodable) = match bytes {
         Ok(b) => (b, None),
         Err(ClientError::Decode { reason, .. }) => (None, Some(reason)),
@@ -446,10 +398,7 @@ pub async fn ensure_fingerprint_key(
     }
     if !seal.scope_exists {
         // No `initial_manage_principal`: the caller alone gets MANAGE (admins have it anyway).
-        match client
-            .post("/api/2.0/secrets/scopes/create", &json!({"scope": scope}))
-            .await
-        {
+        match secrets::create_scope(client, &scope, Retry::Idempotent).await {
             Ok(_) => {}
             Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {}
             Err(e) => return Err(e),
@@ -463,12 +412,8 @@ pub async fn ensure_fingerprint_key(
         workspace: client.name().into(),
         reason,
     })?;
-    client
-        .post(
-            "/api/2.0/secrets/put",
-            &json!({"scope": scope, "key": key.secret_key(), "string_value": "tandem: this secret's name is the key of the fingerprints in the state record"}),
-        )
-        .await?;
+    let note = "tandem: this secret's name is the key of the fingerprints in the state record";
+    secrets::put(client, &scope, &key.secret_key(), SecretValue::Text(note)).await?;
     seal.key = Some(key);
     Ok(())
 }
@@ -487,12 +432,9 @@ pub async fn write_state_record(
     })?;
     let digest = hex(&Sha256::digest(&bytes));
     let scope = seal_scope(&record.environment);
-    client
-        .post(
-            "/api/2.0/secrets/put",
-            &json!({"scope": scope, "key": format!("{DIGEST_PREFIX}{digest}"), "string_value": "tandem: this secret's name is the SHA-256 of the current state record"}),
-        )
-        .await?;
+    let note = "tandem: this secret's name is the SHA-256 of the current state record";
+    let digest_key = format!("{DIGEST_PREFIX}{digest}");
+    secrets::put(client, &scope, &digest_key, SecretValue::Text(note)).await?;
     write_bytes(client, &record_path(&record.environment), &bytes, true).await?;
     let stale: Vec<String> = std::mem::take(&mut record.seal.digests)
         .into_iter()
@@ -500,9 +442,10 @@ pub async fn write_state_record(
         .collect();
     record.seal.digests.insert(digest);
     let deletes = stale.iter().map(|d| {
-        let body = json!({"scope": scope, "key": format!("{DIGEST_PREFIX}{d}")});
+        let key = format!("{DIGEST_PREFIX}{d}");
+        let scope = &scope;
         async move {
-            match client.post("/api/2.0/secrets/delete", &body).await {
+            match secrets::delete(client, scope, &key).await {
                 Err(e) if !e.is_not_found() => Err(e),
                 _ => Ok(()),
             }
@@ -537,17 +480,15 @@ pub async fn read_lock(
         return Ok(None);
     };
     // Not a lock tandem wrote: nobody can tell whether it is held, so nobody takes it.
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| ClientError::Decode {
-            workspace: client.name().into(),
-            method: "GET".into(),
-            path: "/api/2.0/workspace/export".into(),
-            reason: format!(
+    serde_json::from_value(value).map(Some).map_err(|e| {
+        workspace_files::unexpected_export(
+            client,
+            format!(
                 "{path} is not a tandem lock ({e}); `tandem unlock {}` removes it",
                 client.name()
             ),
-        })
+        )
+    })
 }
 
 /// Takes the lock. An expired lock is taken over as a compare-and-swap on its ID: only the run
@@ -620,12 +561,10 @@ pub async fn acquire_lock(
     }
     match read_lock(client, environment).await? {
         Some(current) => Err(LockError::Held(current)),
-        None => Err(LockError::Client(ClientError::Transport {
-            workspace: client.name().into(),
-            method: "POST".into(),
-            path: "/api/2.0/workspace/import".into(),
-            reason: "the lock could not be created".into(),
-        })),
+        None => Err(LockError::Client(workspace_files::import_failed(
+            client,
+            "the lock could not be created".into(),
+        ))),
     }
 }
 
@@ -719,13 +658,7 @@ pub async fn release_lock(
 
 /// Deletes the lock whoever holds it (`tandem unlock`).
 pub async fn delete_lock(client: &WorkspaceClient, environment: &str) -> Result<(), ClientError> {
-    match client
-        .post(
-            "/api/2.0/workspace/delete",
-            &json!({"path": lock_path(environment)}),
-        )
-        .await
-    {
+    match workspace_files::delete(client, &lock_path(environment)).await {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e),

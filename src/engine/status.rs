@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::connect;
 use super::state;
-use crate::client::{ClientOptions, auth};
+use crate::client::ClientOptions;
 use crate::config::{Environment, Host, WorkspaceSpec};
 
 pub use crate::plan::report::WorkspaceStatus;
@@ -17,7 +17,7 @@ pub use crate::plan::report::WorkspaceStatus;
 fn auth_of(spec: &WorkspaceSpec) -> Option<String> {
     match &spec.host {
         Host::Local(_) => Some("embedded emulator".to_string()),
-        Host::Url(url) => auth::resolve(&spec.name, &spec.auth, url)
+        Host::Url(url) => connect::resolve_credentials(spec, url)
             .ok()
             .map(|c| c.describe()),
     }

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
 
-use super::live::{ALL_PURPOSE_CLUSTERS, direct_grants, list_pages};
+use super::live::{direct_grants, permissions_object};
+use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, permissions, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::{Kind, Resources};
 pub use clean::{clean, placeholder_variable, unique_key};
@@ -62,9 +63,13 @@ pub async fn export(
             .into_iter()
             .filter(|f| matches(&f.name)),
     );
-    let grants = try_join_all(found.iter().map(|f| {
-        let path = format!("/api/2.0/permissions/{}/{}", permissions_type(f.kind), f.id);
-        async move { client.get(&path, &[]).await.map(|a| direct_grants(&a)) }
+    let grants = try_join_all(found.iter().map(|f| async move {
+        match permissions_object(f.kind) {
+            Some(object) => permissions::get(client, object, &f.id)
+                .await
+                .map(|a| direct_grants(&a)),
+            None => Ok(Vec::new()),
+        }
     }))
     .await?;
     for (f, g) in found.iter_mut().zip(grants) {
@@ -94,12 +99,9 @@ pub async fn export(
         }
         let _ = resources.insert_json(f.kind, key.clone(), value);
     }
-    let scopes = client.get("/api/2.0/secrets/scopes/list", &[]).await?;
+    let scopes = secrets::list_scopes(client).await?;
     let names: Vec<String> = scopes
-        .get("scopes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|s| {
             s.get("backend_type")
                 .and_then(Value::as_str)
@@ -113,16 +115,12 @@ pub async fn export(
         .collect();
     for name in names {
         let key = unique_key(&name, used.entry(Kind::SecretScopes).or_default());
-        let query = [("scope", name.clone())];
-        let (secrets, acls) = tokio::try_join!(
-            client.get("/api/2.0/secrets/list", &query),
-            client.get("/api/2.0/secrets/acls/list", &query)
+        let (listed, acls) = tokio::try_join!(
+            secrets::list(client, &name),
+            secrets::list_acls(client, &name)
         )?;
-        let secrets: Map<String, Value> = secrets
-            .get("secrets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let listed: Map<String, Value> = listed
+            .iter()
             .filter_map(|s| s.get("key").and_then(Value::as_str))
             .map(|k| {
                 (
@@ -132,15 +130,12 @@ pub async fn export(
             })
             .collect();
         let acls: Vec<Value> = acls
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .iter()
             .map(|a| json!({"principal": a.get("principal"), "permission": a.get("permission")}))
             .collect();
         let mut scope = json!({"name": name});
-        if !secrets.is_empty() {
-            scope["secrets"] = Value::Object(secrets);
+        if !listed.is_empty() {
+            scope["secrets"] = Value::Object(listed);
         }
         if !acls.is_empty() {
             scope["acls"] = Value::Array(acls);
@@ -153,21 +148,10 @@ pub async fn export(
     })
 }
 
-fn permissions_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Jobs => "jobs",
-        Kind::Clusters => "clusters",
-        _ => "instance-pools",
-    }
-}
-
+/// Every job, as the plan lists them: a job with more than 100 tasks is read whole.
 async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let query = [
-        ("limit", "100".to_string()),
-        ("expand_tasks", "true".to_string()),
-    ];
-    let jobs = list_pages(client, "/api/2.2/jobs/list", &query, "jobs").await?;
-    Ok(jobs
+    Ok(jobs::list_complete(client)
+        .await?
         .into_iter()
         .map(|job| {
             let body = job
@@ -180,10 +164,7 @@ async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> 
                 .and_then(Value::as_str)
                 .unwrap_or("Untitled")
                 .to_string();
-            let id = job
-                .get("job_id")
-                .map(|v| v.to_string().trim_matches('"').to_string())
-                .unwrap_or_default();
+            let id = job.get("job_id").map(id_text).unwrap_or_default();
             Found {
                 kind: Kind::Jobs,
                 id,
@@ -196,11 +177,7 @@ async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> 
 }
 
 async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let query: Vec<(&str, String)> = ALL_PURPOSE_CLUSTERS
-        .iter()
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect();
-    let listed = list_pages(client, "/api/2.1/clusters/list", &query, "clusters").await?;
+    let listed = Listing::AllPurposeClusters.all(client).await?;
     // `clusters/get` answers the spec as it was submitted, without the service's defaults.
     let clusters = try_join_all(listed.into_iter().map(|c| async move {
         let id = c
@@ -210,9 +187,7 @@ async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientErr
         if id.is_empty() {
             return Ok::<Value, ClientError>(c);
         }
-        let full = client
-            .get("/api/2.1/clusters/get", &[("cluster_id", id.to_string())])
-            .await?;
+        let full = clusters::get(client, id).await?;
         Ok(match full.get("spec").and_then(Value::as_object) {
             Some(spec) => {
                 let mut body = spec.clone();
@@ -255,12 +230,9 @@ async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientErr
 }
 
 async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let page = client.get("/api/2.0/instance-pools/list", &[]).await?;
-    Ok(page
-        .get("instance_pools")
-        .and_then(Value::as_array)
+    Ok(instance_pools::list(client)
+        .await?
         .into_iter()
-        .flatten()
         .filter_map(|p| {
             let body = p.as_object()?.clone();
             let name = body.get("instance_pool_name")?.as_str()?.to_string();
@@ -274,4 +246,45 @@ async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError>
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientOptions, Token};
+
+    #[tokio::test]
+    async fn a_job_with_more_than_100_tasks_exports_whole() {
+        let emulator = crate::emulator::start(crate::emulator::EmulatorOptions::default())
+            .await
+            .expect("emulator");
+        let client = WorkspaceClient::new(
+            "w",
+            &emulator.url,
+            Token::new("dev"),
+            ClientOptions::default(),
+        )
+        .expect("client");
+        // jobs/list gives at most 100 tasks of a job and says `has_more`; jobs/get pages the rest.
+        let tasks: Vec<Value> = (0..130)
+            .map(|i| {
+                json!({"task_key": format!("t{i:03}"), "notebook_task": {"notebook_path": format!("/Repos/big/t{i:03}")}})
+            })
+            .collect();
+        jobs::create(&client, &json!({"name": "big", "tasks": tasks}))
+            .await
+            .expect("job");
+
+        let exported = export(&client, None).await.expect("export");
+
+        let big = &exported.resources.jobs["big"];
+        let keys: Vec<&str> = big.settings["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter_map(|t| t["task_key"].as_str())
+            .collect();
+        assert_eq!(keys.len(), 130, "{keys:?}");
+        assert_eq!(keys.last(), Some(&"t129"));
+    }
 }
