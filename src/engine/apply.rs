@@ -8,16 +8,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::grant_writes::GrantWrites;
 use super::live::permissions_object;
+use super::objects;
 use super::secrets::read_value;
 use super::state::{SecretWrite, StateRecord};
 use crate::client::api::secrets::SecretValue;
-use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, permissions, secrets};
+use crate::client::api::{clusters, permissions, secrets};
 use crate::client::{ClientError, Retry, WorkspaceClient};
 use crate::config::refs;
+use crate::model::live::Grant;
 use crate::model::{Kind, ResourceId};
 use crate::plan::{
     Action, PlannedAction, TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE, WorkspacePlan,
@@ -105,7 +107,7 @@ pub async fn apply_workspace(
         .actions
         .iter()
         .partition(|a| matches!(a.action, Action::Delete { .. } | Action::DeleteScope { .. }));
-    for kind in [Kind::InstancePools, Kind::Clusters, Kind::Jobs] {
+    for kind in Kind::tagged() {
         run.resources_in_parallel(work.iter().copied().filter(|a| a.resource.kind == kind))
             .await;
     }
@@ -115,12 +117,8 @@ pub async fn apply_workspace(
             .filter(|a| a.resource.kind == Kind::SecretScopes),
     )
     .await;
-    for kind in [
-        Kind::Jobs,
-        Kind::Clusters,
-        Kind::InstancePools,
-        Kind::SecretScopes,
-    ] {
+    // Jobs first (they use the clusters and pools), scopes last.
+    for kind in Kind::tagged().rev().chain([Kind::SecretScopes]) {
         let group: Vec<&PlannedAction> = deletions
             .iter()
             .copied()
@@ -286,15 +284,8 @@ impl Run<'_> {
         // Resolved under the lock (it is quick): copying the map for each of thousands of
         // actions stalled the whole apply.
         let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        let resolved = refs::resolve_resource_ids(body, &|id| {
-            ids.get(id).map(|v| {
-                if id.kind == Kind::Jobs {
-                    v.parse::<i64>().map(Value::from).unwrap_or(json!(v))
-                } else {
-                    json!(v)
-                }
-            })
-        });
+        let resolved =
+            refs::resolve_resource_ids(body, &|id| ids.get(id).map(|v| id.kind.spec().id_value(v)));
         drop(ids);
         resolved.map_err(|missing| {
             self.local_error(format!(
@@ -321,12 +312,7 @@ impl Run<'_> {
             }
             Action::Update { id, body, .. } => {
                 let body = self.resolve(body)?;
-                match resource.kind {
-                    Kind::Jobs => jobs::reset(self.client, &body).await?,
-                    Kind::Clusters => self.edit_cluster(id, &body).await?,
-                    Kind::InstancePools => instance_pools::edit(self.client, &body).await?,
-                    Kind::SecretScopes => {}
-                };
+                objects::edit(self.client, resource.kind, id, &body).await?;
                 Ok(format!("id {id}"))
             }
             Action::Replace { id, body, .. } => {
@@ -381,15 +367,15 @@ impl Run<'_> {
                 let object = permissions_object(resource.kind).ok_or_else(|| {
                     self.local_error("secret scopes have ACLs, not permissions".into())
                 })?;
-                let mut acl: Vec<Value> = after.iter().map(grant_json).collect();
+                let mut acl: Vec<Value> = after.iter().map(Grant::acl_entry).collect();
                 if *keep_owner && !after.iter().any(|g| g.level == "IS_OWNER") {
                     // A new job is owned by its creator; keep whoever owns it now.
                     let current = permissions::get(self.client, object, &id).await?;
-                    if let Some(owner) = super::live::direct_grants(&current)
+                    if let Some(owner) = Grant::direct_in(&current)
                         .into_iter()
                         .find(|g| g.level == "IS_OWNER")
                     {
-                        acl.push(grant_json(&owner));
+                        acl.push(owner.acl_entry());
                     }
                 }
                 let granted = acl.len();
@@ -459,15 +445,7 @@ impl Run<'_> {
     async fn create(&self, resource: &ResourceId, body: &Value) -> Result<String, ClientError> {
         let mut last = None;
         for _ in 0..5 {
-            let created = match resource.kind {
-                Kind::Jobs => jobs::create(self.client, body).await,
-                Kind::Clusters => clusters::create(self.client, body).await,
-                Kind::InstancePools => instance_pools::create(self.client, body).await,
-                Kind::SecretScopes => {
-                    return Err(self.local_error("scopes are created by name".into()));
-                }
-            };
-            match created {
+            match objects::create(self.client, resource.kind, body).await {
                 Ok(id) => return Ok(id),
                 Err(e @ ClientError::OutcomeUnknown { .. }) => {
                     if let ClientError::OutcomeUnknown { reason, .. } = &e {
@@ -501,31 +479,7 @@ impl Run<'_> {
                 && is(TAG_ENV, self.environment)
                 && is(TAG_KEY, &resource.key)
         };
-        match resource.kind {
-            Kind::Jobs => {
-                let name = body
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Untitled");
-                Ok(jobs::list_named(self.client, name)
-                    .await?
-                    .iter()
-                    .find(|j| ours(j.get("settings").and_then(|s| s.get("tags"))))
-                    .and_then(|j| j.get("job_id").map(id_text)))
-            }
-            Kind::Clusters => Ok(Listing::Clusters
-                .all(self.client)
-                .await?
-                .iter()
-                .find(|c| ours(c.get("custom_tags")))
-                .and_then(|c| c.get("cluster_id").map(id_text))),
-            Kind::InstancePools => Ok(instance_pools::list(self.client)
-                .await?
-                .iter()
-                .find(|p| ours(p.get("custom_tags")))
-                .and_then(|p| p.get("instance_pool_id").map(id_text))),
-            Kind::SecretScopes => Ok(None),
-        }
+        objects::find_tagged(self.client, resource.kind, body, ours).await
     }
 
     /// Creates a scope; an unknown outcome is checked by listing before trying again.
@@ -557,38 +511,8 @@ impl Run<'_> {
             .any(|s| s.get("name").and_then(Value::as_str) == Some(name)))
     }
 
-    /// Edits a cluster, waiting while it is in a state that refuses edits (starting, resizing).
-    async fn edit_cluster(&self, id: &str, body: &Value) -> Result<(), ClientError> {
-        let mut delay = Duration::from_millis(200);
-        for _ in 0..30 {
-            match clusters::edit(self.client, body).await {
-                Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
-                    tracing::debug!(
-                        workspace = self.workspace,
-                        cluster = id,
-                        "cluster busy; waiting to edit"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                other => return other,
-            }
-        }
-        clusters::edit(self.client, body).await
-    }
-
     async fn delete(&self, kind: Kind, id: &str) -> Result<(), ClientError> {
-        let deleted = match kind {
-            Kind::Jobs => jobs::delete(self.client, id).await,
-            Kind::Clusters => clusters::permanent_delete(self.client, id).await,
-            Kind::InstancePools => instance_pools::delete(self.client, id).await,
-            Kind::SecretScopes => secrets::delete_scope(self.client, id).await,
-        };
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        objects::delete(self.client, kind, id).await
     }
 
     /// Writes a secret if its value differs from what tandem last wrote; records the fingerprint.
@@ -675,16 +599,6 @@ impl Run<'_> {
     async fn secret_exists(&self, scope: &str, key: &str) -> Result<bool, ClientError> {
         Ok(self.secret_timestamp(scope, key).await?.is_some())
     }
-}
-
-/// One grant as the Permissions API takes it.
-pub(crate) fn grant_json(grant: &crate::model::live::Grant) -> Value {
-    let field = match &grant.principal {
-        crate::model::Principal::UserName(_) => "user_name",
-        crate::model::Principal::GroupName(_) => "group_name",
-        crate::model::Principal::ServicePrincipalName(_) => "service_principal_name",
-    };
-    json!({field: grant.principal.name(), "permission_level": grant.level})
 }
 
 /// The request body of a create, update or replace.

@@ -113,7 +113,7 @@ impl GrantWriter {
         if started.contains_key(key) {
             return; // a duplicate: the plan decides which object is the job
         }
-        let acl: Vec<_> = grants.iter().map(super::apply::grant_json).collect();
+        let acl: Vec<_> = grants.iter().map(Grant::acl_entry).collect();
         let (client, job_id, written) = (Arc::clone(&self.client), id.to_string(), acl.len());
         self.sent.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(async move {

@@ -17,7 +17,7 @@ use crate::client::api::permissions::{self, ObjectType};
 use crate::client::api::{Listing as ApiListing, Page, id_text, jobs, scim, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::live::{Grant, LiveObject, LiveScope, LiveWorkspace};
-use crate::model::{Kind, Principal, ResourceId};
+use crate::model::{Kind, ResourceId};
 use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// A workspace as read: its objects, the state record and who tandem runs as.
@@ -407,7 +407,7 @@ async fn read_listed(
                     }
                 }
             }
-            Answer::Grants(index, answer) => out[index].1.grants = direct_grants(&answer),
+            Answer::Grants(index, answer) => out[index].1.grants = Grant::direct_in(&answer),
             // Not read, so never compared: nothing in the configuration is decided by them.
             Answer::GrantsUnread(index) => out[index].1.grants_unread = true,
             Answer::FullJob(index, settings) => out[index].1.body = settings,
@@ -421,45 +421,6 @@ async fn read_listed(
 /// The Permissions API's type of a kind's objects (secret scopes have ACLs instead).
 pub(crate) fn permissions_object(kind: Kind) -> Option<ObjectType> {
     kind.spec().permissions_type.map(ObjectType)
-}
-
-/// The direct (not inherited) grants of a permissions answer.
-pub fn direct_grants(answer: &Value) -> Vec<Grant> {
-    let mut out = Vec::new();
-    for entry in answer
-        .get("access_control_list")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let principal = if let Some(u) = entry.get("user_name").and_then(Value::as_str) {
-            Principal::UserName(u.into())
-        } else if let Some(g) = entry.get("group_name").and_then(Value::as_str) {
-            Principal::GroupName(g.into())
-        } else if let Some(s) = entry.get("service_principal_name").and_then(Value::as_str) {
-            Principal::ServicePrincipalName(s.into())
-        } else {
-            continue;
-        };
-        for permission in entry
-            .get("all_permissions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if permission.get("inherited") == Some(&Value::Bool(true)) {
-                continue;
-            }
-            if let Some(level) = permission.get("permission_level").and_then(Value::as_str) {
-                out.push(Grant {
-                    principal: principal.clone(),
-                    level: level.into(),
-                });
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 async fn list_scope_names(client: &WorkspaceClient) -> Result<BTreeSet<String>, ClientError> {

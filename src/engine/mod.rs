@@ -9,6 +9,7 @@ pub mod drift;
 pub mod export;
 pub mod grant_writes;
 pub mod live;
+pub mod objects;
 pub mod planner;
 pub mod readiness;
 pub mod repair;

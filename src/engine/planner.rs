@@ -16,6 +16,7 @@ use super::live::{self, GrantReads, GrantReadsLater, LiveRead, ObjectsRead};
 use super::secrets::read_value;
 use super::state::StateRecord;
 use crate::config::{self, Config};
+use crate::model::live::Grant;
 use crate::model::{Kind, ResourceId, Role};
 use crate::plan::{self, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, WorkspacePlan};
 use crate::policy::{self, WorkspaceDesired};
@@ -366,7 +367,7 @@ fn blind_grants(request: &PlanRequest, workspace: &str, desired: &WorkspaceDesir
     };
     keys.iter()
         .filter_map(|key| {
-            let grants = plan::configured_grants(&desired.resources.jobs.get(key)?.permissions);
+            let grants = Grant::configured(&desired.resources.jobs.get(key)?.permissions);
             grants
                 .iter()
                 .any(|g| g.level == "IS_OWNER")

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{Kind, Principal};
+use super::{Kind, Permission, Principal};
 
 /// One direct grant read from the Permissions API.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -16,6 +16,71 @@ pub struct Grant {
     pub principal: Principal,
     /// Level.
     pub level: String,
+}
+
+impl Grant {
+    /// The grants configured permissions give an object, sorted: what setting them writes
+    /// when the owner is among them.
+    pub fn configured(wanted: &[Permission]) -> Vec<Grant> {
+        let mut grants: Vec<Grant> = wanted
+            .iter()
+            .map(|p| Grant {
+                principal: p.principal.clone(),
+                level: p.level.clone(),
+            })
+            .collect();
+        grants.sort();
+        grants
+    }
+
+    /// The direct (not inherited) grants of a Permissions API answer, sorted.
+    pub fn direct_in(answer: &Value) -> Vec<Grant> {
+        let mut out = Vec::new();
+        for entry in answer
+            .get("access_control_list")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let principal = if let Some(u) = entry.get("user_name").and_then(Value::as_str) {
+                Principal::UserName(u.into())
+            } else if let Some(g) = entry.get("group_name").and_then(Value::as_str) {
+                Principal::GroupName(g.into())
+            } else if let Some(s) = entry.get("service_principal_name").and_then(Value::as_str) {
+                Principal::ServicePrincipalName(s.into())
+            } else {
+                continue;
+            };
+            for permission in entry
+                .get("all_permissions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if permission.get("inherited") == Some(&Value::Bool(true)) {
+                    continue;
+                }
+                if let Some(level) = permission.get("permission_level").and_then(Value::as_str) {
+                    out.push(Grant {
+                        principal: principal.clone(),
+                        level: level.into(),
+                    });
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The grant as an entry of the Permissions API's `access_control_list`.
+    pub fn acl_entry(&self) -> Value {
+        let field = match &self.principal {
+            Principal::UserName(_) => "user_name",
+            Principal::GroupName(_) => "group_name",
+            Principal::ServicePrincipalName(_) => "service_principal_name",
+        };
+        json!({field: self.principal.name(), "permission_level": self.level})
+    }
 }
 
 /// A job, cluster or pool that carries tandem's tags.

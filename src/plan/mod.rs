@@ -533,7 +533,7 @@ fn plan_permissions(
     if !managed {
         return; // an object whose config lists no grants keeps whatever it has
     }
-    let mut after = configured_grants(wanted);
+    let mut after = Grant::configured(wanted);
     let keep_owner = resource.kind == Kind::Jobs && !after.iter().any(|g| g.level == "IS_OWNER");
     let before: Vec<Grant> = live.map(|l| l.grants.clone()).unwrap_or_default();
     if keep_owner && let Some(owner) = before.iter().find(|g| g.level == "IS_OWNER") {
@@ -555,20 +555,6 @@ fn plan_permissions(
             },
         });
     }
-}
-
-/// The grants configured permissions give an object, sorted: what setting them writes when the
-/// owner is among them.
-pub fn configured_grants(wanted: &[Permission]) -> Vec<Grant> {
-    let mut grants: Vec<Grant> = wanted
-        .iter()
-        .map(|p| Grant {
-            principal: p.principal.clone(),
-            level: p.level.clone(),
-        })
-        .collect();
-    grants.sort();
-    grants
 }
 
 /// Whether the role withholds some of this job's configured grants (then its grants are set

@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
 
-use super::live::{direct_grants, permissions_object};
+use super::live::permissions_object;
 use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, permissions, secrets};
 use crate::client::{ClientError, WorkspaceClient};
+use crate::model::live::Grant;
 use crate::model::{Kind, Resources};
 pub use clean::{clean, placeholder_variable, unique_key};
 use clean::{raw_ids, replace_ids};
@@ -67,7 +68,7 @@ pub async fn export(
         match permissions_object(f.kind) {
             Some(object) => permissions::get(client, object, &f.id)
                 .await
-                .map(|a| direct_grants(&a)),
+                .map(|a| Grant::direct_in(&a)),
             None => Ok(Vec::new()),
         }
     }))
