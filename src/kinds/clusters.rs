@@ -1,7 +1,11 @@
-//! All-purpose clusters: tagged with `custom_tags`, edited whole by `clusters/edit`.
+//! All-purpose clusters: tagged with `custom_tags`, edited whole by `clusters/edit`; terminated
+//! on a passive workspace.
+
+use serde_json::{Value, json};
 
 use super::{KindSpec, whole_object};
-use crate::model::Kind;
+use crate::model::passive::{ClusterTarget, Override, OverrideSource};
+use crate::model::{Cluster, ClusterState, Kind, ResourceId};
 
 /// What tandem knows of clusters.
 pub const SPEC: KindSpec = KindSpec {
@@ -15,5 +19,31 @@ pub const SPEC: KindSpec = KindSpec {
     permissions_type: Some("clusters"),
     permission_levels: &["CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE"],
     schema: include_str!("../../schemas/cluster.schema.json"),
+    drop_own_defaults: super::no_own_defaults,
     edit_body: whole_object,
 };
+
+/// Whether `cluster` runs on a passive workspace: terminated, unless its `passive:` block says
+/// otherwise. Recorded in `overrides`.
+pub fn passive_target(key: &str, cluster: &Cluster, overrides: &mut Vec<Override>) -> ClusterTarget {
+    let (target, source) = match cluster.passive.as_ref().and_then(|p| p.state) {
+        Some(ClusterState::Running) => (ClusterTarget::Running, OverrideSource::PassiveBlock),
+        Some(ClusterState::Terminated) => (ClusterTarget::Terminated, OverrideSource::PassiveBlock),
+        None => (ClusterTarget::Terminated, OverrideSource::Passive),
+    };
+    overrides.push(Override {
+        resource: ResourceId {
+            kind: Kind::Clusters,
+            key: key.to_string(),
+        },
+        field: "state".into(),
+        configured: Value::Null,
+        applied: json!(if target == ClusterTarget::Running {
+            "RUNNING"
+        } else {
+            "TERMINATED"
+        }),
+        source,
+    });
+    target
+}

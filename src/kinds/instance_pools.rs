@@ -1,8 +1,11 @@
 //! Instance pools: tagged with `custom_tags`; `instance-pools/edit` takes some fields only, so a
-//! change to any other one replaces the pool.
+//! change to any other one replaces the pool; a passive workspace keeps no idle instance.
+
+use serde_json::json;
 
 use super::{KindSpec, editable_fields};
-use crate::model::Kind;
+use crate::model::passive::{Override, OverrideSource};
+use crate::model::{InstancePool, Kind, ResourceId};
 
 /// Pool fields `instance-pools/edit` accepts.
 pub const EDITABLE: &[&str] = &[
@@ -28,5 +31,39 @@ pub const SPEC: KindSpec = KindSpec {
     permissions_type: Some("instance-pools"),
     permission_levels: &["CAN_ATTACH_TO", "CAN_MANAGE"],
     schema: include_str!("../../schemas/instance_pool.schema.json"),
+    drop_own_defaults,
     edit_body: editable_fields,
 };
+
+/// A pool's instances terminate after 60 idle minutes unless told otherwise.
+fn drop_own_defaults(body: &mut serde_json::Map<String, serde_json::Value>) {
+    if body.get("idle_instance_autotermination_minutes") == Some(&json!(60)) {
+        body.remove("idle_instance_autotermination_minutes");
+    }
+}
+
+/// Makes `pool` passive: no idle instance (unless its `passive:` block says how many).
+pub fn make_passive(key: &str, pool: &mut InstancePool, overrides: &mut Vec<Override>) {
+    let (idle, source) = match pool.passive.as_ref().and_then(|p| p.min_idle_instances) {
+        Some(n) => (n, OverrideSource::PassiveBlock),
+        None => (0, OverrideSource::Passive),
+    };
+    let configured = pool
+        .spec
+        .get("min_idle_instances")
+        .cloned()
+        .unwrap_or(json!(0));
+    if configured != json!(idle) || source == OverrideSource::PassiveBlock {
+        overrides.push(Override {
+            resource: ResourceId {
+                kind: Kind::InstancePools,
+                key: key.to_string(),
+            },
+            field: "min_idle_instances".into(),
+            configured,
+            applied: json!(idle),
+            source,
+        });
+    }
+    pool.spec.insert("min_idle_instances".into(), json!(idle));
+}

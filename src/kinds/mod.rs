@@ -1,7 +1,8 @@
 //! One home per resource kind: what tandem knows of each kind of workspace object — the field
 //! holding its tags (tandem's ownership mark), its ID, the fields its edit takes and how an edit
-//! is written, its permissions object type and levels. Pure data and pure functions: planning,
-//! applying, exporting and validating read them here instead of naming kinds.
+//! is written, its permissions object type and levels, its schema, the defaults export drops,
+//! and what a passive workspace holds of it. Pure data and pure functions: planning, applying,
+//! exporting and validating read them here instead of naming kinds.
 //!
 //! A new kind adds a module here, its [`Kind`] variant, its schema, its typed model, its client
 //! endpoints and its emulator routes.
@@ -40,6 +41,9 @@ pub struct KindSpec {
     pub permission_levels: &'static [&'static str],
     /// The JSON Schema of the kind's configuration (`schemas/<kind>.schema.json`).
     pub schema: &'static str,
+    /// Drops, from an exported object (or any map inside it), the values the service fills in
+    /// by itself for this kind only (the defaults every kind shares are dropped by export).
+    pub drop_own_defaults: fn(body: &mut Map<String, Value>),
     /// The body of the kind's edit of the live object `id` to `body` (desired and tagged).
     pub edit_body: fn(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value,
 }
@@ -80,6 +84,9 @@ impl Kind {
             .filter(|k| k.spec().tags_field.is_some())
     }
 }
+
+/// No defaults of the kind's own.
+fn no_own_defaults(_body: &mut Map<String, Value>) {}
 
 /// An edit body holding the whole object and its ID (an edit that replaces every field).
 fn whole_object(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value {

@@ -16,5 +16,6 @@ pub const SPEC: KindSpec = KindSpec {
     permissions_type: None,
     permission_levels: &[],
     schema: include_str!("../../schemas/secret_scope.schema.json"),
+    drop_own_defaults: super::no_own_defaults,
     edit_body: whole_object,
 };

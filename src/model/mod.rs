@@ -4,6 +4,7 @@
 //! against the kind's JSON Schema; tandem's own fields are typed.
 
 pub mod live;
+pub mod passive;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,6 +9,7 @@
 
 mod role_step;
 
+pub use crate::kinds::jobs::holds_back_grants;
 pub use role_step::{RoleStepError, desired_for, resolved_for};
 
 use std::collections::BTreeMap;
@@ -16,46 +17,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{
-    ClusterState, Job, Kind, PassivePermissions, PauseStatus, ResourceId, Resources, Role,
-};
+use crate::kinds;
+use crate::model::{Resources, Role};
 
-/// Why a value differs from the resource's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverrideSource {
-    /// tandem's built-in passive value.
-    Passive,
-    /// The resource's own `passive:` block.
-    PassiveBlock,
-}
-
-/// One field set differently from the resource's config because of the workspace's role.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Override {
-    /// The resource.
-    pub resource: ResourceId,
-    /// The field (`max_concurrent_runs`, `schedule.pause_status`, `permissions`, `state`).
-    pub field: String,
-    /// The value the config gives (null when unset).
-    pub configured: Value,
-    /// The value applied on this workspace.
-    pub applied: Value,
-    /// Built-in or the resource's `passive:` block.
-    pub source: OverrideSource,
-}
-
-/// Whether tandem keeps a cluster running or terminated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClusterTarget {
-    /// Left as it is (active workspaces: people start and stop interactive clusters).
-    AsIs,
-    /// Terminated (passive workspaces).
-    Terminated,
-    /// Running (a passive cluster whose `passive:` block says so).
-    Running,
-}
+pub use crate::model::passive::{ClusterTarget, Override, OverrideSource};
 
 /// Everything one workspace must hold, overrides applied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,160 +35,29 @@ pub struct WorkspaceDesired {
     pub overrides: Vec<Override>,
 }
 
-const SCHEDULING: [&str; 3] = ["schedule", "trigger", "continuous"];
-
-/// Whether a passive workspace holds back some of this job's grants, so that they differ
-/// between the roles and every change of role rewrites them.
-pub fn holds_back_grants(job: &Job) -> bool {
-    let hold = job
-        .passive
-        .as_ref()
-        .and_then(|p| p.permissions)
-        .unwrap_or(PassivePermissions::OwnerOnly)
-        == PassivePermissions::OwnerOnly;
-    hold && job.permissions.iter().any(|p| !p.is_owner())
-}
 
 /// Applies the role's overrides to `resources` (already placed and substituted for the
 /// workspace: see [`desired_for`]).
 fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
     let mut overrides = Vec::new();
-    let mut cluster_targets = BTreeMap::new();
-    for (key, cluster) in &resources.clusters {
-        let target = match role {
-            Role::Active => ClusterTarget::AsIs,
-            Role::Passive => {
-                let (target, source) = match cluster.passive.as_ref().and_then(|p| p.state) {
-                    Some(ClusterState::Running) => {
-                        (ClusterTarget::Running, OverrideSource::PassiveBlock)
-                    }
-                    Some(ClusterState::Terminated) => {
-                        (ClusterTarget::Terminated, OverrideSource::PassiveBlock)
-                    }
-                    None => (ClusterTarget::Terminated, OverrideSource::Passive),
-                };
-                overrides.push(Override {
-                    resource: id(Kind::Clusters, key),
-                    field: "state".into(),
-                    configured: Value::Null,
-                    applied: json!(if target == ClusterTarget::Running {
-                        "RUNNING"
-                    } else {
-                        "TERMINATED"
-                    }),
-                    source,
-                });
-                target
-            }
-        };
-        cluster_targets.insert(key.clone(), target);
-    }
-    if role == Role::Active {
-        return WorkspaceDesired {
-            role,
-            resources,
-            cluster_targets,
-            overrides,
-        };
-    }
-    for (key, job) in &mut resources.jobs {
-        let passive = job.passive.clone().unwrap_or_default();
-        let resource = id(Kind::Jobs, key);
-        let (runs, source) = match passive.max_concurrent_runs {
-            Some(n) => (n, OverrideSource::PassiveBlock),
-            None => (0, OverrideSource::Passive),
-        };
-        let configured = job
-            .settings
-            .get("max_concurrent_runs")
-            .cloned()
-            .unwrap_or(json!(1));
-        if configured != json!(runs) || source == OverrideSource::PassiveBlock {
-            overrides.push(Override {
-                resource: resource.clone(),
-                field: "max_concurrent_runs".into(),
-                configured,
-                applied: json!(runs),
-                source,
-            });
+    let cluster_targets = resources
+        .clusters
+        .iter()
+        .map(|(key, cluster)| {
+            let target = match role {
+                Role::Active => ClusterTarget::AsIs,
+                Role::Passive => kinds::clusters::passive_target(key, cluster, &mut overrides),
+            };
+            (key.clone(), target)
+        })
+        .collect();
+    if role == Role::Passive {
+        for (key, job) in &mut resources.jobs {
+            kinds::jobs::make_passive(key, job, &mut overrides);
         }
-        // Written even when equal: a zero must reach the API, never be left to a default.
-        job.settings
-            .insert("max_concurrent_runs".into(), json!(runs));
-        let (pause, source) = match passive.pause_status {
-            Some(p) => (p, OverrideSource::PassiveBlock),
-            None => (PauseStatus::Paused, OverrideSource::Passive),
-        };
-        let pause_text = if pause == PauseStatus::Paused {
-            "PAUSED"
-        } else {
-            "UNPAUSED"
-        };
-        for field in SCHEDULING {
-            if let Some(Value::Object(block)) = job.settings.get_mut(field) {
-                let configured = block
-                    .get("pause_status")
-                    .cloned()
-                    .unwrap_or(json!("UNPAUSED"));
-                if configured != json!(pause_text) || source == OverrideSource::PassiveBlock {
-                    overrides.push(Override {
-                        resource: resource.clone(),
-                        field: format!("{field}.pause_status"),
-                        configured,
-                        applied: json!(pause_text),
-                        source,
-                    });
-                }
-                block.insert("pause_status".into(), json!(pause_text));
-            }
+        for (key, pool) in &mut resources.instance_pools {
+            kinds::instance_pools::make_passive(key, pool, &mut overrides);
         }
-        let hold = holds_back_grants(job);
-        if !hold
-            && passive.permissions == Some(PassivePermissions::All)
-            && job.permissions.iter().any(|p| !p.is_owner())
-        {
-            // The plan says why this job's grants are not held back.
-            let all = serde_json::to_value(&job.permissions).unwrap_or(Value::Null);
-            overrides.push(Override {
-                resource: resource.clone(),
-                field: "permissions".into(),
-                configured: all.clone(),
-                applied: all,
-                source: OverrideSource::PassiveBlock,
-            });
-        }
-        if hold {
-            let configured = serde_json::to_value(&job.permissions).unwrap_or(Value::Null);
-            job.permissions.retain(|p| p.is_owner());
-            overrides.push(Override {
-                resource: resource.clone(),
-                field: "permissions".into(),
-                configured,
-                applied: serde_json::to_value(&job.permissions).unwrap_or(Value::Null),
-                source: OverrideSource::Passive,
-            });
-        }
-    }
-    for (key, pool) in &mut resources.instance_pools {
-        let (idle, source) = match pool.passive.as_ref().and_then(|p| p.min_idle_instances) {
-            Some(n) => (n, OverrideSource::PassiveBlock),
-            None => (0, OverrideSource::Passive),
-        };
-        let configured = pool
-            .spec
-            .get("min_idle_instances")
-            .cloned()
-            .unwrap_or(json!(0));
-        if configured != json!(idle) || source == OverrideSource::PassiveBlock {
-            overrides.push(Override {
-                resource: id(Kind::InstancePools, key),
-                field: "min_idle_instances".into(),
-                configured,
-                applied: json!(idle),
-                source,
-            });
-        }
-        pool.spec.insert("min_idle_instances".into(), json!(idle));
     }
     WorkspaceDesired {
         role,
@@ -233,12 +67,6 @@ fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
     }
 }
 
-fn id(kind: Kind, key: &str) -> ResourceId {
-    ResourceId {
-        kind,
-        key: key.to_string(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

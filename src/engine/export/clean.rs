@@ -136,11 +136,7 @@ fn drop_defaults(body: &mut Map<String, Value>, kind: Kind) {
     {
         body.remove("driver_instance_pool_id");
     }
-    if kind == Kind::InstancePools
-        && body.get("idle_instance_autotermination_minutes") == Some(&json!(60))
-    {
-        body.remove("idle_instance_autotermination_minutes");
-    }
+    (kind.spec().drop_own_defaults)(body);
     if body.get("driver_node_type_id").is_some()
         && body.get("driver_node_type_id") == body.get("node_type_id")
     {
