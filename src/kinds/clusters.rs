@@ -25,7 +25,11 @@ pub const SPEC: KindSpec = KindSpec {
 
 /// Whether `cluster` runs on a passive workspace: terminated, unless its `passive:` block says
 /// otherwise. Recorded in `overrides`.
-pub fn passive_target(key: &str, cluster: &Cluster, overrides: &mut Vec<Override>) -> ClusterTarget {
+pub fn passive_target(
+    key: &str,
+    cluster: &Cluster,
+    overrides: &mut Vec<Override>,
+) -> ClusterTarget {
     let (target, source) = match cluster.passive.as_ref().and_then(|p| p.state) {
         Some(ClusterState::Running) => (ClusterTarget::Running, OverrideSource::PassiveBlock),
         Some(ClusterState::Terminated) => (ClusterTarget::Terminated, OverrideSource::PassiveBlock),

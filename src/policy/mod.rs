@@ -15,7 +15,6 @@ pub use role_step::{RoleStepError, desired_for, resolved_for};
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::kinds;
 use crate::model::{Resources, Role};
@@ -34,7 +33,6 @@ pub struct WorkspaceDesired {
     /// Every override applied.
     pub overrides: Vec<Override>,
 }
-
 
 /// Applies the role's overrides to `resources` (already placed and substituted for the
 /// workspace: see [`desired_for`]).
@@ -67,10 +65,12 @@ fn for_role(mut resources: Resources, role: Role) -> WorkspaceDesired {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::model::Kind;
 
     fn resources() -> Resources {
         let mut r = Resources::default();
