@@ -247,12 +247,16 @@ const POOLS: ListedKind = ListedKind {
 };
 
 fn classify_job(job: &Value, environment: &str) -> Listing {
+    // A listed job holds its settings (tags and name among them) beside its ID.
     let Some(settings) = job.get("settings").and_then(Value::as_object) else {
         return Listing::Skip;
     };
     let paged = job.get("has_more") == Some(&Value::Bool(true));
-    let id = job.get("job_id").map(id_text).unwrap_or_default();
-    classified(settings, id, "tags", "name", environment, None, paged)
+    let id = job
+        .get(JOBS.kind.spec().id_field)
+        .map(id_text)
+        .unwrap_or_default();
+    classified(JOBS.kind, settings, id, environment, None, paged)
 }
 
 fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
@@ -263,20 +267,15 @@ fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
     if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
         return Listing::Skip;
     }
-    let id = body.get("cluster_id").map(id_text).unwrap_or_default();
+    let id = body
+        .get(CLUSTERS.kind.spec().id_field)
+        .map(id_text)
+        .unwrap_or_default();
     let state = body
         .get("state")
         .and_then(Value::as_str)
         .map(str::to_string);
-    classified(
-        body,
-        id,
-        "custom_tags",
-        "cluster_name",
-        environment,
-        state,
-        false,
-    )
+    classified(CLUSTERS.kind, body, id, environment, state, false)
 }
 
 fn classify_pool(pool: &Value, environment: &str) -> Listing {
@@ -284,31 +283,27 @@ fn classify_pool(pool: &Value, environment: &str) -> Listing {
         return Listing::Skip;
     };
     let id = body
-        .get("instance_pool_id")
+        .get(POOLS.kind.spec().id_field)
         .map(id_text)
         .unwrap_or_default();
-    classified(
-        body,
-        id,
-        "custom_tags",
-        "instance_pool_name",
-        environment,
-        None,
-        false,
-    )
+    classified(POOLS.kind, body, id, environment, None, false)
 }
 
-/// Managed when the tags under `tags` name tandem's `environment`; else unmanaged by `name`.
+/// A listed object of `kind`: managed when its tags (in the kind's tags field) say so,
+/// otherwise unmanaged under its name.
 fn classified(
+    kind: Kind,
     body: &Map<String, Value>,
     id: String,
-    tags: &str,
-    name: &str,
     environment: &str,
     state: Option<String>,
     paged: bool,
 ) -> Listing {
-    match managed_key(body.get(tags), environment) {
+    let spec = kind.spec();
+    match spec
+        .tags_field
+        .and_then(|tags| managed_key(body.get(tags), environment))
+    {
         Some(key) => Listing::Managed(
             key,
             LiveObject {
@@ -320,7 +315,7 @@ fn classified(
             },
             paged,
         ),
-        None => match body.get(name).and_then(Value::as_str) {
+        None => match body.get(spec.name_field).and_then(Value::as_str) {
             Some(name) => Listing::Unmanaged(name.to_string(), id),
             None => Listing::Skip,
         },
