@@ -160,12 +160,13 @@ async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> 
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            let spec = Kind::Jobs.spec();
             let name = body
-                .get("name")
+                .get(spec.name_field)
                 .and_then(Value::as_str)
                 .unwrap_or("Untitled")
                 .to_string();
-            let id = job.get("job_id").map(id_text).unwrap_or_default();
+            let id = job.get(spec.id_field).map(id_text).unwrap_or_default();
             Found {
                 kind: Kind::Jobs,
                 id,
@@ -209,13 +210,14 @@ async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientErr
         .filter(|c| c.get("cluster_source").and_then(Value::as_str) != Some("JOB"))
         .filter_map(|c| {
             let body = c.as_object()?.clone();
+            let spec = Kind::Clusters.spec();
             let name = body
-                .get("cluster_name")
+                .get(spec.name_field)
                 .and_then(Value::as_str)
                 .unwrap_or("cluster")
                 .to_string();
             let id = body
-                .get("cluster_id")
+                .get(spec.id_field)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
@@ -236,8 +238,9 @@ async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError>
         .into_iter()
         .filter_map(|p| {
             let body = p.as_object()?.clone();
-            let name = body.get("instance_pool_name")?.as_str()?.to_string();
-            let id = body.get("instance_pool_id")?.as_str()?.to_string();
+            let spec = Kind::InstancePools.spec();
+            let name = body.get(spec.name_field)?.as_str()?.to_string();
+            let id = body.get(spec.id_field)?.as_str()?.to_string();
             Some(Found {
                 kind: Kind::InstancePools,
                 id,
