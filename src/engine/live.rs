@@ -12,13 +12,13 @@ use tokio::sync::watch;
 
 use super::EngineError;
 use super::grant_writes::GrantWriter;
+use super::objects::{self, ListedKind, Listing};
 use super::state::{StateRecord, read_state_record};
 use crate::client::api::permissions::{self, ObjectType};
-use crate::client::api::{Listing as ApiListing, Page, id_text, jobs, scim, secrets};
+use crate::client::api::{Page, jobs, scim, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::live::{Grant, LiveObject, LiveScope, LiveWorkspace};
 use crate::model::{Kind, ResourceId};
-use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// A workspace as read: its objects, the state record and who tandem runs as.
 #[derive(Debug, Clone)]
@@ -103,31 +103,33 @@ pub async fn read_objects(
     writer: Option<&GrantWriter>,
 ) -> Result<ObjectsRead, EngineError> {
     let none = BTreeSet::new();
+    // Jobs first: their listing is the longest (page after page).
+    let kinds: Vec<Kind> = Kind::tagged().rev().collect();
     let objects = async {
-        tokio::try_join!(
-            read_listed(client, &JOBS, environment, grants, (unread_grants, writer)),
-            read_listed(client, &CLUSTERS, environment, grants, (&none, None)),
-            read_listed(client, &POOLS, environment, grants, (&none, None)),
-            read_caller(client),
-        )
-        .map_err(EngineError::from)
+        let listings = try_join_all(kinds.iter().filter_map(|&kind| {
+            let listed = objects::listing(kind)?;
+            // A promotion's early grant writes are of jobs only.
+            let early = if kind == Kind::Jobs {
+                (unread_grants, writer)
+            } else {
+                (&none, None)
+            };
+            Some(read_listed(client, listed, environment, grants, early))
+        }));
+        tokio::try_join!(listings, read_caller(client)).map_err(EngineError::from)
     };
-    let ((jobs, clusters, pools, caller), record) =
+    let ((listings, caller), record) =
         tokio::try_join!(objects, read_state_record(client, environment))?;
     let mut live = LiveWorkspace::default();
     let mut duplicates = BTreeMap::new();
-    for (kind, (_, names)) in [
-        ("jobs", &jobs),
-        ("clusters", &clusters),
-        ("instance_pools", &pools),
-    ] {
+    for (kind, (found, names)) in kinds.into_iter().zip(listings) {
         if !names.is_empty() {
-            live.unmanaged.insert(kind.to_string(), names.clone());
+            live.unmanaged.insert(kind.as_str().to_string(), names);
+        }
+        if let Some(objects) = live.objects_mut(kind) {
+            *objects = keep_first(found, kind.as_str(), &mut duplicates);
         }
     }
-    live.jobs = keep_first(jobs.0, "jobs", &mut duplicates);
-    live.clusters = keep_first(clusters.0, "clusters", &mut duplicates);
-    live.instance_pools = keep_first(pools.0, "instance_pools", &mut duplicates);
     live.duplicates = duplicates;
     Ok(ObjectsRead {
         live,
@@ -162,19 +164,6 @@ pub async fn read_scopes(
     Ok(read.into_iter().collect())
 }
 
-/// Whether an object's tags say it is tandem's in `environment`; its logical key if so.
-fn managed_key(tags: Option<&Value>, environment: &str) -> Option<String> {
-    let tags = tags?.as_object()?;
-    let is = |k: &str, v: &str| tags.get(k).and_then(Value::as_str) == Some(v);
-    if is(TAG_MANAGED, TAG_MANAGED_VALUE) && is(TAG_ENV, environment) {
-        tags.get(TAG_KEY)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    } else {
-        None
-    }
-}
-
 /// Objects by key; extra objects with the same key (a lost create retried) are set aside, the
 /// oldest (lowest ID order as listed first) is kept.
 fn keep_first(
@@ -201,126 +190,6 @@ fn keep_first(
 
 /// Managed objects by key, and the names of unmanaged ones (name → ID).
 type Listed = (Vec<(String, LiveObject)>, BTreeMap<String, String>);
-
-/// How one kind is listed and told apart.
-struct ListedKind {
-    kind: Kind,
-    /// How the client lists them.
-    listing: ApiListing,
-    /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
-    /// (name, ID), or not tandem's business.
-    classify: fn(&Value, &str) -> Listing,
-    /// Sort key putting the original of duplicated objects first.
-    age: fn(&LiveObject) -> i64,
-}
-
-enum Listing {
-    Managed(String, LiveObject, bool),
-    Unmanaged(String, String),
-    Skip,
-}
-
-const JOBS: ListedKind = ListedKind {
-    kind: Kind::Jobs,
-    listing: ApiListing::Jobs,
-    classify: classify_job,
-    age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
-};
-
-const CLUSTERS: ListedKind = ListedKind {
-    kind: Kind::Clusters,
-    listing: ApiListing::AllPurposeClusters,
-    classify: classify_cluster,
-    age: |o| {
-        o.body
-            .get("start_time")
-            .and_then(Value::as_i64)
-            .unwrap_or(i64::MAX)
-    },
-};
-
-const POOLS: ListedKind = ListedKind {
-    kind: Kind::InstancePools,
-    listing: ApiListing::InstancePools,
-    classify: classify_pool,
-    age: |_| 0,
-};
-
-fn classify_job(job: &Value, environment: &str) -> Listing {
-    // A listed job holds its settings (tags and name among them) beside its ID.
-    let Some(settings) = job.get("settings").and_then(Value::as_object) else {
-        return Listing::Skip;
-    };
-    let paged = job.get("has_more") == Some(&Value::Bool(true));
-    let id = job
-        .get(JOBS.kind.spec().id_field)
-        .map(id_text)
-        .unwrap_or_default();
-    classified(JOBS.kind, settings, id, environment, None, paged)
-}
-
-fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
-    let Some(body) = cluster.as_object() else {
-        return Listing::Skip;
-    };
-    // Job clusters are not tandem's.
-    if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
-        return Listing::Skip;
-    }
-    let id = body
-        .get(CLUSTERS.kind.spec().id_field)
-        .map(id_text)
-        .unwrap_or_default();
-    let state = body
-        .get("state")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    classified(CLUSTERS.kind, body, id, environment, state, false)
-}
-
-fn classify_pool(pool: &Value, environment: &str) -> Listing {
-    let Some(body) = pool.as_object() else {
-        return Listing::Skip;
-    };
-    let id = body
-        .get(POOLS.kind.spec().id_field)
-        .map(id_text)
-        .unwrap_or_default();
-    classified(POOLS.kind, body, id, environment, None, false)
-}
-
-/// A listed object of `kind`: managed when its tags (in the kind's tags field) say so,
-/// otherwise unmanaged under its name.
-fn classified(
-    kind: Kind,
-    body: &Map<String, Value>,
-    id: String,
-    environment: &str,
-    state: Option<String>,
-    paged: bool,
-) -> Listing {
-    let spec = kind.spec();
-    match spec
-        .tags_field
-        .and_then(|tags| managed_key(body.get(tags), environment))
-    {
-        Some(key) => Listing::Managed(
-            key,
-            LiveObject {
-                id,
-                body: body.clone(),
-                state,
-                grants: Vec::new(),
-                grants_unread: false,
-            },
-            paged,
-        ),
-        None => match body.get(spec.name_field).and_then(Value::as_str) {
-            Some(name) => Listing::Unmanaged(name.to_string(), id),
-            None => Listing::Skip,
-        },
-    }
-}
 
 /// What one request of a listing brought back.
 enum Answer {

@@ -1,14 +1,16 @@
 //! The workspace calls of each tagged kind (jobs, clusters, pools), by kind: the one place the
-//! engine says which endpoint creates, edits, deletes or finds an object of a kind, so applying
-//! iterates kinds instead of naming them.
+//! engine says how an object of a kind is listed and told apart, and which endpoint creates,
+//! edits, deletes or finds it, so reading and applying iterate kinds instead of naming them.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, secrets};
+use crate::client::api::{Listing as ApiListing, clusters, id_text, instance_pools, jobs, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::Kind;
+use crate::model::live::LiveObject;
+use crate::plan::{TAG_ENV, TAG_KEY, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// Creates an object of `kind` from `body`; its new ID.
 pub async fn create(
@@ -88,7 +90,7 @@ pub async fn find_tagged(
                 .collect::<Vec<_>>()
         }
         Kind::Clusters => listed(
-            Listing::Clusters.all(client).await?,
+            ApiListing::Clusters.all(client).await?,
             tags_field,
             spec.id_field,
         ),
@@ -135,4 +137,152 @@ async fn edit_cluster(client: &WorkspaceClient, id: &str, body: &Value) -> Resul
         }
     }
     clusters::edit(client, body).await
+}
+
+/// How objects of `kind` are listed and told apart (None for secret scopes, read by name).
+pub fn listing(kind: Kind) -> Option<&'static ListedKind> {
+    match kind {
+        Kind::Jobs => Some(&JOBS),
+        Kind::Clusters => Some(&CLUSTERS),
+        Kind::InstancePools => Some(&POOLS),
+        Kind::SecretScopes => None,
+    }
+}
+
+/// How one kind is listed and told apart.
+pub struct ListedKind {
+    /// The kind.
+    pub kind: Kind,
+    /// How the client lists them.
+    pub listing: ApiListing,
+    /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
+    /// (name, ID), or not tandem's business.
+    pub classify: fn(&Value, &str) -> Listing,
+    /// Sort key putting the original of duplicated objects first.
+    pub age: fn(&LiveObject) -> i64,
+}
+
+/// One listed item, told apart.
+pub enum Listing {
+    /// tandem's: its key, the object, whether its arrays are paged (read it whole).
+    Managed(String, LiveObject, bool),
+    /// Not tandem's: its name and ID.
+    Unmanaged(String, String),
+    /// Not tandem's business (a job cluster).
+    Skip,
+}
+
+const JOBS: ListedKind = ListedKind {
+    kind: Kind::Jobs,
+    listing: ApiListing::Jobs,
+    classify: classify_job,
+    age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
+};
+
+const CLUSTERS: ListedKind = ListedKind {
+    kind: Kind::Clusters,
+    listing: ApiListing::AllPurposeClusters,
+    classify: classify_cluster,
+    age: |o| {
+        o.body
+            .get("start_time")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX)
+    },
+};
+
+const POOLS: ListedKind = ListedKind {
+    kind: Kind::InstancePools,
+    listing: ApiListing::InstancePools,
+    classify: classify_pool,
+    age: |_| 0,
+};
+
+fn classify_job(job: &Value, environment: &str) -> Listing {
+    // A listed job holds its settings (tags and name among them) beside its ID.
+    let Some(settings) = job.get("settings").and_then(Value::as_object) else {
+        return Listing::Skip;
+    };
+    let paged = job.get("has_more") == Some(&Value::Bool(true));
+    let id = job
+        .get(JOBS.kind.spec().id_field)
+        .map(id_text)
+        .unwrap_or_default();
+    classified(JOBS.kind, settings, id, environment, None, paged)
+}
+
+fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
+    let Some(body) = cluster.as_object() else {
+        return Listing::Skip;
+    };
+    // Job clusters are not tandem's.
+    if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
+        return Listing::Skip;
+    }
+    let id = body
+        .get(CLUSTERS.kind.spec().id_field)
+        .map(id_text)
+        .unwrap_or_default();
+    let state = body
+        .get("state")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    classified(CLUSTERS.kind, body, id, environment, state, false)
+}
+
+fn classify_pool(pool: &Value, environment: &str) -> Listing {
+    let Some(body) = pool.as_object() else {
+        return Listing::Skip;
+    };
+    let id = body
+        .get(POOLS.kind.spec().id_field)
+        .map(id_text)
+        .unwrap_or_default();
+    classified(POOLS.kind, body, id, environment, None, false)
+}
+
+/// A listed object of `kind`: managed when its tags (in the kind's tags field) say so,
+/// otherwise unmanaged under its name.
+fn classified(
+    kind: Kind,
+    body: &Map<String, Value>,
+    id: String,
+    environment: &str,
+    state: Option<String>,
+    paged: bool,
+) -> Listing {
+    let spec = kind.spec();
+    match spec
+        .tags_field
+        .and_then(|tags| managed_key(body.get(tags), environment))
+    {
+        Some(key) => Listing::Managed(
+            key,
+            LiveObject {
+                id,
+                body: body.clone(),
+                state,
+                grants: Vec::new(),
+                grants_unread: false,
+            },
+            paged,
+        ),
+        None => match body.get(spec.name_field).and_then(Value::as_str) {
+            Some(name) => Listing::Unmanaged(name.to_string(), id),
+            None => Listing::Skip,
+        },
+    }
+}
+
+/// Whether an object's tags say it is tandem's in `environment`; its logical key if so.
+fn managed_key(tags: Option<&Value>, environment: &str) -> Option<String> {
+    let tags = tags?.as_object()?;
+    let is = |k: &str, v: &str| tags.get(k).and_then(Value::as_str) == Some(v);
+    if is(TAG_MANAGED, TAG_MANAGED_VALUE) && is(TAG_ENV, environment) {
+        tags.get(TAG_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    } else {
+        None
+    }
 }

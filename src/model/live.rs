@@ -142,4 +142,14 @@ impl LiveWorkspace {
             Kind::SecretScopes => None,
         }
     }
+
+    /// [`LiveWorkspace::objects`], to fill in.
+    pub fn objects_mut(&mut self, kind: Kind) -> Option<&mut BTreeMap<String, LiveObject>> {
+        match kind {
+            Kind::Jobs => Some(&mut self.jobs),
+            Kind::Clusters => Some(&mut self.clusters),
+            Kind::InstancePools => Some(&mut self.instance_pools),
+            Kind::SecretScopes => None,
+        }
+    }
 }
