@@ -430,24 +430,17 @@ impl Resources {
     /// decides anything from (the others keep whatever grants they have, on every role; a
     /// passive hold, too, needs listed permissions to hold back).
     pub fn with_permissions(&self) -> BTreeSet<ResourceId> {
-        fn listed<'a, T: 'a>(
-            kind: Kind,
-            objects: &'a BTreeMap<String, T>,
-            permissions: fn(&T) -> &[Permission],
-        ) -> impl Iterator<Item = ResourceId> + 'a {
-            objects
-                .iter()
-                .filter(move |(_, o)| !permissions(o).is_empty())
-                .map(move |(key, _)| ResourceId {
-                    kind,
-                    key: key.clone(),
-                })
-        }
-        listed(Kind::Jobs, &self.jobs, |j| &j.permissions)
-            .chain(listed(Kind::Clusters, &self.clusters, |c| &c.permissions))
-            .chain(listed(Kind::InstancePools, &self.instance_pools, |p| {
-                &p.permissions
-            }))
+        Kind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                self.objects(kind)
+                    .into_iter()
+                    .filter(|(_, _, permissions)| !permissions.is_empty())
+                    .map(move |(key, _, _)| ResourceId {
+                        kind,
+                        key: key.clone(),
+                    })
+            })
             .collect()
     }
 
@@ -471,5 +464,43 @@ impl Resources {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_objects_that_list_permissions_have_their_grants_decided() {
+        let mut r = Resources::default();
+        let grant = json!([{"group_name": "g", "level": "CAN_VIEW"}]);
+        r.insert_json(
+            Kind::Jobs,
+            "listed".into(),
+            json!({"name": "a", "permissions": grant}),
+        )
+        .expect("job");
+        r.insert_json(Kind::Jobs, "plain".into(), json!({"name": "b"}))
+            .expect("job");
+        let pool_grant = json!([{"group_name": "g", "level": "CAN_ATTACH_TO"}]);
+        r.insert_json(
+            Kind::InstancePools,
+            "p".into(),
+            json!({"instance_pool_name": "p", "permissions": pool_grant}),
+        )
+        .expect("pool");
+        r.insert_json(Kind::Clusters, "c".into(), json!({"cluster_name": "c"}))
+            .expect("cluster");
+        let id = |kind, key: &str| ResourceId {
+            kind,
+            key: key.into(),
+        };
+        assert_eq!(
+            r.with_permissions(),
+            BTreeSet::from([id(Kind::Jobs, "listed"), id(Kind::InstancePools, "p")])
+        );
     }
 }
