@@ -78,9 +78,7 @@ pub fn render_plan(plan: &Plan, origins: &render::Origins, format: PlanFormat) -
             render::Style::new(super::colour_enabled(std::io::stdout().is_terminal())),
         ),
         PlanFormat::Markdown => render::markdown(plan, origins),
-        PlanFormat::Json => serde_json::to_string_pretty(plan)
-            .map(|s| s + "\n")
-            .unwrap_or_default(),
+        PlanFormat::Json => super::json(plan),
     }
 }
 

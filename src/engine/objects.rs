@@ -205,10 +205,10 @@ fn classify_job(job: &Value, environment: &str) -> Listing {
     };
     let paged = job.get("has_more") == Some(&Value::Bool(true));
     let id = job
-        .get(JOBS.kind.spec().id_field)
+        .get(Kind::Jobs.spec().id_field)
         .map(id_text)
         .unwrap_or_default();
-    classified(JOBS.kind, settings, id, environment, None, paged)
+    classified(Kind::Jobs, settings, id, environment, None, paged)
 }
 
 fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
@@ -220,14 +220,14 @@ fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
         return Listing::Skip;
     }
     let id = body
-        .get(CLUSTERS.kind.spec().id_field)
+        .get(Kind::Clusters.spec().id_field)
         .map(id_text)
         .unwrap_or_default();
     let state = body
         .get("state")
         .and_then(Value::as_str)
         .map(str::to_string);
-    classified(CLUSTERS.kind, body, id, environment, state, false)
+    classified(Kind::Clusters, body, id, environment, state, false)
 }
 
 fn classify_pool(pool: &Value, environment: &str) -> Listing {
@@ -235,10 +235,10 @@ fn classify_pool(pool: &Value, environment: &str) -> Listing {
         return Listing::Skip;
     };
     let id = body
-        .get(POOLS.kind.spec().id_field)
+        .get(Kind::InstancePools.spec().id_field)
         .map(id_text)
         .unwrap_or_default();
-    classified(POOLS.kind, body, id, environment, None, false)
+    classified(Kind::InstancePools, body, id, environment, None, false)
 }
 
 /// A listed object of `kind`: managed when its tags (in the kind's tags field) say so,

@@ -25,7 +25,7 @@ pub const SPEC: KindSpec = KindSpec {
 };
 
 /// `jobs/reset` takes the job's ID and every setting (`new_settings`).
-fn reset(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value {
+fn reset(spec: &KindSpec, id: &str, body: Map<String, Value>) -> Value {
     json!({"job_id": spec.id_value(id), "new_settings": body})
 }
 

@@ -45,7 +45,7 @@ pub struct KindSpec {
     /// by itself for this kind only (the defaults every kind shares are dropped by export).
     pub drop_own_defaults: fn(body: &mut Map<String, Value>),
     /// The body of the kind's edit of the live object `id` to `body` (desired and tagged).
-    pub edit_body: fn(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value,
+    pub edit_body: fn(spec: &KindSpec, id: &str, body: Map<String, Value>) -> Value,
 }
 
 impl KindSpec {
@@ -89,19 +89,14 @@ impl Kind {
 fn no_own_defaults(_body: &mut Map<String, Value>) {}
 
 /// An edit body holding the whole object and its ID (an edit that replaces every field).
-fn whole_object(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value {
-    let mut edit = body.clone();
+fn whole_object(spec: &KindSpec, id: &str, mut edit: Map<String, Value>) -> Value {
     edit.insert(spec.id_field.into(), spec.id_value(id));
     Value::Object(edit)
 }
 
 /// An edit body holding the editable fields only, and the ID.
-fn editable_fields(spec: &KindSpec, id: &str, body: &Map<String, Value>) -> Value {
-    let mut edit: Map<String, Value> = body
-        .iter()
-        .filter(|(k, _)| spec.can_edit(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+fn editable_fields(spec: &KindSpec, id: &str, mut edit: Map<String, Value>) -> Value {
+    edit.retain(|k, _| spec.can_edit(k));
     edit.insert(spec.id_field.into(), spec.id_value(id));
     Value::Object(edit)
 }
@@ -129,19 +124,19 @@ mod tests {
         };
         let jobs = Kind::Jobs.spec();
         assert_eq!(
-            (jobs.edit_body)(jobs, "42", &body),
+            (jobs.edit_body)(jobs, "42", body.clone()),
             json!({"job_id": 42, "new_settings": body})
         );
         let clusters = Kind::Clusters.spec();
         let mut cluster = body.clone();
         cluster.insert("cluster_id".into(), json!("0101-x"));
         assert_eq!(
-            (clusters.edit_body)(clusters, "0101-x", &body),
+            (clusters.edit_body)(clusters, "0101-x", body.clone()),
             Value::Object(cluster)
         );
         let pools = Kind::InstancePools.spec();
         assert_eq!(
-            (pools.edit_body)(pools, "p-1", &body),
+            (pools.edit_body)(pools, "p-1", body.clone()),
             json!({"node_type_id": "x", "custom_tags": {}, "instance_pool_id": "p-1"}),
             "a pool's edit takes its editable fields only"
         );

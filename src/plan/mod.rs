@@ -350,7 +350,7 @@ fn plan_object(
         Action::Update {
             id: live.id.clone(),
             changes,
-            body: (spec.edit_body)(spec, &live.id, as_map(&body)),
+            body: (spec.edit_body)(spec, &live.id, into_map(body)),
         }
     };
     actions.push(PlannedAction {
@@ -648,6 +648,14 @@ fn with_tags(mut body: Value, field: &str, tags: Map<String, Value>) -> Value {
         }
     }
     body
+}
+
+/// The fields of an object body (none when it is not an object).
+fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 fn as_map(value: &Value) -> &Map<String, Value> {
