@@ -41,17 +41,23 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> miette::Result<ExitCode>
 pub fn summary(config: &Config) -> String {
     let env = &config.environment;
     let r = &config.resources;
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let count =
+        |n: usize, (one, many): (&str, &str)| format!("{n} {}", if n == 1 { one } else { many });
+    // Jobs first, as people think of them; kinds without tags (scopes) last.
+    let kinds = Kind::tagged().rev().chain(
+        Kind::ALL
+            .into_iter()
+            .filter(|k| k.spec().tags_field.is_none()),
+    );
+    let counts: Vec<String> = kinds
+        .map(|kind| count(r.count(kind), kind.spec().counted))
+        .collect();
     format!(
-        "ok · env {} · {} ({} active) · {}, {}, {}, {} · config {}\n",
+        "ok · env {} · {} ({} active) · {} · config {}\n",
         env.name,
-        plural(env.workspaces.len(), "workspace", "workspaces"),
+        count(env.workspaces.len(), ("workspace", "workspaces")),
         env.active,
-        plural(r.count(Kind::Jobs), "job", "jobs"),
-        plural(r.count(Kind::Clusters), "cluster", "clusters"),
-        plural(r.count(Kind::InstancePools), "pool", "pools"),
-        plural(r.count(Kind::SecretScopes), "secret scope", "secret scopes"),
+        counts.join(", "),
         config.provenance.short(),
     )
 }

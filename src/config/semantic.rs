@@ -526,12 +526,7 @@ pub fn check_cross_resource(
     problems: &mut Vec<Problem>,
 ) {
     let mut graph: BTreeMap<ResourceId, Vec<(ResourceId, Span)>> = BTreeMap::new();
-    let placement_of = |id: &ResourceId| match id.kind {
-        Kind::Jobs => resources.jobs.get(&id.key).map(|r| r.placement),
-        Kind::Clusters => resources.clusters.get(&id.key).map(|r| r.placement),
-        Kind::InstancePools => resources.instance_pools.get(&id.key).map(|r| r.placement),
-        Kind::SecretScopes => resources.secret_scopes.get(&id.key).map(|r| r.placement),
-    };
+    let placement_of = |id: &ResourceId| resources.get(id).map(|r| r.placement());
     let variables: Vec<&str> = environment.variables.keys().map(String::as_str).collect();
     for (id, _, node) in declared {
         let mut path = Vec::new();

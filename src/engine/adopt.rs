@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::export::clean;
+use super::objects;
 use crate::client::api::{clusters, instance_pools, jobs};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::{Kind, Resources};
@@ -122,7 +123,7 @@ pub async fn adopt(
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("cluster_id".into(), json!(adoption.id));
-            clusters::edit(client, &Value::Object(spec)).await?;
+            objects::edit(client, Kind::Clusters, &adoption.id, &Value::Object(spec)).await?;
         }
         Kind::InstancePools => {
             let pool = instance_pools::get(client, &adoption.id).await?;
@@ -145,7 +146,13 @@ pub async fn adopt(
             merged.extend(tags);
             spec.insert("custom_tags".into(), Value::Object(merged));
             spec.insert("instance_pool_id".into(), json!(adoption.id));
-            instance_pools::edit(client, &Value::Object(spec)).await?;
+            objects::edit(
+                client,
+                Kind::InstancePools,
+                &adoption.id,
+                &Value::Object(spec),
+            )
+            .await?;
         }
         Kind::SecretScopes => {}
     }

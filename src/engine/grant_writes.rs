@@ -162,7 +162,8 @@ mod tests {
             )
             .expect("client"),
         );
-        let id = crate::client::api::jobs::create(&client, &serde_json::json!({"name": "j"}))
+        let id = crate::client::api::jobs::OBJECTS
+            .create(&client, &serde_json::json!({"name": "j"}))
             .await
             .expect("job");
         (emulator, client, id)

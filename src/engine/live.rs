@@ -213,7 +213,11 @@ async fn read_listed(
         std::pin::Pin<Box<dyn Future<Output = Result<Answer, ClientError>> + Send + 'a>>,
     >;
     let page = move |token: Option<String>| async move {
-        kind.listing.page(client, token).await.map(Answer::Page)
+        kind.endpoints
+            .listing
+            .page(client, token)
+            .await
+            .map(Answer::Page)
     };
     let mut pending: Pending = futures::stream::FuturesUnordered::new();
     pending.push(Box::pin(page(None)));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::client::api::{Listing as ApiListing, clusters, id_text, instance_pools, jobs, secrets};
+use crate::client::api::{ObjectEndpoints, clusters, id_text, instance_pools, jobs, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::Kind;
 use crate::model::live::LiveObject;
@@ -18,43 +18,58 @@ pub async fn create(
     kind: Kind,
     body: &Value,
 ) -> Result<String, ClientError> {
-    match kind {
-        Kind::Jobs => jobs::create(client, body).await,
-        Kind::Clusters => clusters::create(client, body).await,
-        Kind::InstancePools => instance_pools::create(client, body).await,
-        Kind::SecretScopes => Err(ClientError::Local {
+    match listing(kind) {
+        Some(listed) => listed.endpoints.create(client, body).await,
+        None => Err(ClientError::Local {
             workspace: client.name().into(),
-            reason: "scopes are created by name".into(),
+            reason: format!("{} objects are not created by ID", kind.spec().singular),
         }),
     }
 }
 
 /// Edits object `id` of `kind` with the kind's edit body (see `kinds::KindSpec::edit_body`).
-/// A cluster in a state that refuses edits (starting, resizing) is waited for.
+/// An object in a state that refuses edits (a cluster starting or resizing) is waited for.
 pub async fn edit(
     client: &WorkspaceClient,
     kind: Kind,
     id: &str,
     body: &Value,
 ) -> Result<(), ClientError> {
-    match kind {
-        Kind::Jobs => jobs::reset(client, body).await,
-        Kind::Clusters => edit_cluster(client, id, body).await,
-        Kind::InstancePools => instance_pools::edit(client, body).await,
-        Kind::SecretScopes => Ok(()),
+    let Some(listed) = listing(kind) else {
+        return Ok(());
+    };
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..30 {
+        match listed.endpoints.edit(client, body).await {
+            Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
+                tracing::debug!(
+                    workspace = client.name(),
+                    kind = kind.as_str(),
+                    id,
+                    "object busy; waiting to edit"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
     }
+    listed.endpoints.edit(client, body).await
 }
 
 /// Deletes object `id` of `kind` (a scope by its name); one already gone counts as deleted.
 pub async fn delete(client: &WorkspaceClient, kind: Kind, id: &str) -> Result<(), ClientError> {
-    let deleted = match kind {
-        Kind::Jobs => jobs::delete(client, id).await,
-        Kind::Clusters => clusters::permanent_delete(client, id).await,
-        Kind::InstancePools => instance_pools::delete(client, id).await,
-        Kind::SecretScopes => secrets::delete_scope(client, id).await,
+    let deleted = match listing(kind) {
+        Some(listed) => {
+            listed
+                .endpoints
+                .delete(client, kind.spec().id_value(id))
+                .await
+        }
+        None => secrets::delete_scope(client, id).await.map(drop),
     };
     match deleted {
-        Ok(_) => Ok(()),
+        Ok(()) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e),
     }
@@ -69,74 +84,18 @@ pub async fn find_tagged(
     ours: impl Fn(Option<&Value>) -> bool,
 ) -> Result<Option<String>, ClientError> {
     let spec = kind.spec();
-    let Some(tags_field) = spec.tags_field else {
+    let (Some(listed), Some(tags_field)) = (listing(kind), spec.tags_field) else {
         return Ok(None);
     };
-    let candidates = match kind {
-        // Jobs are listed by name (a full listing is thousands of pages); their tags are
-        // inside their settings.
-        Kind::Jobs => {
-            let name = body
-                .get(spec.name_field)
-                .and_then(Value::as_str)
-                .unwrap_or("Untitled");
-            jobs::list_named(client, name)
-                .await?
-                .into_iter()
-                .map(|job| {
-                    let tags = job.get("settings").and_then(|s| s.get(tags_field)).cloned();
-                    (tags, job.get(spec.id_field).cloned())
-                })
-                .collect::<Vec<_>>()
-        }
-        Kind::Clusters => listed(
-            ApiListing::Clusters.all(client).await?,
-            tags_field,
-            spec.id_field,
-        ),
-        Kind::InstancePools => listed(
-            instance_pools::list(client).await?,
-            tags_field,
-            spec.id_field,
-        ),
-        Kind::SecretScopes => Vec::new(),
-    };
+    let name = body
+        .get(spec.name_field)
+        .and_then(Value::as_str)
+        .unwrap_or("Untitled");
+    let candidates = listed.endpoints.listing.named(client, name).await?;
     Ok(candidates
-        .into_iter()
-        .find(|(tags, _)| ours(tags.as_ref()))
-        .and_then(|(_, id)| id.as_ref().map(id_text)))
-}
-
-/// Each listed object's tags and ID.
-fn listed(
-    objects: Vec<Value>,
-    tags_field: &str,
-    id_field: &str,
-) -> Vec<(Option<Value>, Option<Value>)> {
-    objects
-        .into_iter()
-        .map(|o| (o.get(tags_field).cloned(), o.get(id_field).cloned()))
-        .collect()
-}
-
-/// Edits a cluster, waiting while it is in a state that refuses edits (starting, resizing).
-async fn edit_cluster(client: &WorkspaceClient, id: &str, body: &Value) -> Result<(), ClientError> {
-    let mut delay = Duration::from_millis(200);
-    for _ in 0..30 {
-        match clusters::edit(client, body).await {
-            Err(ClientError::Api { code, .. }) if code == "INVALID_STATE" => {
-                tracing::debug!(
-                    workspace = client.name(),
-                    cluster = id,
-                    "cluster busy; waiting to edit"
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
-        }
-    }
-    clusters::edit(client, body).await
+        .iter()
+        .filter(|object| ours((listed.fields)(object).and_then(|f| f.get(tags_field))))
+        .find_map(|object| object.get(spec.id_field).map(id_text)))
 }
 
 /// How objects of `kind` are listed and told apart (None for secret scopes, read by name).
@@ -153,8 +112,10 @@ pub fn listing(kind: Kind) -> Option<&'static ListedKind> {
 pub struct ListedKind {
     /// The kind.
     pub kind: Kind,
-    /// How the client lists them.
-    pub listing: ApiListing,
+    /// Where the client lists, creates, edits and deletes them.
+    pub endpoints: &'static ObjectEndpoints,
+    /// A listed item's fields: where its tags and name are (a job's are in its settings).
+    pub fields: fn(&Value) -> Option<&Map<String, Value>>,
     /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
     /// (name, ID), or not tandem's business.
     pub classify: fn(&Value, &str) -> Listing,
@@ -174,14 +135,16 @@ pub enum Listing {
 
 const JOBS: ListedKind = ListedKind {
     kind: Kind::Jobs,
-    listing: ApiListing::Jobs,
+    endpoints: &jobs::OBJECTS,
+    fields: |job| job.get("settings").and_then(Value::as_object),
     classify: classify_job,
     age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
 };
 
 const CLUSTERS: ListedKind = ListedKind {
     kind: Kind::Clusters,
-    listing: ApiListing::AllPurposeClusters,
+    endpoints: &clusters::OBJECTS,
+    fields: Value::as_object,
     classify: classify_cluster,
     age: |o| {
         o.body
@@ -193,7 +156,8 @@ const CLUSTERS: ListedKind = ListedKind {
 
 const POOLS: ListedKind = ListedKind {
     kind: Kind::InstancePools,
-    listing: ApiListing::InstancePools,
+    endpoints: &instance_pools::OBJECTS,
+    fields: Value::as_object,
     classify: classify_pool,
     age: |_| 0,
 };
@@ -284,5 +248,38 @@ fn managed_key(tags: Option<&Value>, environment: &str) -> Option<String> {
             .map(str::to_string)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tagged_kind_is_listed_and_named_by_its_own_id_field() {
+        for kind in Kind::tagged() {
+            let listed = listing(kind).expect("a tagged kind has calls");
+            assert_eq!(listed.kind, kind);
+            assert_eq!(listed.endpoints.id_field, kind.spec().id_field, "{kind}");
+        }
+        assert!(listing(Kind::SecretScopes).is_none());
+    }
+
+    #[test]
+    fn a_listed_object_is_told_apart_by_the_tags_in_its_fields() {
+        let tags = serde_json::json!({
+            TAG_MANAGED: TAG_MANAGED_VALUE, TAG_ENV: "prod", TAG_KEY: "etl"
+        });
+        let job = serde_json::json!({"job_id": 7, "settings": {"name": "etl", "tags": tags}});
+        let Listing::Managed(key, object, paged) = (JOBS.classify)(&job, "prod") else {
+            panic!("a tagged job is managed");
+        };
+        assert_eq!((key.as_str(), object.id.as_str(), paged), ("etl", "7", false));
+        assert!(matches!(
+            (JOBS.classify)(&job, "staging"),
+            Listing::Unmanaged(name, id) if name == "etl" && id == "7"
+        ));
+        let job_cluster = serde_json::json!({"cluster_id": "c", "cluster_source": "JOB"});
+        assert!(matches!((CLUSTERS.classify)(&job_cluster, "prod"), Listing::Skip));
     }
 }

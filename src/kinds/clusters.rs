@@ -11,6 +11,7 @@ use crate::model::{Cluster, ClusterState, Kind, ResourceId};
 pub const SPEC: KindSpec = KindSpec {
     kind: Kind::Clusters,
     singular: "cluster",
+    counted: ("cluster", "clusters"),
     tags_field: Some("custom_tags"),
     id_field: "cluster_id",
     name_field: "cluster_name",

@@ -23,6 +23,7 @@ pub const EDITABLE: &[&str] = &[
 pub const SPEC: KindSpec = KindSpec {
     kind: Kind::InstancePools,
     singular: "instance pool",
+    counted: ("pool", "pools"),
     tags_field: Some("custom_tags"),
     id_field: "instance_pool_id",
     name_field: "instance_pool_name",

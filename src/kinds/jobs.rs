@@ -12,6 +12,7 @@ use crate::model::{Job, Kind, PassivePermissions, PauseStatus, ResourceId};
 pub const SPEC: KindSpec = KindSpec {
     kind: Kind::Jobs,
     singular: "job",
+    counted: ("job", "jobs"),
     tags_field: Some("tags"),
     id_field: "job_id",
     name_field: "name",

@@ -23,6 +23,8 @@ pub struct KindSpec {
     pub kind: Kind,
     /// The singular noun for messages (`job`).
     pub singular: &'static str,
+    /// The short nouns counting objects of the kind in summaries (`pool`, `pools`).
+    pub counted: (&'static str, &'static str),
     /// The field of the API object holding tandem's tags (None: the kind carries no tags, and
     /// the state record says which objects are tandem's).
     pub tags_field: Option<&'static str>,

@@ -8,6 +8,7 @@ use crate::model::Kind;
 pub const SPEC: KindSpec = KindSpec {
     kind: Kind::SecretScopes,
     singular: "secret scope",
+    counted: ("secret scope", "secret scopes"),
     tags_field: None,
     id_field: "scope",
     name_field: "name",

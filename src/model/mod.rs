@@ -35,39 +35,7 @@ impl Role {
     }
 }
 
-/// The four kinds of resource tandem manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Instance pools.
-    InstancePools,
-    /// All-purpose clusters.
-    Clusters,
-    /// Jobs.
-    Jobs,
-    /// Secret scopes with their secrets and ACLs.
-    SecretScopes,
-}
-
 impl Kind {
-    /// Every kind, in apply order (pools before the clusters on them, before the jobs using those).
-    pub const ALL: [Kind; 4] = [
-        Kind::InstancePools,
-        Kind::Clusters,
-        Kind::Jobs,
-        Kind::SecretScopes,
-    ];
-
-    /// The name used in config files and references (`jobs`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::InstancePools => "instance_pools",
-            Kind::Clusters => "clusters",
-            Kind::Jobs => "jobs",
-            Kind::SecretScopes => "secret_scopes",
-        }
-    }
-
     /// The kind named `name` in config files.
     pub fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
@@ -335,95 +303,176 @@ impl SecretScope {
     }
 }
 
-/// Every desired resource of an environment, by kind and key.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Resources {
-    /// Jobs by key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub jobs: BTreeMap<String, Job>,
-    /// Clusters by key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub clusters: BTreeMap<String, Cluster>,
-    /// Instance pools by key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub instance_pools: BTreeMap<String, InstancePool>,
-    /// Secret scopes by key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub secret_scopes: BTreeMap<String, SecretScope>,
+/// What every desired resource has, whatever its kind.
+pub trait Desired {
+    /// The fields the API takes, as configured (may hold `${...}` references).
+    fn api_fields(&self) -> &Map<String, Value>;
+    /// Configured object permissions (none for kinds with ACLs instead).
+    fn permissions(&self) -> &[Permission];
+    /// Where it is deployed.
+    fn placement(&self) -> Placement;
+    /// Its configuration as JSON bytes (what a saved plan's digest is taken of).
+    fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+}
+
+/// Implements [`Desired`] for a kind's typed resource: `$fields` holds its API fields,
+/// `$permissions` (when given) its object permissions.
+macro_rules! desired {
+    ($ty:ty, $fields:ident $(, $permissions:ident)?) => {
+        impl Desired for $ty {
+            fn api_fields(&self) -> &Map<String, Value> {
+                &self.$fields
+            }
+            fn permissions(&self) -> &[Permission] {
+                desired!(@permissions self $(, $permissions)?)
+            }
+            fn placement(&self) -> Placement {
+                self.placement
+            }
+            fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+                serde_json::to_vec(self)
+            }
+        }
+    };
+    (@permissions $self:ident, $permissions:ident) => {
+        $self.$permissions.as_slice()
+    };
+    (@permissions $self:ident) => {
+        &[]
+    };
+}
+
+desired!(Job, settings, permissions);
+desired!(Cluster, spec, permissions);
+desired!(InstancePool, spec, permissions);
+desired!(SecretScope, spec);
+
+/// Declares the kinds once: the [`Kind`] enum (in apply order), its config names, and the
+/// field of [`Resources`] holding each kind's typed resources. A new kind is one line here.
+macro_rules! kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $field:ident: $ty:ty;)*) => {
+        /// The kinds of resource tandem manages.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Kind {
+            $($(#[doc = $doc])* $kind,)*
+        }
+
+        impl Kind {
+            /// Every kind, in apply order (pools before the clusters on them, before the jobs
+            /// using those).
+            pub const ALL: [Kind; [$(stringify!($kind)),*].len()] = [$(Kind::$kind),*];
+
+            /// The name used in config files and references (`jobs`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => stringify!($field),)*
+                }
+            }
+        }
+
+        /// Every desired resource of an environment, by kind and key.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Resources {
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+                pub $field: BTreeMap<String, $ty>,
+            )*
+        }
+
+        impl Resources {
+            /// The resources of `kind`, in key order.
+            pub fn entries(&self, kind: Kind) -> Vec<(&String, &dyn Desired)> {
+                match kind {
+                    $(Kind::$kind => self
+                        .$field
+                        .iter()
+                        .map(|(k, r)| (k, r as &dyn Desired))
+                        .collect(),)*
+                }
+            }
+
+            /// The resource `id`, if it exists.
+            pub fn get(&self, id: &ResourceId) -> Option<&dyn Desired> {
+                match id.kind {
+                    $(Kind::$kind => self.$field.get(&id.key).map(|r| r as &dyn Desired),)*
+                }
+            }
+
+            /// Only the resource `id` (none when it does not exist).
+            pub fn only(&self, id: &ResourceId) -> Resources {
+                let mut single = Resources::default();
+                match id.kind {
+                    $(Kind::$kind => {
+                        if let Some((k, r)) = self.$field.get_key_value(&id.key) {
+                            single.$field.insert(k.clone(), r.clone());
+                        }
+                    })*
+                }
+                single
+            }
+
+            /// Adds one resource from its schema-checked JSON; the error is serde's message.
+            pub fn insert_json(
+                &mut self,
+                kind: Kind,
+                key: String,
+                value: Value,
+            ) -> Result<(), String> {
+                match kind {
+                    $(Kind::$kind => {
+                        let typed = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                        self.$field.insert(key, typed);
+                    })*
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+kinds! {
+    /// Instance pools.
+    InstancePools => instance_pools: InstancePool;
+    /// All-purpose clusters.
+    Clusters => clusters: Cluster;
+    /// Jobs.
+    Jobs => jobs: Job;
+    /// Secret scopes with their secrets and ACLs.
+    SecretScopes => secret_scopes: SecretScope;
 }
 
 impl Resources {
     /// How many resources of `kind` there are.
     pub fn count(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::Jobs => self.jobs.len(),
-            Kind::Clusters => self.clusters.len(),
-            Kind::InstancePools => self.instance_pools.len(),
-            Kind::SecretScopes => self.secret_scopes.len(),
-        }
+        self.entries(kind).len()
     }
 
     /// Whether the resource exists.
     pub fn contains(&self, id: &ResourceId) -> bool {
-        match id.kind {
-            Kind::Jobs => self.jobs.contains_key(&id.key),
-            Kind::Clusters => self.clusters.contains_key(&id.key),
-            Kind::InstancePools => self.instance_pools.contains_key(&id.key),
-            Kind::SecretScopes => self.secret_scopes.contains_key(&id.key),
-        }
+        self.get(id).is_some()
     }
 
     /// The objects of a tagged kind (jobs, clusters, pools), in key order: each key with its API
     /// fields and configured permissions (none for secret scopes, which are not objects).
     pub fn objects(&self, kind: Kind) -> Vec<(&String, &Map<String, Value>, &[Permission])> {
-        match kind {
-            Kind::Jobs => self
-                .jobs
-                .iter()
-                .map(|(k, j)| (k, &j.settings, j.permissions.as_slice()))
-                .collect(),
-            Kind::Clusters => self
-                .clusters
-                .iter()
-                .map(|(k, c)| (k, &c.spec, c.permissions.as_slice()))
-                .collect(),
-            Kind::InstancePools => self
-                .instance_pools
-                .iter()
-                .map(|(k, p)| (k, &p.spec, p.permissions.as_slice()))
-                .collect(),
-            Kind::SecretScopes => Vec::new(),
+        if kind.spec().tags_field.is_none() {
+            return Vec::new();
         }
+        self.entries(kind)
+            .into_iter()
+            .map(|(k, r)| (k, r.api_fields(), r.permissions()))
+            .collect()
     }
 
     /// The keys of the resources of `kind`, in order.
     pub fn keys(&self, kind: Kind) -> Vec<String> {
-        match kind {
-            Kind::Jobs => self.jobs.keys().cloned().collect(),
-            Kind::Clusters => self.clusters.keys().cloned().collect(),
-            Kind::InstancePools => self.instance_pools.keys().cloned().collect(),
-            Kind::SecretScopes => self.secret_scopes.keys().cloned().collect(),
-        }
-    }
-
-    /// Only the resource `id` (none when it does not exist).
-    pub fn only(&self, id: &ResourceId) -> Resources {
-        fn one<T: Clone>(objects: &BTreeMap<String, T>, key: &str) -> BTreeMap<String, T> {
-            objects
-                .get_key_value(key)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .into_iter()
-                .collect()
-        }
-        let mut single = Resources::default();
-        match id.kind {
-            Kind::Jobs => single.jobs = one(&self.jobs, &id.key),
-            Kind::Clusters => single.clusters = one(&self.clusters, &id.key),
-            Kind::InstancePools => single.instance_pools = one(&self.instance_pools, &id.key),
-            Kind::SecretScopes => single.secret_scopes = one(&self.secret_scopes, &id.key),
-        }
-        single
+        self.entries(kind)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The objects whose configuration lists permissions: the only ones whose grants tandem
@@ -433,37 +482,15 @@ impl Resources {
         Kind::ALL
             .into_iter()
             .flat_map(|kind| {
-                self.objects(kind)
+                self.entries(kind)
                     .into_iter()
-                    .filter(|(_, _, permissions)| !permissions.is_empty())
-                    .map(move |(key, _, _)| ResourceId {
+                    .filter(|(_, r)| !r.permissions().is_empty())
+                    .map(move |(key, _)| ResourceId {
                         kind,
                         key: key.clone(),
                     })
             })
             .collect()
-    }
-
-    /// Adds one resource from its schema-checked JSON; the error is serde's message.
-    pub fn insert_json(&mut self, kind: Kind, key: String, value: Value) -> Result<(), String> {
-        fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
-            serde_json::from_value(value).map_err(|e| e.to_string())
-        }
-        match kind {
-            Kind::Jobs => {
-                self.jobs.insert(key, parse(value)?);
-            }
-            Kind::Clusters => {
-                self.clusters.insert(key, parse(value)?);
-            }
-            Kind::InstancePools => {
-                self.instance_pools.insert(key, parse(value)?);
-            }
-            Kind::SecretScopes => {
-                self.secret_scopes.insert(key, parse(value)?);
-            }
-        }
-        Ok(())
     }
 }
 

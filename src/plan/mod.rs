@@ -207,15 +207,7 @@ pub struct WorkspacePlan {
 pub fn config_digest(desired: &WorkspaceDesired, id: &ResourceId) -> String {
     use sha2::Digest as _;
     let resources = &desired.resources;
-    let value = match id.kind {
-        Kind::Jobs => resources.jobs.get(&id.key).map(serde_json::to_vec),
-        Kind::Clusters => resources.clusters.get(&id.key).map(serde_json::to_vec),
-        Kind::InstancePools => resources
-            .instance_pools
-            .get(&id.key)
-            .map(serde_json::to_vec),
-        Kind::SecretScopes => resources.secret_scopes.get(&id.key).map(serde_json::to_vec),
-    };
+    let value = resources.get(id).map(|r| r.to_json());
     match value {
         Some(Ok(bytes)) => sha2::Sha256::digest(&bytes)
             .iter()

@@ -2,16 +2,23 @@
 
 use serde_json::{Value, json};
 
-use super::{Page, created_id, paged};
+use super::{Listing, ObjectEndpoints, Page, paged};
 use crate::client::{ClientError, WorkspaceClient};
 
 const LIST: &str = "/api/2.1/clusters/list";
 const GET: &str = "/api/2.1/clusters/get";
-const CREATE: &str = "/api/2.1/clusters/create";
-const EDIT: &str = "/api/2.1/clusters/edit";
 const START: &str = "/api/2.1/clusters/start";
 const TERMINATE: &str = "/api/2.1/clusters/delete";
-const PERMANENT_DELETE: &str = "/api/2.1/clusters/permanent-delete";
+
+/// All-purpose clusters are created, edited (the whole spec replaced) and deleted for good by
+/// `cluster_id`.
+pub const OBJECTS: ObjectEndpoints = ObjectEndpoints {
+    create: "/api/2.1/clusters/create",
+    edit: "/api/2.1/clusters/edit",
+    delete: "/api/2.1/clusters/permanent-delete",
+    id_field: "cluster_id",
+    listing: Listing::AllPurposeClusters,
+};
 
 /// Which clusters a listing asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +53,6 @@ pub async fn get(client: &WorkspaceClient, id: &str) -> Result<Value, ClientErro
     client.get(GET, &[("cluster_id", id.to_string())]).await
 }
 
-/// Creates a cluster from its spec; its ID. Never repeated when the outcome is unknown.
-pub async fn create(client: &WorkspaceClient, spec: &Value) -> Result<String, ClientError> {
-    let answer = client.create(CREATE, spec).await?;
-    Ok(created_id(&answer, "cluster_id"))
-}
-
-/// Replaces a cluster's spec (`spec` names the cluster by `cluster_id`).
-pub async fn edit(client: &WorkspaceClient, spec: &Value) -> Result<(), ClientError> {
-    client.post(EDIT, spec).await.map(drop)
-}
-
 /// Starts a terminated cluster.
 pub async fn start(client: &WorkspaceClient, id: &str) -> Result<(), ClientError> {
     client
@@ -69,14 +65,6 @@ pub async fn start(client: &WorkspaceClient, id: &str) -> Result<(), ClientError
 pub async fn terminate(client: &WorkspaceClient, id: &str) -> Result<(), ClientError> {
     client
         .post(TERMINATE, &json!({"cluster_id": id}))
-        .await
-        .map(drop)
-}
-
-/// Deletes a cluster for good.
-pub async fn permanent_delete(client: &WorkspaceClient, id: &str) -> Result<(), ClientError> {
-    client
-        .post(PERMANENT_DELETE, &json!({"cluster_id": id}))
         .await
         .map(drop)
 }

@@ -3,15 +3,21 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Page, created_id, paged};
+use super::{Listing, ObjectEndpoints, Page, paged};
 use crate::client::{ClientError, WorkspaceClient};
 
 const LIST: &str = "/api/2.2/jobs/list";
 const GET: &str = "/api/2.2/jobs/get";
-const CREATE: &str = "/api/2.2/jobs/create";
-const RESET: &str = "/api/2.2/jobs/reset";
 const UPDATE: &str = "/api/2.2/jobs/update";
-const DELETE: &str = "/api/2.2/jobs/delete";
+
+/// Jobs are created, reset (every setting replaced) and deleted by `job_id`.
+pub const OBJECTS: ObjectEndpoints = ObjectEndpoints {
+    create: "/api/2.2/jobs/create",
+    edit: "/api/2.2/jobs/reset",
+    delete: "/api/2.2/jobs/delete",
+    id_field: "job_id",
+    listing: Listing::Jobs,
+};
 
 /// One page of every job with its tasks (100 a page, the most the API gives).
 pub async fn list_page(
@@ -33,7 +39,7 @@ pub async fn list_named(client: &WorkspaceClient, name: &str) -> Result<Vec<Valu
 
 /// Every job, each with all its tasks: a job whose listing says `has_more` is read whole.
 pub async fn list_complete(client: &WorkspaceClient) -> Result<Vec<Value>, ClientError> {
-    let mut jobs = super::Listing::Jobs.all(client).await?;
+    let mut jobs = Listing::Jobs.all(client).await?;
     let incomplete: Vec<usize> = (0..jobs.len())
         .filter(|&i| jobs[i].get("has_more") == Some(&Value::Bool(true)))
         .collect();
@@ -92,18 +98,6 @@ pub async fn settings(
     Ok(settings)
 }
 
-/// Creates a job from its settings; its ID. Never repeated when the outcome is unknown
-/// ([`ClientError::OutcomeUnknown`]): the caller looks the job up first.
-pub async fn create(client: &WorkspaceClient, settings: &Value) -> Result<String, ClientError> {
-    let answer = client.create(CREATE, settings).await?;
-    Ok(created_id(&answer, "job_id"))
-}
-
-/// Replaces a job's settings (`request`: `job_id` and `new_settings`).
-pub async fn reset(client: &WorkspaceClient, request: &Value) -> Result<(), ClientError> {
-    client.post(RESET, request).await.map(drop)
-}
-
 /// Changes the top-level fields of `new_settings` of job `id`, leaving the others alone.
 pub async fn update(
     client: &WorkspaceClient,
@@ -112,14 +106,6 @@ pub async fn update(
 ) -> Result<(), ClientError> {
     let body = json!({"job_id": job_id(id), "new_settings": new_settings});
     client.post(UPDATE, &body).await.map(drop)
-}
-
-/// Deletes job `id`.
-pub async fn delete(client: &WorkspaceClient, id: &str) -> Result<(), ClientError> {
-    client
-        .post(DELETE, &json!({"job_id": job_id(id)}))
-        .await
-        .map(drop)
 }
 
 /// A job ID as the API takes it: a number (text only if it is not one).

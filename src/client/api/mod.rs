@@ -36,6 +36,46 @@ impl Page {
     }
 }
 
+/// Where one kind of object is created, edited and deleted: the calls apply makes, the same
+/// shape for every kind (the kind says how its edit body is written).
+#[derive(Debug)]
+pub struct ObjectEndpoints {
+    /// The create call; its answer holds the new ID in `id_field`.
+    pub create: &'static str,
+    /// The edit call (its body names the object).
+    pub edit: &'static str,
+    /// The call deleting an object for good.
+    pub delete: &'static str,
+    /// The field naming the object in bodies and answers.
+    pub id_field: &'static str,
+    /// How the objects are listed.
+    pub listing: Listing,
+}
+
+impl ObjectEndpoints {
+    /// Creates an object from `body`; its ID. Never repeated when the outcome is unknown
+    /// ([`ClientError::OutcomeUnknown`]): the caller looks the object up first.
+    pub async fn create(
+        &self,
+        client: &WorkspaceClient,
+        body: &Value,
+    ) -> Result<String, ClientError> {
+        let answer = client.create(self.create, body).await?;
+        Ok(created_id(&answer, self.id_field))
+    }
+
+    /// Edits the object `body` names.
+    pub async fn edit(&self, client: &WorkspaceClient, body: &Value) -> Result<(), ClientError> {
+        client.post(self.edit, body).await.map(drop)
+    }
+
+    /// Deletes the object whose ID (as the API's bodies hold it) is `id`.
+    pub async fn delete(&self, client: &WorkspaceClient, id: Value) -> Result<(), ClientError> {
+        let body = Value::Object([(self.id_field.to_string(), id)].into_iter().collect());
+        client.post(self.delete, &body).await.map(drop)
+    }
+}
+
 /// What a listing lists: the plan, export and adopt read objects through these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -70,6 +110,19 @@ impl Listing {
                 items: instance_pools::list(client).await?,
                 next_page_token: None,
             }),
+        }
+    }
+
+    /// The listed objects that may be named `name`: the API filters jobs by name (one page: a
+    /// lost create is looked for among them); the other kinds are listed whole.
+    pub async fn named(
+        self,
+        client: &WorkspaceClient,
+        name: &str,
+    ) -> Result<Vec<Value>, ClientError> {
+        match self {
+            Listing::Jobs => jobs::list_named(client, name).await,
+            other => other.all(client).await,
         }
     }
 

@@ -275,7 +275,8 @@ mod tests {
                 json!({"task_key": format!("t{i:03}"), "notebook_task": {"notebook_path": format!("/Repos/big/t{i:03}")}})
             })
             .collect();
-        jobs::create(&client, &json!({"name": "big", "tasks": tasks}))
+        jobs::OBJECTS
+            .create(&client, &json!({"name": "big", "tasks": tasks}))
             .await
             .expect("job");
 
