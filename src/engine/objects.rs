@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use futures::future::try_join_all;
+
 use serde_json::{Map, Value};
 
 use crate::client::api::{ObjectEndpoints, clusters, id_text, instance_pools, jobs, secrets};
@@ -116,11 +118,95 @@ pub struct ListedKind {
     pub endpoints: &'static ObjectEndpoints,
     /// A listed item's fields: where its tags and name are (a job's are in its settings).
     pub fields: fn(&Value) -> Option<&Map<String, Value>>,
+    /// How export reads an object whole, beyond its listing.
+    pub whole: WholeRead,
+    /// Whether a listed object's fields are not configuration (a job cluster's).
+    pub not_configuration: fn(&Map<String, Value>) -> bool,
     /// One listed item: managed (key, object, whether its arrays are paged), unmanaged
     /// (name, ID), or not tandem's business.
     pub classify: fn(&Value, &str) -> Listing,
     /// Sort key putting the original of duplicated objects first.
     pub age: fn(&LiveObject) -> i64,
+}
+
+/// How export reads an object whole, beyond its listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WholeRead {
+    /// The listing holds it whole.
+    Listed,
+    /// An object whose listing says `has_more` (a job with more than 100 tasks) is read page
+    /// by page.
+    PagedArrays,
+    /// Each is read one by one for its spec as submitted (`clusters/get`), without the
+    /// defaults the service fills in.
+    Submitted,
+}
+
+/// An object read whole for export.
+#[derive(Debug, Clone)]
+pub struct WholeObject {
+    /// Its ID.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its fields (a job's settings).
+    pub body: Map<String, Value>,
+}
+
+/// Every object of `kind` that is configuration, read whole (none for secret scopes).
+pub async fn read_whole(
+    client: &WorkspaceClient,
+    kind: Kind,
+) -> Result<Vec<WholeObject>, ClientError> {
+    let Some(listed) = listing(kind) else {
+        return Ok(Vec::new());
+    };
+    let spec = kind.spec();
+    let items = match listed.whole {
+        WholeRead::PagedArrays => jobs::list_complete(client).await?,
+        WholeRead::Listed => listed.endpoints.listing.all(client).await?,
+        WholeRead::Submitted => {
+            let items = listed.endpoints.listing.all(client).await?;
+            try_join_all(items.into_iter().map(|item| submitted(client, item))).await?
+        }
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let body = (listed.fields)(item)?;
+            if (listed.not_configuration)(body) {
+                return None;
+            }
+            Some(WholeObject {
+                id: item.get(spec.id_field).map(id_text)?,
+                name: body
+                    .get(spec.name_field)
+                    .and_then(Value::as_str)
+                    .unwrap_or("Untitled")
+                    .to_string(),
+                body: body.clone(),
+            })
+        })
+        .collect())
+}
+
+/// A listed cluster with its spec as submitted (`clusters/get`), keeping its ID, name and
+/// source from the listing.
+async fn submitted(client: &WorkspaceClient, listed: Value) -> Result<Value, ClientError> {
+    let Some(id) = listed.get("cluster_id").and_then(Value::as_str) else {
+        return Ok(listed);
+    };
+    let full = clusters::get(client, id).await?;
+    let Some(spec) = full.get("spec").and_then(Value::as_object) else {
+        return Ok(listed);
+    };
+    let mut body = spec.clone();
+    for field in ["cluster_id", "cluster_name", "cluster_source"] {
+        if let Some(v) = listed.get(field) {
+            body.entry(field).or_insert(v.clone());
+        }
+    }
+    Ok(Value::Object(body))
 }
 
 /// One listed item, told apart.
@@ -137,6 +223,8 @@ const JOBS: ListedKind = ListedKind {
     kind: Kind::Jobs,
     endpoints: &jobs::OBJECTS,
     fields: |job| job.get("settings").and_then(Value::as_object),
+    whole: WholeRead::PagedArrays,
+    not_configuration: |_| false,
     classify: classify_job,
     age: |o| o.id.parse::<i64>().unwrap_or(i64::MAX),
 };
@@ -145,6 +233,10 @@ const CLUSTERS: ListedKind = ListedKind {
     kind: Kind::Clusters,
     endpoints: &clusters::OBJECTS,
     fields: Value::as_object,
+    whole: WholeRead::Submitted,
+    not_configuration: |cluster| {
+        cluster.get("cluster_source").and_then(Value::as_str) == Some("JOB")
+    },
     classify: classify_cluster,
     age: |o| {
         o.body
@@ -158,6 +250,8 @@ const POOLS: ListedKind = ListedKind {
     kind: Kind::InstancePools,
     endpoints: &instance_pools::OBJECTS,
     fields: Value::as_object,
+    whole: WholeRead::Listed,
+    not_configuration: |_| false,
     classify: classify_pool,
     age: |_| 0,
 };
@@ -180,7 +274,7 @@ fn classify_cluster(cluster: &Value, environment: &str) -> Listing {
         return Listing::Skip;
     };
     // Job clusters are not tandem's.
-    if body.get("cluster_source").and_then(Value::as_str) == Some("JOB") {
+    if (CLUSTERS.not_configuration)(body) {
         return Listing::Skip;
     }
     let id = body
@@ -274,12 +368,18 @@ mod tests {
         let Listing::Managed(key, object, paged) = (JOBS.classify)(&job, "prod") else {
             panic!("a tagged job is managed");
         };
-        assert_eq!((key.as_str(), object.id.as_str(), paged), ("etl", "7", false));
+        assert_eq!(
+            (key.as_str(), object.id.as_str(), paged),
+            ("etl", "7", false)
+        );
         assert!(matches!(
             (JOBS.classify)(&job, "staging"),
             Listing::Unmanaged(name, id) if name == "etl" && id == "7"
         ));
         let job_cluster = serde_json::json!({"cluster_id": "c", "cluster_source": "JOB"});
-        assert!(matches!((CLUSTERS.classify)(&job_cluster, "prod"), Listing::Skip));
+        assert!(matches!(
+            (CLUSTERS.classify)(&job_cluster, "prod"),
+            Listing::Skip
+        ));
     }
 }

@@ -11,7 +11,8 @@ use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
 
 use super::live::permissions_object;
-use crate::client::api::{Listing, clusters, id_text, instance_pools, jobs, permissions, secrets};
+use super::objects;
+use crate::client::api::{permissions, secrets};
 use crate::client::{ClientError, WorkspaceClient};
 use crate::model::live::Grant;
 use crate::model::{Kind, Resources};
@@ -46,24 +47,22 @@ pub async fn export(
 ) -> Result<Exported, ClientError> {
     let matches = |name: &str| filter.is_none_or(|r| r.is_match(name));
     let mut found: Vec<Found> = Vec::new();
-    found.extend(
-        list_jobs(client)
-            .await?
-            .into_iter()
-            .filter(|f| matches(&f.name)),
-    );
-    found.extend(
-        list_clusters(client)
-            .await?
-            .into_iter()
-            .filter(|f| matches(&f.name)),
-    );
-    found.extend(
-        list_pools(client)
-            .await?
-            .into_iter()
-            .filter(|f| matches(&f.name)),
-    );
+    // Jobs first, then the clusters and pools they use.
+    for kind in Kind::tagged().rev() {
+        found.extend(
+            objects::read_whole(client, kind)
+                .await?
+                .into_iter()
+                .filter(|o| matches(&o.name))
+                .map(|o| Found {
+                    kind,
+                    id: o.id,
+                    name: o.name,
+                    body: o.body,
+                    grants: Vec::new(),
+                }),
+        );
+    }
     let grants = try_join_all(found.iter().map(|f| async move {
         match permissions_object(f.kind) {
             Some(object) => permissions::get(client, object, &f.id)
@@ -149,109 +148,6 @@ pub async fn export(
     })
 }
 
-/// Every job, as the plan lists them: a job with more than 100 tasks is read whole.
-async fn list_jobs(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    Ok(jobs::list_complete(client)
-        .await?
-        .into_iter()
-        .map(|job| {
-            let body = job
-                .get("settings")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let spec = Kind::Jobs.spec();
-            let name = body
-                .get(spec.name_field)
-                .and_then(Value::as_str)
-                .unwrap_or("Untitled")
-                .to_string();
-            let id = job.get(spec.id_field).map(id_text).unwrap_or_default();
-            Found {
-                kind: Kind::Jobs,
-                id,
-                name,
-                body,
-                grants: Vec::new(),
-            }
-        })
-        .collect())
-}
-
-async fn list_clusters(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    let listed = Listing::AllPurposeClusters.all(client).await?;
-    // `clusters/get` answers the spec as it was submitted, without the service's defaults.
-    let clusters = try_join_all(listed.into_iter().map(|c| async move {
-        let id = c
-            .get("cluster_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if id.is_empty() {
-            return Ok::<Value, ClientError>(c);
-        }
-        let full = clusters::get(client, id).await?;
-        Ok(match full.get("spec").and_then(Value::as_object) {
-            Some(spec) => {
-                let mut body = spec.clone();
-                body.insert("cluster_id".into(), json!(id));
-                for field in ["cluster_name", "cluster_source"] {
-                    if let Some(v) = c.get(field) {
-                        body.entry(field).or_insert(v.clone());
-                    }
-                }
-                Value::Object(body)
-            }
-            None => c,
-        })
-    }))
-    .await?;
-    Ok(clusters
-        .into_iter()
-        .filter(|c| c.get("cluster_source").and_then(Value::as_str) != Some("JOB"))
-        .filter_map(|c| {
-            let body = c.as_object()?.clone();
-            let spec = Kind::Clusters.spec();
-            let name = body
-                .get(spec.name_field)
-                .and_then(Value::as_str)
-                .unwrap_or("cluster")
-                .to_string();
-            let id = body
-                .get(spec.id_field)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            Some(Found {
-                kind: Kind::Clusters,
-                id,
-                name,
-                body,
-                grants: Vec::new(),
-            })
-        })
-        .collect())
-}
-
-async fn list_pools(client: &WorkspaceClient) -> Result<Vec<Found>, ClientError> {
-    Ok(instance_pools::list(client)
-        .await?
-        .into_iter()
-        .filter_map(|p| {
-            let body = p.as_object()?.clone();
-            let spec = Kind::InstancePools.spec();
-            let name = body.get(spec.name_field)?.as_str()?.to_string();
-            let id = body.get(spec.id_field)?.as_str()?.to_string();
-            Some(Found {
-                kind: Kind::InstancePools,
-                id,
-                name,
-                body,
-                grants: Vec::new(),
-            })
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +171,7 @@ mod tests {
                 json!({"task_key": format!("t{i:03}"), "notebook_task": {"notebook_path": format!("/Repos/big/t{i:03}")}})
             })
             .collect();
-        jobs::OBJECTS
+        crate::client::api::jobs::OBJECTS
             .create(&client, &json!({"name": "big", "tasks": tasks}))
             .await
             .expect("job");
