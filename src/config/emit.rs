@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::hcl::{LIST_BLOCKS, MAP_BLOCKS, RESOURCE_BLOCKS};
+use super::hcl::{LIST_BLOCKS, MAP_BLOCKS, resource_blocks};
 use crate::model::Resources;
 
 /// Errors writing a resource file.
@@ -32,8 +32,8 @@ pub fn to_yaml(resources: &Resources) -> Result<String, EmitError> {
 pub fn to_hcl(resources: &Resources) -> Result<String, EmitError> {
     let json = serde_json::to_value(resources)?;
     let mut out = String::new();
-    for (block, kind) in RESOURCE_BLOCKS {
-        let Some(Value::Object(items)) = json.get(*kind) else {
+    for (block, kind) in resource_blocks() {
+        let Some(Value::Object(items)) = json.get(kind) else {
             continue;
         };
         for (key, body) in items {

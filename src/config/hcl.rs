@@ -14,14 +14,21 @@ use hcl::edit::template::Element;
 use super::diagnostic::{Problem, did_you_mean};
 use super::node::{FileId, Key, Node, NodeValue, Span};
 use super::source::SourceFile;
+use crate::model::Kind;
 
-/// Top-level block names and the resource kind each declares.
-pub const RESOURCE_BLOCKS: &[(&str, &str)] = &[
-    ("job", "jobs"),
-    ("cluster", "clusters"),
-    ("instance_pool", "instance_pools"),
-    ("secret_scope", "secret_scopes"),
-];
+/// Top-level block names and the resource kind each declares (`job` declares `jobs`).
+pub fn resource_blocks() -> impl Iterator<Item = (&'static str, &'static str)> {
+    Kind::reading_order().map(|kind| (kind.spec().hcl_block, kind.as_str()))
+}
+
+/// `a, b and c`.
+fn in_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
 
 /// Repeatable blocks and the list field they build.
 pub const LIST_BLOCKS: &[(&str, &str)] = &[
@@ -127,17 +134,16 @@ impl Converter<'_> {
     fn resource_block(&mut self, block: &Block, kinds: &mut Vec<(Key, Entries)>) {
         let ident = block.ident.as_str();
         let ident_span = self.span(block.ident.span());
-        let Some((_, kind)) = RESOURCE_BLOCKS.iter().find(|(b, _)| *b == ident) else {
+        let Some((_, kind)) = resource_blocks().find(|(b, _)| *b == ident) else {
             let mut problem = Problem::new(
                 ident_span,
                 format!("unknown resource block `{ident}`"),
                 "unknown block type",
             );
-            problem = match did_you_mean(ident, RESOURCE_BLOCKS.iter().map(|(b, _)| *b)) {
+            let blocks: Vec<&str> = resource_blocks().map(|(b, _)| b).collect();
+            problem = match did_you_mean(ident, blocks.iter().copied()) {
                 Some(s) => problem.help(format!("did you mean `{s}`?")),
-                None => {
-                    problem.help("resource blocks are job, cluster, instance_pool and secret_scope")
-                }
+                None => problem.help(format!("resource blocks are {}", in_words(&blocks))),
             };
             self.problems.push(problem);
             return;

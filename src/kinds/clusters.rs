@@ -12,6 +12,7 @@ pub const SPEC: KindSpec = KindSpec {
     kind: Kind::Clusters,
     singular: "cluster",
     counted: ("cluster", "clusters"),
+    hcl_block: "cluster",
     tags_field: Some("custom_tags"),
     id_field: "cluster_id",
     name_field: "cluster_name",

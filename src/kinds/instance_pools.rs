@@ -24,6 +24,7 @@ pub const SPEC: KindSpec = KindSpec {
     kind: Kind::InstancePools,
     singular: "instance pool",
     counted: ("pool", "pools"),
+    hcl_block: "instance_pool",
     tags_field: Some("custom_tags"),
     id_field: "instance_pool_id",
     name_field: "instance_pool_name",

@@ -13,6 +13,7 @@ pub const SPEC: KindSpec = KindSpec {
     kind: Kind::Jobs,
     singular: "job",
     counted: ("job", "jobs"),
+    hcl_block: "job",
     tags_field: Some("tags"),
     id_field: "job_id",
     name_field: "name",

@@ -4,8 +4,9 @@
 //! and what a passive workspace holds of it. Pure data and pure functions: planning, applying,
 //! exporting and validating read them here instead of naming kinds.
 //!
-//! A new kind adds a module here, its [`Kind`] variant, its schema, its typed model, its client
-//! endpoints and its emulator routes.
+//! A new kind adds a module here, its line in `model`'s `kinds!` table and its typed struct,
+//! its client endpoints (`client::api`), its entry in `engine::objects`, its schema, its
+//! emulator routes and its tests.
 
 pub mod clusters;
 pub mod instance_pools;
@@ -25,6 +26,8 @@ pub struct KindSpec {
     pub singular: &'static str,
     /// The short nouns counting objects of the kind in summaries (`pool`, `pools`).
     pub counted: (&'static str, &'static str),
+    /// The HCL block declaring one (`job "etl" { ... }`).
+    pub hcl_block: &'static str,
     /// The field of the API object holding tandem's tags (None: the kind carries no tags, and
     /// the state record says which objects are tandem's).
     pub tags_field: Option<&'static str>,
@@ -84,6 +87,18 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .filter(|k| k.spec().tags_field.is_some())
+    }
+}
+
+impl Kind {
+    /// Every kind in the order people read them: jobs, then the clusters and pools they use,
+    /// then the kinds without tags (secret scopes). Summaries, help and written files use it.
+    pub fn reading_order() -> impl Iterator<Item = Kind> {
+        Kind::tagged().rev().chain(
+            Kind::ALL
+                .into_iter()
+                .filter(|k| k.spec().tags_field.is_none()),
+        )
     }
 }
 

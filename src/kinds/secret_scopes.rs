@@ -9,6 +9,7 @@ pub const SPEC: KindSpec = KindSpec {
     kind: Kind::SecretScopes,
     singular: "secret scope",
     counted: ("secret scope", "secret scopes"),
+    hcl_block: "secret_scope",
     tags_field: None,
     id_field: "scope",
     name_field: "name",
