@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{GlobalArgs, OutputFormat, load_options};
+use super::plan::PlanFormat;
+use super::{GlobalArgs, load_options};
 use crate::client::ClientOptions;
 use crate::engine;
 use crate::plan::render;
@@ -13,9 +14,9 @@ use crate::plan::render;
 /// Arguments of `tandem readiness`.
 #[derive(Debug, Args)]
 pub struct ReadinessArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format (markdown: a heading and a table, for an issue or a chat message).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 /// Runs the command: exit 0 ready, 2 not ready, 1 error.
@@ -26,8 +27,9 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
     };
     let report = super::runtime()?.block_on(engine::readiness(&options))?;
     let text = match args.format {
-        OutputFormat::Json => super::json(&report),
-        OutputFormat::Text => render::readiness(&report),
+        PlanFormat::Json => super::json(&report),
+        PlanFormat::Text => render::readiness(&report, false),
+        PlanFormat::Markdown => render::readiness(&report, true),
     };
     std::io::stdout()
         .write_all(text.as_bytes())

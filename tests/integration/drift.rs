@@ -648,6 +648,20 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         "{}",
         run.stdout()
     );
+    let markdown = tandem(&repo, &["readiness", "--format", "markdown"]);
+    assert_eq!(markdown.code(), 0, "{}", markdown.all_output());
+    assert!(
+        markdown.stdout().starts_with(
+            "### tandem readiness · env test\n\n**READY: failover would work now**\n\n| | workspace | check | found |\n"
+        ),
+        "{}",
+        markdown.stdout()
+    );
+    assert!(
+        markdown.stdout().contains("| ok | secondary | reachable |"),
+        "{}",
+        markdown.stdout()
+    );
     let (_, _, report) = failing_checks(&repo);
     let checks: BTreeSet<&str> = report["checks"]
         .as_array()
