@@ -16,9 +16,13 @@ use crate::engine;
 pub struct ApplyArgs {
     /// A plan saved by `tandem plan --out FILE`: apply exactly that plan (refused if stale).
     pub planfile: Option<PathBuf>,
-    /// Do not ask for confirmation (needed for deletions when not on a terminal).
+    /// Do not ask for confirmation (needed when not on a terminal: nothing is written
+    /// unconfirmed).
     #[arg(long)]
     pub auto_approve: bool,
+    /// Exit 2 when apply made changes (0: nothing to change, 1: error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
     /// Limit to these resources and what they reference (`jobs.nightly_etl`; repeatable).
     #[arg(long = "target", value_name = "KIND.KEY")]
     pub targets: Vec<String>,
@@ -64,9 +68,20 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     if !plan.has_changes() && report.succeeded() {
         println!("No changes: every workspace matches the configuration.");
     }
-    Ok(if report.succeeded() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(exit_code(
+        report.succeeded(),
+        plan.has_changes(),
+        args.detailed_exitcode,
+    ))
+}
+
+/// 1 when something failed; with `detailed`, 2 when changes were made.
+fn exit_code(succeeded: bool, changed: bool, detailed: bool) -> ExitCode {
+    if !succeeded {
         ExitCode::from(1)
-    })
+    } else if detailed && changed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -70,7 +70,42 @@ pub struct GlobalArgs {
     /// for every request (TANDEM_LOG, when set, wins).
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour in output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(
+        long = "color",
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto
+    )]
+    pub color: ColorChoice,
 }
+
+/// When output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set to something.
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal, given `NO_COLOR`'s value.
+    pub fn colour(self, stream_is_tty: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stream_is_tty && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+/// The `--color` of this run (set once, before any output).
+static COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -122,15 +157,22 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
-/// Whether coloured output is wanted on stderr/stdout (a terminal, and NO_COLOR unset).
+/// Whether coloured output is wanted on a stream that is (or is not) a terminal: as `--color`
+/// says (auto: a terminal, and NO_COLOR unset or empty).
 pub fn colour_enabled(stream_is_tty: bool) -> bool {
-    stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let no_color = std::env::var_os("NO_COLOR");
+    COLOR
+        .get()
+        .copied()
+        .unwrap_or_default()
+        .colour(stream_is_tty, no_color.as_deref())
 }
 
 /// Entry point of the `tandem` binary: parses arguments, runs the command, maps the outcome to an
 /// exit code (0 ok, 1 error, 2 changes present with --detailed-exitcode).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = COLOR.set(cli.global.color);
     init_logging(cli.global.verbose);
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
@@ -217,4 +259,32 @@ fn load_options(global: &GlobalArgs) -> Result<crate::config::LoadOptions, CliEr
         git_ref: global.git_ref.clone(),
         env_from: global.env_from.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn color_auto_follows_the_terminal_and_no_color_while_always_and_never_do_not() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(ColorChoice::Auto.colour(true, None));
+        assert!(ColorChoice::Auto.colour(true, empty));
+        assert!(!ColorChoice::Auto.colour(true, set));
+        assert!(!ColorChoice::Auto.colour(false, None));
+        assert!(ColorChoice::Always.colour(false, set));
+        assert!(!ColorChoice::Never.colour(true, None));
+    }
+
+    #[test]
+    fn color_is_a_global_option() {
+        let cli = Cli::try_parse_from(["tandem", "-e", "x", "plan", "--color", "always"])
+            .expect("parses");
+        assert_eq!(cli.global.color, ColorChoice::Always);
+        let cli = Cli::try_parse_from(["tandem", "--color=never", "status"]).expect("parses");
+        assert_eq!(cli.global.color, ColorChoice::Never);
+        assert!(Cli::try_parse_from(["tandem", "--color", "sometimes", "status"]).is_err());
+    }
 }

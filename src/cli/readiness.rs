@@ -17,9 +17,12 @@ pub struct ReadinessArgs {
     /// Output format (markdown: a heading and a table, for an issue or a chat message).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Exit 2 when a workspace is not ready (0: ready, 1: error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
-/// Runs the command: exit 0 ready, 2 not ready, 1 error.
+/// Runs the command: exit 1 on error; with `--detailed-exitcode`, 2 when not ready.
 pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode> {
     let options = engine::ReadinessOptions {
         load: load_options(global)?,
@@ -37,9 +40,9 @@ pub fn run(global: &GlobalArgs, args: &ReadinessArgs) -> miette::Result<ExitCode
     // A check that could not be carried out is an error, not a verdict.
     Ok(if report.error {
         ExitCode::from(1)
-    } else if report.ready {
-        ExitCode::SUCCESS
-    } else {
+    } else if args.detailed_exitcode && !report.ready {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -195,6 +195,18 @@ impl ClientError {
         matches!(self, ClientError::NotFound { .. })
     }
 
+    /// Whether the workspace refused tandem's credentials (401, 403) or none could be had
+    /// (missing, half-configured, or refused by the token endpoint).
+    pub fn is_authentication(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Api {
+                status: 401 | 403,
+                ..
+            } | ClientError::Credentials { .. }
+        )
+    }
+
     /// The `error_code` of an API error.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -129,6 +129,12 @@ impl ConnectError {
         }
     }
 
+    /// Whether no credentials could be had or they were refused (see
+    /// [`ClientError::is_authentication`]).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, ConnectError::Client(c) if c.is_authentication())
+    }
+
     /// Whether the settings are wrong (credentials, host), rather than the workspace down.
     pub fn is_misconfiguration(&self) -> bool {
         matches!(
@@ -179,6 +185,7 @@ pub async fn connect_all(
                 error: e.with_help(),
                 guard: false,
                 misconfigured: e.is_misconfiguration(),
+                authentication: e.is_authentication(),
             }),
         }
     }

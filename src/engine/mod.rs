@@ -128,6 +128,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Repair(#[from] commands::repair::RepairError),
+    /// An unlock that was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Unlock(#[from] commands::unlock::UnlockError),
     /// SIGINT or SIGTERM arrived while the command held its locks.
     #[error("interrupted by {0}: stopped, and the locks were given back")]
     #[diagnostic(help(
@@ -168,6 +172,14 @@ pub enum EngineError {
         /// What happened to the read.
         reason: String,
     },
+}
+
+impl EngineError {
+    /// Whether a workspace refused tandem's credentials or none could be had (see
+    /// [`ClientError::is_authentication`]).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, EngineError::Client(c) if c.is_authentication())
+    }
 }
 
 impl From<crate::config::ConfigError> for EngineError {

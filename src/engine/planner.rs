@@ -313,6 +313,7 @@ async fn plan_read(
                 contexts.insert(name, context);
             }
             Err(e) => failures.push(WorkspaceFailure {
+                authentication: e.is_authentication(),
                 // No desired state: applying elsewhere would deploy half a configuration.
                 misconfigured: matches!(e, EngineError::Config(_) | EngineError::RoleStep(_)),
                 // What to do travels with the failure: plan and apply show only this text.
@@ -403,6 +404,8 @@ fn plan_one(
     if !request.targets.is_empty() {
         let allowed = with_dependencies(config, &request.targets);
         plan.actions.retain(|a| allowed.contains(&a.resource));
+        // Everything the plan says is narrowed, its overrides too.
+        plan.overrides.retain(|o| allowed.contains(&o.resource));
     }
     plan.record_config_digests(&desired);
     if let Some(record) = &read.record {

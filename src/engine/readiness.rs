@@ -58,11 +58,16 @@ pub async fn readiness(
     let environment = config.environment.name.as_str();
     let mut checks = Vec::new();
     for f in &plan.failures {
+        // A workspace that refused the credentials answered: it is not unreachable.
         checks.push(Check {
-            check: "reachable",
+            check: if f.authentication {
+                "authenticated"
+            } else {
+                "reachable"
+            },
             workspace: f.workspace.clone(),
             ok: false,
-            detail: f.error.clone(),
+            detail: f.described(),
             error: true,
         });
     }

@@ -121,7 +121,7 @@ pub async fn apply_environment(
         return Err(EngineError::Misconfigured {
             reason: format!(
                 "{}; nothing was written to any workspace",
-                misconfigured.error
+                misconfigured.described()
             ),
         });
     }
@@ -177,7 +177,7 @@ pub async fn apply_environment(
         .failures
         .iter()
         .filter(|f| !waived(&f.workspace))
-        .map(|f| (f.workspace.clone(), f.error.clone()))
+        .map(|f| (f.workspace.clone(), f.described()))
         .collect();
     // A workspace of a saved plan that could not be read now is not applied: say so.
     for w in &plan.workspaces {
@@ -369,6 +369,7 @@ pub async fn take_locks(
             }
             Err(LockError::Client(e)) => locks.failed.push(crate::plan::WorkspaceFailure {
                 misconfigured: false,
+                authentication: e.is_authentication(),
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
                 guard: false,

@@ -109,7 +109,7 @@ impl Session {
         {
             let reason = format!(
                 "{}; nothing was written to any workspace",
-                misconfigured.error
+                misconfigured.described()
             );
             connect::close_all(connections).await;
             return Err(EngineError::Misconfigured { reason });

@@ -57,6 +57,7 @@ async fn one(
         role_mismatch: false,
         auth: auth_of(spec),
         reachable: false,
+        authentication_failed: false,
         error: None,
         record: None,
         commits_behind: None,
@@ -65,7 +66,7 @@ async fn one(
     let read = async {
         let connection = connect::connect(spec, root, options)
             .await
-            .map_err(|e| e.with_help())?;
+            .map_err(|e| (e.with_help(), e.is_authentication()))?;
         let result = tokio::try_join!(
             state::read_state_record(&connection.client, &environment.name),
             async {
@@ -74,7 +75,7 @@ async fn one(
                     .map_err(crate::engine::EngineError::from)
             }
         )
-        .map_err(|e| e.to_string());
+        .map_err(|e| (e.to_string(), e.is_authentication()));
         connection.close().await;
         result
     };
@@ -90,7 +91,10 @@ async fn one(
             status.record = record;
             status.lock = lock;
         }
-        Ok(Err(e)) => status.error = Some(e),
+        Ok(Err((e, authentication))) => {
+            status.error = Some(e);
+            status.authentication_failed = authentication;
+        }
         Err(_) => status.error = Some(format!("no answer within {} s", timeout.as_secs())),
     }
     status

@@ -684,7 +684,34 @@ pub struct WorkspaceFailure {
     /// leaves the pair half-deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misconfigured: bool,
+    /// The workspace refused tandem's credentials (401, 403) or none could be had (missing, or
+    /// refused by the token endpoint): reported as "authentication failed", not as unreachable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authentication: bool,
 }
+
+impl WorkspaceFailure {
+    /// How the failure is labelled for people: `authentication failed` or `error`.
+    pub fn label(&self) -> &'static str {
+        if self.authentication {
+            AUTHENTICATION_FAILED
+        } else {
+            "error"
+        }
+    }
+
+    /// The error, led by `authentication failed: ` when it is one.
+    pub fn described(&self) -> String {
+        if self.authentication {
+            format!("{AUTHENTICATION_FAILED}: {}", self.error)
+        } else {
+            self.error.clone()
+        }
+    }
+}
+
+/// The label of a workspace that refused tandem's credentials (or for which none could be had).
+pub const AUTHENTICATION_FAILED: &str = "authentication failed";
 
 /// The plan of a whole environment: every workspace side by side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

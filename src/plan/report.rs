@@ -84,8 +84,12 @@ pub struct WorkspaceStatus {
     /// How tandem authenticates to it (`oauth-m2m (auth: block)`; never a credential).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
-    /// Whether it answered.
+    /// Whether it could be read.
     pub reachable: bool,
+    /// It could not be read because it refused tandem's credentials (or none could be had):
+    /// shown as "authentication failed", not as unreachable.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub authentication_failed: bool,
     /// Why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

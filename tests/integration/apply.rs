@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::harness::{
     Emulator, Grants, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok,
-    remote_env,
+    remote_env, with_local,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -168,8 +168,21 @@ fn every_kind_is_created_changed_and_deleted_on_both_workspaces() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", EVERY_KIND_V1);
     let v1 = [("TANDEM_TEST_DB_PASSWORD", "first-password-1")];
 
-    // Creates only: no approval needed even without a terminal.
-    let out = ok(&repo.tandem_env(&["-e", "test", "apply"], &v1));
+    // Without a terminal nothing is written unapproved, not even creates.
+    let refused = repo.tandem_env(&["-e", "test", "apply"], &v1).failure();
+    assert!(
+        refused.contains("the plan changes 2 workspace(s) and there is no terminal to confirm it"),
+        "{refused}"
+    );
+    assert!(refused.contains("--auto-approve"), "{refused}");
+    with_local(&repo, "primary", |ws| {
+        assert!(
+            ws.find("jobs", "etl").is_none(),
+            "nothing written unapproved"
+        );
+        assert!(ws.state_record().is_none(), "no record either");
+    });
+    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &v1));
     assert_applied(&out, &["primary", "secondary"]);
     for name in ["primary", "secondary"] {
         let ws = Ws::local(&repo, name);
@@ -268,7 +281,7 @@ fn every_kind_is_created_changed_and_deleted_on_both_workspaces() {
         .count();
     assert_eq!(set_permissions_lines, 1, "{plan}");
 
-    let out = ok(&repo.tandem_env(&["-e", "test", "apply"], &v2));
+    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &v2));
     assert_applied(&out, &["primary", "secondary"]);
     for name in ["primary", "secondary"] {
         let ws = Ws::local(&repo, name);
@@ -309,14 +322,11 @@ fn every_kind_is_created_changed_and_deleted_on_both_workspaces() {
     }
     assert_converged(&repo, &v2);
 
-    // Remove everything from the config: deletions need --auto-approve without a terminal.
+    // Remove everything from the config: without a terminal, deletions need --auto-approve.
     repo.write("resources/r.yaml", "resources: {}\n");
     let run = repo.tandem_env(&["-e", "test", "apply"], &v2);
     let err = run.failure();
-    assert!(
-        err.contains("the plan deletes objects and there is no terminal to confirm it"),
-        "{err}"
-    );
+    assert!(err.contains("there is no terminal to confirm it"), "{err}");
     assert!(err.contains("--auto-approve"), "{err}");
     {
         let ws = Ws::local(&repo, "primary");
@@ -826,7 +836,7 @@ fn plan_exit_codes_say_whether_there_are_changes_and_invalid_config_writes_nothi
     assert_eq!(summary_of(&run.stdout(), "primary"), "1 create");
     // Without the flag, changes are success.
     assert_eq!(repo.tandem(&["-e", "test", "plan"]).code(), 0);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     let run = repo.tandem(&["-e", "test", "plan", "--detailed-exitcode"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
     for format in ["json", "markdown"] {
@@ -872,7 +882,7 @@ fn plan_exit_codes_say_whether_there_are_changes_and_invalid_config_writes_nothi
 #[test]
 fn a_stale_plan_file_is_refused_and_a_fresh_one_applies_exactly() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", ONE_JOB);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     let plan_file = repo.path().join("plan.json");
     let plan_arg = plan_file.to_str().expect("utf-8");
 
@@ -990,7 +1000,7 @@ fn a_stale_plan_file_is_refused_and_a_fresh_one_applies_exactly() {
     // A plan for a workspace that has not changed since applies; the one after is empty.
     repo.write("resources/r.yaml", ONE_JOB);
     ok(&repo.tandem(&["-e", "test", "plan", "--out", plan_arg]));
-    ok(&repo.tandem(&["-e", "test", "apply", plan_arg]));
+    ok(&repo.tandem(&["-e", "test", "apply", plan_arg, "--auto-approve"]));
     assert_converged(&repo, &[]);
     {
         let ws = Ws::local(&repo, "primary");
@@ -1038,7 +1048,7 @@ fn with_second_job(base: &str) -> String {
 #[test]
 fn a_held_lock_stops_apply_and_an_expired_one_is_taken_over() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", ONE_JOB);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     repo.write("resources/r.yaml", &with_second_job(ONE_JOB));
 
     // Held on the primary (locked first): nothing anywhere.
@@ -1108,7 +1118,7 @@ fn a_held_lock_stops_apply_and_an_expired_one_is_taken_over() {
     // `tandem unlock`, where it exists, breaks the lock.
     let unlock_exists = repo.tandem(&["unlock", "--help"]).code() == 0;
     if unlock_exists {
-        let out = ok(&repo.tandem(&["-e", "test", "unlock", "secondary"]));
+        let out = ok(&repo.tandem(&["-e", "test", "unlock", "secondary", "--auto-approve"]));
         assert!(out.contains("someone@ci"), "{out}");
         let ws = Ws::local(&repo, "secondary");
         assert!(ws.lock().is_none(), "unlock removed the lock");
@@ -1144,7 +1154,7 @@ fn a_held_lock_stops_apply_and_an_expired_one_is_taken_over() {
 #[test]
 fn a_passive_workspace_whose_record_says_active_stops_plan_and_apply() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", ONE_JOB);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     let primary_record_before = {
         let ws = Ws::local(&repo, "primary");
         let record = ws.state_record().expect("record");
@@ -1758,7 +1768,7 @@ fn secrets_and_acls_follow_the_config_and_only_scopes_tandem_created_are_deleted
     );
     // Deleting a secret needs approval.
     let err = repo.tandem_env(&["-e", "test", "apply"], &envs).failure();
-    assert!(err.contains("deletes objects"), "{err}");
+    assert!(err.contains("no terminal to confirm it"), "{err}");
     let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
     assert_applied(&out, &["primary", "secondary"]);
     for name in ["primary", "secondary"] {
@@ -1830,7 +1840,7 @@ fn secrets_and_acls_follow_the_config_and_only_scopes_tandem_created_are_deleted
 #[test]
 fn a_duplicate_of_a_managed_job_is_deleted_and_the_original_kept() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", ONE_JOB);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     let original = {
         let ws = Ws::local(&repo, "primary");
         let job = ws.one("jobs", "etl");
@@ -1971,7 +1981,7 @@ const POOL_AND_DEPENDENTS: &str = r#"resources:
 
 fn a_replaced_pool_is_followed_by_its_clusters_and_jobs_in_the_same_apply() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", POOL_AND_DEPENDENTS);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     // `enable_elastic_disk` cannot be edited: the pool is replaced (deleted and created).
     repo.write(
         "resources/r.yaml",
@@ -2015,7 +2025,7 @@ const HELD_BACK: &str = r#"resources:
 
 fn removing_a_passive_permissions_block_holds_the_grants_back_again() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", HELD_BACK);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     let data_eng = ("data-eng".to_string(), "CAN_MANAGE_RUN".to_string());
     {
         let ws = Ws::local(&repo, "secondary");
@@ -2059,7 +2069,7 @@ fn removing_a_passive_permissions_block_holds_the_grants_back_again() {
 
 fn a_saved_plan_does_not_bypass_the_guard() {
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", ONE_JOB);
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     repo.write("resources/r.yaml", &with_second_job(ONE_JOB));
     let plan_file = repo.path().join("plan.json");
     let plan_arg = plan_file.to_str().expect("utf-8");
@@ -2159,7 +2169,7 @@ fn a_job_that_runs_another_job_is_created_after_it_in_one_apply() {
           run_job_task: {job_id: "${resources.jobs.child.id}"}
 "#,
     );
-    let run = repo.tandem(&["-e", "test", "apply"]);
+    let run = repo.tandem(&["-e", "test", "apply", "--auto-approve"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
     for name in ["primary", "secondary"] {
         let ws = Ws::local(&repo, name);
@@ -2195,7 +2205,7 @@ fn many_jobs_and_a_job_with_many_tasks_converge() {
         ));
     }
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", &yaml);
-    let out = ok(&repo.tandem(&["-e", "test", "apply"]));
+    let out = ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     assert_eq!(apply_counts(&out, "primary"), (121, 0), "{out}");
     assert_converged(&repo, &[]);
     let ws = Ws::local(&repo, "secondary");
@@ -2216,7 +2226,7 @@ fn many_jobs_and_a_job_with_many_tasks_converge() {
         "{}",
         run.stdout()
     );
-    ok(&repo.tandem(&["-e", "test", "apply"]));
+    ok(&repo.tandem(&["-e", "test", "apply", "--auto-approve"]));
     assert_converged(&repo, &[]);
 }
 
@@ -2282,7 +2292,7 @@ fn two_concurrent_applies_never_create_duplicates() {
     let repo = TestRepo::with_env(&remote_env(&primary.url, &secondary.url))
         .file("resources/r.yaml", &yaml);
     let envs = [("TANDEM_TEST_TOKEN", "dev")];
-    ok(&repo.tandem_env(&["-e", "test", "apply"], &envs));
+    ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
     yaml.push_str("    nightly:\n      name: nightly\n      schedule: {quartz_cron_expression: \"0 0 2 * * ?\", timezone_id: UTC}\n      tasks: [{task_key: a, notebook_task: {notebook_path: /Repos/etl/nightly}}]\n");
     repo.write("resources/r.yaml", &yaml);
 
@@ -2290,7 +2300,14 @@ fn two_concurrent_applies_never_create_duplicates() {
     let slow = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("-C")
         .arg(repo.path())
-        .args(["-e", "test", "apply", "--parallelism", "1"])
+        .args([
+            "-e",
+            "test",
+            "apply",
+            "--parallelism",
+            "1",
+            "--auto-approve",
+        ])
         .env("TANDEM_TEST_TOKEN", "dev")
         .env("NO_COLOR", "1")
         .env_remove("TANDEM_LOG")
@@ -2300,7 +2317,7 @@ fn two_concurrent_applies_never_create_duplicates() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(300));
-    let quick = repo.tandem_env(&["-e", "test", "apply"], &envs);
+    let quick = repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs);
     let slow = slow.wait_with_output().expect("slow run");
     let slow_err = String::from_utf8_lossy(&slow.stderr).into_owned();
     for (what, code, err) in [
@@ -2332,7 +2349,7 @@ fn changing_the_case_of_a_scope_name_keeps_the_scope_and_its_secrets() {
     };
     let repo = TestRepo::with_env(PAIR_ENV).file("resources/r.yaml", &scope("Etl"));
     let envs = [("TANDEM_TEST_PW", "case-secret-value")];
-    ok(&repo.tandem_env(&["-e", "test", "apply"], &envs));
+    ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
     repo.write("resources/r.yaml", &scope("etl"));
     ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &envs));
     for name in ["primary", "secondary"] {

@@ -559,9 +559,12 @@ fn drift_fails_with_exit_1_when_a_workspace_cannot_be_read() {
 // readiness
 // ---------------------------------------------------------------------------------------------
 
-/// `(workspace, check)` of every failing check, and the exit code.
+/// `(workspace, check)` of every failing check, and the exit code (`--detailed-exitcode`).
 fn failing_checks(repo: &TestRepo) -> (i32, BTreeSet<(String, String)>, Value) {
-    let run = tandem(repo, &["readiness", "--format", "json"]);
+    let run = tandem(
+        repo,
+        &["readiness", "--format", "json", "--detailed-exitcode"],
+    );
     assert_no_secret("readiness", &run);
     let report: Value = serde_json::from_str(&run.stdout())
         .unwrap_or_else(|e| panic!("readiness JSON: {e}\n{}", run.all_output()));
@@ -587,15 +590,15 @@ fn pairs(entries: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// Asserts readiness says not ready (exit 2), failing exactly `expected`, and names them in
-/// its text verdict.
+/// Asserts readiness says not ready (exit 2 with `--detailed-exitcode`, 0 without), failing
+/// exactly `expected`, and names them in its text verdict.
 fn assert_not_ready(repo: &TestRepo, expected: &[(&str, &str)]) -> Value {
     let (code, failing, report) = failing_checks(repo);
     assert_eq!(code, 2, "{report:#}");
     assert_eq!(failing, pairs(expected), "{report:#}");
     assert_eq!(report["ready"], false);
     let run = tandem(repo, &["readiness"]);
-    assert_eq!(run.code(), 2);
+    assert_eq!(run.code(), 0, "not ready is a verdict, not an error");
     let text = run.stdout();
     let verdict = text.lines().next().expect("verdict");
     assert!(verdict.starts_with("NOT READY: "), "{text}");
@@ -762,7 +765,7 @@ fn readiness_is_ready_after_apply_and_names_every_check_that_fails() {
         detail(&report, "secondary", "no stale lock").contains("ci@runner-7"),
         "{report:#}"
     );
-    ok(&tandem(&repo, &["unlock", "secondary"]));
+    ok(&tandem(&repo, &["unlock", "secondary", "--auto-approve"]));
     assert_ready(&repo);
 
     // A pending fence: the active workspace's record still has to fence the passive one.

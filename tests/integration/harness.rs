@@ -948,3 +948,53 @@ impl Ws {
         assert_eq!(status, 200, "grant on job {key}: {answer}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for the confirmation tests: a run on a terminal, with someone answering.
+// ---------------------------------------------------------------------------------------------
+
+impl TestRepo {
+    /// Like [`TestRepo::tandem_env`], on a pseudo-terminal (util-linux `script`), typing
+    /// `answer` and Enter: stdin and stdout are terminals, so tandem asks. stdout and stderr
+    /// come back together on stdout.
+    pub fn tandem_on_terminal(
+        &self,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        answer: &str,
+    ) -> TandemRun {
+        use std::io::Write as _;
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut line = vec![
+            quote(env!("CARGO_BIN_EXE_tandem")),
+            "-C".to_string(),
+            quote(&self.path().display().to_string()),
+        ];
+        line.extend(args.iter().map(|a| quote(a)));
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qec", &line.join(" "), "/dev/null"])
+            .env("NO_COLOR", "1")
+            .env_remove("TANDEM_ENV")
+            .env_remove("TANDEM_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .expect("util-linux `script` runs tandem on a pseudo-terminal");
+        // Typed ahead: the terminal keeps the line until tandem reads its answer.
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{answer}\n").as_bytes())
+            .expect("type the answer");
+        TandemRun {
+            output: child.wait_with_output().expect("run tandem on a terminal"),
+        }
+    }
+}

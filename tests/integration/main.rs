@@ -6,6 +6,7 @@ mod apply;
 mod auth;
 #[cfg(unix)]
 mod auth_support;
+mod cli;
 mod client;
 mod config_corpus;
 mod drift;

@@ -684,14 +684,23 @@ fn a_promotion_sets_held_grants_without_reading_them_first() {
     let pair = ExternalPair::applied(PLATFORM);
     let (p, s) = (pair.primary.client(), pair.secondary.client());
     // With --auto-approve the held grants go out while the rest is read (nothing to confirm);
-    // without it (no terminal, nothing deleted) they wait for the plan. Either way each is
-    // written once.
+    // without it (confirmed on a terminal) they wait for the plan. Either way each is written
+    // once.
     for (to, active, fenced, approve) in [("secondary", &s, &p, true), ("primary", &p, &s, false)] {
         p.reset_stats();
         s.reset_stats();
-        let mut args = vec!["promote", to, "--no-commit"];
-        args.extend(approve.then_some("--auto-approve"));
-        let out = ok(&tandem(&pair.repo, &args));
+        let out = if approve {
+            ok(&tandem(
+                &pair.repo,
+                &["promote", to, "--no-commit", "--auto-approve"],
+            ))
+        } else {
+            let args = ["-e", "test", "promote", to, "--no-commit"];
+            let run = pair.repo.tandem_on_terminal(&args, &ENVS, "yes");
+            let out = ok(&run);
+            assert!(out.contains(&format!("Promote {to} to active")), "{out}");
+            out
+        };
         assert!(out.contains("(not read: promotion sets them)"), "{out}");
         // PLATFORM: 4 jobs (3 with grants held back on a passive workspace), 2 clusters and a
         // pool. The held grants change with the role on both sides: they are written, not read;

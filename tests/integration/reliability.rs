@@ -424,7 +424,7 @@ impl Pair {
     fn unlock_all(&self) -> Result<(), String> {
         for name in WORKSPACES {
             if self.ws(name).lock().is_some() {
-                let run = self.tandem(&["unlock", name]);
+                let run = self.tandem(&["unlock", name, "--auto-approve"]);
                 if run.code() != 0 || !run.stdout().contains(HOLDER_PREFIX) {
                     return Err(format!("unlock {name}:\n{}", tail(&run.all_output())));
                 }

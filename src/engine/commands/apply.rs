@@ -40,10 +40,15 @@ pub struct ApplyOutcome {
 /// Why an apply was refused before it wrote anything.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
-    /// Deletions without approval, no terminal to ask on.
-    #[error("the plan deletes objects and there is no terminal to confirm it")]
-    #[diagnostic(help("review the plan and re-run with --auto-approve"))]
-    DeletionsNeedApproval,
+    /// Changes without approval, no terminal to ask on.
+    #[error(
+        "the plan changes {workspaces} workspace(s) and there is no terminal to confirm it: nothing was changed"
+    )]
+    #[diagnostic(help("review the plan above (or `tandem plan`) and re-run with --auto-approve"))]
+    NoTerminal {
+        /// How many workspaces the plan changes.
+        workspaces: usize,
+    },
     /// The user said no.
     #[error("apply cancelled")]
     Cancelled,
@@ -174,31 +179,33 @@ fn short_commit(commit: &str, dirty: bool) -> String {
 }
 
 /// Asks the operator to confirm a plan with changes, unless approved beforehand; with nobody
-/// to ask, only deletions need the approval.
+/// to ask, nothing is written.
 async fn confirm(
     plan: &Plan,
     auto_approve: bool,
     operator: &dyn Operator,
 ) -> Result<(), ApplyError> {
-    if auto_approve || !plan.has_changes() {
+    if !plan.has_changes() {
         return Ok(());
     }
-    if !operator.can_answer() {
-        return if plan.has_deletions() {
-            Err(ApplyError::DeletionsNeedApproval)
-        } else {
-            Ok(())
-        };
-    }
-    let question = format!(
-        "\nApply these changes to {} workspace(s)? Only 'yes' is accepted: ",
-        plan.workspaces.len()
-    );
-    if operator.ask(&question).await {
-        Ok(())
-    } else {
-        Err(ApplyError::Cancelled)
-    }
+    let changing = plan
+        .workspaces
+        .iter()
+        .filter(|w| !w.actions.is_empty())
+        .count();
+    let question =
+        format!("\nApply these changes to {changing} workspace(s)? Only 'yes' is accepted: ");
+    let no_terminal = ApplyError::NoTerminal {
+        workspaces: changing,
+    };
+    super::approve(
+        operator,
+        auto_approve,
+        &question,
+        no_terminal,
+        ApplyError::Cancelled,
+    )
+    .await
 }
 
 /// A plan saved by `tandem plan --out`, checked to be of this format and environment.

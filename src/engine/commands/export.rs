@@ -75,6 +75,12 @@ pub enum ExportError {
     /// Adoption not confirmed.
     #[error("adopt cancelled")]
     Cancelled,
+    /// No terminal to confirm the adoption on, and no `--auto-approve`.
+    #[error(
+        "adopt changes objects and secrets and there is no terminal to confirm it: nothing was changed"
+    )]
+    #[diagnostic(help("review what it listed above and re-run with --auto-approve"))]
+    NoTerminal,
 }
 
 /// Reads the workspace and writes one configuration file per resource it holds.
@@ -275,14 +281,14 @@ async fn adopt_locked(
         );
         return Ok(failed);
     }
-    if !auto_approve
-        && operator.can_answer()
-        && !operator
-            .ask("Take these over as tandem's? Only 'yes' is accepted: ")
-            .await
-    {
-        return Err(ExportError::Cancelled.into());
-    }
+    super::approve(
+        operator,
+        auto_approve,
+        "Take these over as tandem's? Only 'yes' is accepted: ",
+        ExportError::NoTerminal,
+        ExportError::Cancelled,
+    )
+    .await?;
     for w in work {
         let (c, name) = (w.connection, &w.connection.spec.name);
         let Some(ctx) = session.contexts.get(name) else {

@@ -42,6 +42,28 @@ pub trait Operator: Progress + Send + Sync {
     fn done(&self) {}
 }
 
+/// The confirmation every writing command asks for: approved beforehand (`--auto-approve`), or
+/// 'yes' from someone at a terminal. Without a terminal nothing is written unapproved, as
+/// Terraform does: a CI job that forgot the flag stops (`no_terminal`) instead of writing; any
+/// answer but 'yes' is `cancelled`.
+pub async fn approve<E>(
+    operator: &dyn Operator,
+    auto_approve: bool,
+    question: &str,
+    no_terminal: E,
+    cancelled: E,
+) -> Result<(), E> {
+    if auto_approve {
+        Ok(())
+    } else if !operator.can_answer() {
+        Err(no_terminal)
+    } else if operator.ask(question).await {
+        Ok(())
+    } else {
+        Err(cancelled)
+    }
+}
+
 /// Loads the configuration and reads every workspace with the environment file's roles, taking
 /// no lock: what the read-only reports (drift, readiness) look at. The guard's case (a record
 /// active, the file passive) is for them to report, not a refusal.

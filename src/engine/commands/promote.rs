@@ -140,10 +140,10 @@ pub enum PromoteError {
     /// The user said no.
     #[error("promotion cancelled")]
     Cancelled,
-    /// Deletions without a terminal to confirm them.
-    #[error("the promotion deletes objects and there is no terminal to confirm it")]
+    /// No terminal to confirm the promotion on, and no `--auto-approve`.
+    #[error("there is no terminal to confirm the promotion: nothing was changed")]
     #[diagnostic(help("review it with --dry-run and re-run with --auto-approve"))]
-    DeletionsNeedApproval,
+    NoTerminal,
     /// `--ref` makes no sense for a promotion.
     #[error("promote works on the work tree, not on --ref")]
     #[diagnostic(help(
@@ -437,6 +437,7 @@ fn state_records(
             Err(e @ EngineError::UntrustedRecord { .. }) => return Err(e),
             Err(e) => failures.push(WorkspaceFailure {
                 misconfigured: false,
+                authentication: e.is_authentication(),
                 workspace: c.spec.name.clone(),
                 error: e.to_string(),
                 guard: false,
@@ -536,21 +537,18 @@ async fn carry_out(
     let plan = &session.plan;
     operator.review(plan, &super::plan::origins(config));
     tracing::debug!("plan rendered");
-    if !options.auto_approve {
-        if !operator.can_answer() {
-            if plan.has_deletions() {
-                return Err(PromoteError::DeletionsNeedApproval.into());
-            }
-        } else {
-            let question = format!(
-                "\nPromote {target} to active in {}? Only 'yes' is accepted: ",
-                environment.name
-            );
-            if !operator.ask(&question).await {
-                return Err(PromoteError::Cancelled.into());
-            }
-        }
-    }
+    let question = format!(
+        "\nPromote {target} to active in {}? Only 'yes' is accepted: ",
+        environment.name
+    );
+    super::approve(
+        operator,
+        options.auto_approve,
+        &question,
+        PromoteError::NoTerminal,
+        PromoteError::Cancelled,
+    )
+    .await?;
     let promotion = Promotion {
         target: target.clone(),
         unreachable,

@@ -128,15 +128,15 @@ async fn repair_locked(
         role,
         options.keep_scopes,
     ));
-    if !options.auto_approve {
-        if !operator.can_answer() {
-            return Err(RepairError::NeedsApproval.into());
-        }
-        let question = format!("\nReplace the state record of {name}? Only 'yes' is accepted: ");
-        if !operator.ask(&question).await {
-            return Err(RepairError::Cancelled.into());
-        }
-    }
+    let question = format!("\nReplace the state record of {name}? Only 'yes' is accepted: ");
+    super::approve(
+        operator,
+        options.auto_approve,
+        &question,
+        RepairError::NeedsApproval,
+        RepairError::Cancelled,
+    )
+    .await?;
     reseal(client, environment, role, inspection, options.keep_scopes)
         .await
         .map_err(|e| RepairError::Workspace(e.to_string()))?;

@@ -12,7 +12,7 @@ pub fn drift(report: &DriftReport, markdown: bool) -> String {
         drift_text(report)
     };
     for f in &report.failures {
-        let _ = writeln!(out, "{}: error: {}", f.workspace, f.error);
+        let _ = writeln!(out, "{}: {}: {}", f.workspace, f.label(), f.error);
     }
     out
 }

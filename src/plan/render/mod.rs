@@ -291,6 +291,7 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
         .workspaces
         .iter()
         .map(|w| w.workspace.len())
+        .chain(plan.failures.iter().map(|f| f.workspace.len()))
         .max()
         .unwrap_or(0);
     for (id, per) in grouped(plan) {
@@ -370,7 +371,7 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
             out,
             "{:width$}  {} {}",
             f.workspace,
-            style.paint("31", "error:"),
+            style.paint("31", &format!("{}:", f.label())),
             f.error
         );
     }
@@ -413,8 +414,9 @@ pub fn markdown(plan: &Plan, origins: &Origins) -> String {
     for f in &plan.failures {
         let _ = writeln!(
             head,
-            "| {} | ? | **error:** {} |",
+            "| {} | ? | **{}:** {} |",
             f.workspace,
+            f.label(),
             f.error.replace('|', "\\|")
         );
     }

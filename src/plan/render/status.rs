@@ -25,9 +25,15 @@ pub fn status(report: &StatusReport, style: Style) -> String {
             out.push_str(&format!("  {}\n", loud("ROLES DISAGREE: a promotion is not reflected in the environment file (or the reverse)")));
         }
         if !s.reachable {
+            // A workspace that refused the credentials answered: it is not down.
+            let label = if s.authentication_failed {
+                "AUTHENTICATION FAILED"
+            } else {
+                "UNREACHABLE"
+            };
             out.push_str(&format!(
                 "  {}  {}\n",
-                loud("UNREACHABLE"),
+                loud(label),
                 s.error.clone().unwrap_or_default()
             ));
             continue;

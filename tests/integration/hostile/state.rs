@@ -390,6 +390,6 @@ fn a_lock_file_that_is_not_a_lock_is_never_taken_over() {
     let out = run.all_output();
     assert_eq!(run.code(), 1, "{out}");
     assert!(out.contains("not a tandem lock"), "{out}");
-    ok(&tandem(&repo, &["unlock", "primary"]));
+    ok(&tandem(&repo, &["unlock", "primary", "--auto-approve"]));
     ok(&tandem(&repo, &["apply", "--auto-approve"]));
 }
