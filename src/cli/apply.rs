@@ -23,6 +23,10 @@ pub struct ApplyArgs {
     /// Exit 2 when apply made changes (0: nothing to change, 1: error).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// When secrets have no value in this run (their variable not set or empty, their file
+    /// missing), apply everything else and leave those secrets as they are, instead of refusing.
+    #[arg(long)]
+    pub skip_absent_secrets: bool,
     /// Limit to these resources and what they reference (`jobs.nightly_etl`; repeatable).
     #[arg(long = "target", value_name = "KIND.KEY")]
     pub targets: Vec<String>,
@@ -47,6 +51,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
         planfile: args.planfile.clone(),
         allow_stale_config: args.allow_stale_config,
         auto_approve: args.auto_approve,
+        skip_absent_secrets: args.skip_absent_secrets,
     };
     let terminal = Terminal::new(PlanFormat::Text, true);
     let engine::ApplyOutcome { plan, report } =
@@ -65,8 +70,21 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
     for (workspace, error) in &report.failures {
         println!("{workspace}  not applied: {error}");
     }
+    for (workspace, secret) in plan.not_compared() {
+        println!(
+            "{workspace}  skipped {} (--skip-absent-secrets)",
+            secret.describe()
+        );
+    }
     if !plan.has_changes() && report.succeeded() {
-        println!("No changes: every workspace matches the configuration.");
+        println!(
+            "{}",
+            if plan.not_compared().next().is_some() {
+                "No changes to what this run could compare."
+            } else {
+                "No changes: every workspace matches the configuration."
+            }
+        );
     }
     Ok(exit_code(
         report.succeeded(),

@@ -279,6 +279,7 @@ pub async fn adopt_secrets(
         live_fingerprint: String::new(),
         config_digests: BTreeMap::new(),
         notes: Vec::new(),
+        not_compared: Vec::new(),
     };
     // Embedded workspaces get placeholder values for unreadable sources, as in apply.
     super::apply::apply_workspace(

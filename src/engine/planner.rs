@@ -13,12 +13,14 @@ use super::EngineError;
 use super::connect::Connection;
 use super::grant_writes::{GrantWrites, JobGrants};
 use super::live::{self, GrantReads, GrantReadsLater, LiveRead, ObjectsRead};
-use super::secrets::read_value;
+use super::secrets::{SourceProblem, read_source};
 use super::state::StateRecord;
 use crate::config::{self, Config};
 use crate::model::live::Grant;
 use crate::model::{Kind, ResourceId, Role};
-use crate::plan::{self, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, WorkspacePlan};
+use crate::plan::{
+    self, DesiredValue, Plan, PlanInput, SecretKnowledge, WorkspaceFailure, WorkspacePlan,
+};
 use crate::policy::{self, WorkspaceDesired};
 
 /// One workspace read, with its role and desired resources.
@@ -445,17 +447,22 @@ fn secret_knowledge(
 ) -> SecretKnowledge {
     let mut knowledge = SecretKnowledge::default();
     for scope in desired.resources.secret_scopes.values() {
-        let mut fps = BTreeMap::new();
+        let mut values = BTreeMap::new();
         for (key, source) in &scope.secrets {
-            let fp = match (record, source.for_workspace(workspace)) {
-                (Some(r), Some(s)) => read_value(s, placeholders)
-                    .ok()
-                    .and_then(|v| r.fingerprint(&v)),
-                _ => None,
+            let value = match source.for_workspace(workspace) {
+                Some(s) => match read_source(s, placeholders) {
+                    Ok(v) => record
+                        .and_then(|r| r.fingerprint(&v))
+                        .map_or(DesiredValue::Unchecked, DesiredValue::Fingerprint),
+                    Err(SourceProblem::Absent(why)) => DesiredValue::Absent(why),
+                    // Refused: apply says why, for that secret.
+                    Err(SourceProblem::Refused(_)) => DesiredValue::Unchecked,
+                },
+                None => DesiredValue::Unchecked,
             };
-            fps.insert(key.clone(), fp);
+            values.insert(key.clone(), value);
         }
-        knowledge.desired.insert(scope.name().to_string(), fps);
+        knowledge.desired.insert(scope.name().to_string(), values);
     }
     if let Some(r) = record {
         knowledge.recorded = r

@@ -75,8 +75,7 @@ pub fn config_changed_since(
         let Some(ctx) = contexts.get(&w.workspace) else {
             continue;
         };
-        let acted_on: std::collections::BTreeSet<&ResourceId> =
-            w.actions.iter().map(|a| &a.resource).collect();
+        let acted_on: std::collections::BTreeSet<&ResourceId> = w.resources_covered().collect();
         for resource in acted_on {
             let now = crate::plan::config_digest(&ctx.desired, resource);
             // A plan that recorded no digest for it cannot vouch for it either.

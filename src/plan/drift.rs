@@ -146,7 +146,7 @@ pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
                 &mut out,
                 DriftKind::Extra,
                 format!("id {id}: {reason}"),
-                "tandem apply deletes it (needs --auto-approve off a terminal); or add it back to the configuration",
+                "tandem apply deletes it; or add it back to the configuration",
             ),
             Action::DeleteScope { name } => push(
                 &mut out,
@@ -244,6 +244,19 @@ pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
             ),
         }
     }
+    // A secret this run cannot compare is no drift, unless the workspace lacks it altogether
+    // (and its scope exists: a missing scope is one difference already).
+    for s in &plan.not_compared {
+        if !s.exists && !missing.contains(&s.resource) {
+            out.push(Drift {
+                workspace: plan.workspace.clone(),
+                resource: Some(s.resource.clone()),
+                kind: DriftKind::Secret,
+                detail: format!("secret {} does not exist", s.key),
+                remedy: "tandem apply writes the value from its source".into(),
+            });
+        }
+    }
     out
 }
 
@@ -273,6 +286,7 @@ mod tests {
             overrides: Vec::new(),
             live_fingerprint: String::new(),
             config_digests: std::collections::BTreeMap::new(),
+            not_compared: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -344,6 +358,39 @@ mod tests {
         ));
         assert_eq!(drifts.len(), 1);
         assert!(drifts[0].detail.contains("not written by tandem"));
+    }
+
+    #[test]
+    fn a_secret_not_compared_is_drift_only_when_the_workspace_lacks_it() {
+        let scope = ResourceId {
+            kind: Kind::SecretScopes,
+            key: "s".into(),
+        };
+        let uncompared = |key: &str, exists: bool| crate::plan::UncomparedSecret {
+            resource: scope.clone(),
+            scope: "s".into(),
+            key: key.into(),
+            source: None,
+            exists,
+            reason: "environment variable K is not set or empty".into(),
+        };
+        let mut p = plan(Role::Active, Vec::new());
+        p.not_compared = vec![uncompared("there", true), uncompared("gone", false)];
+        let drifts = from_plan(&p);
+        assert_eq!(
+            kinds(&drifts),
+            [("secret_scopes.s".to_string(), DriftKind::Secret)]
+        );
+        assert_eq!(drifts[0].detail, "secret gone does not exist");
+        // In a scope that is missing, the scope is the one difference.
+        p.actions.push(PlannedAction {
+            resource: scope.clone(),
+            action: Action::CreateScope { name: "s".into() },
+        });
+        assert_eq!(
+            kinds(&from_plan(&p)),
+            [("secret_scopes.s".to_string(), DriftKind::Missing)]
+        );
     }
 
     #[test]

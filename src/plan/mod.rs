@@ -106,7 +106,9 @@ pub enum Action {
         scope: String,
         /// Secret key.
         key: String,
-        /// `new`, `changed`, `unrecorded` (no fingerprint yet) or `unchecked` (source not readable now).
+        /// `new`, `changed`, `unrecorded` (no fingerprint yet) or `unchecked` (the value could
+        /// not be fingerprinted when planning: it is compared when applying, and written only
+        /// when it differs).
         reason: String,
         /// Where the value is read from when applying (a variable name or a path, never a value).
         source: Option<crate::model::ValueSource>,
@@ -196,10 +198,52 @@ pub struct WorkspacePlan {
     pub live_fingerprint: String,
     /// Things the operator should know (a pending fence, an unreachable workspace, ...).
     pub notes: Vec<String>,
-    /// For each resource with an action (`kind.key`), a digest of its configuration for this
-    /// workspace: applying a saved plan refuses when the configuration has changed since.
+    /// For each resource with an action or a secret not compared (`kind.key`), a digest of its
+    /// configuration for this workspace: applying a saved plan refuses when the configuration
+    /// has changed since.
     #[serde(default)]
     pub config_digests: BTreeMap<String, String>,
+    /// Secrets whose source is absent in this run (a variable not set or empty, a file
+    /// missing): their values are not compared, not counted as a change and never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<UncomparedSecret>,
+}
+
+/// A configured secret whose source is absent in this run: its value cannot be compared with
+/// the workspace's, nor written. Applying needs the source (or `--skip-absent-secrets`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UncomparedSecret {
+    /// The secret scope resource.
+    pub resource: ResourceId,
+    /// Scope name.
+    pub scope: String,
+    /// Secret key.
+    pub key: String,
+    /// Where the value would be read from (a variable name or a path, never a value).
+    pub source: Option<crate::model::ValueSource>,
+    /// Whether the workspace holds the secret already (if not, it cannot be created without
+    /// its value).
+    pub exists: bool,
+    /// Why the source is absent (`environment variable X is not set or empty`).
+    pub reason: String,
+}
+
+impl UncomparedSecret {
+    /// One line for people: `secret etl/db_password: not compared (…)`, and what that leaves
+    /// undone when the workspace lacks the secret.
+    pub fn describe(&self) -> String {
+        format!(
+            "secret {}/{}: not compared ({}){}",
+            self.scope,
+            self.key,
+            self.reason,
+            if self.exists {
+                ""
+            } else {
+                "; not in the workspace yet: applying needs the value to create it"
+            }
+        )
+    }
 }
 
 /// A digest of what the configuration says of `id` for one workspace (its role's values, before
@@ -219,13 +263,21 @@ pub fn config_digest(desired: &WorkspaceDesired, id: &ResourceId) -> String {
 }
 
 impl WorkspacePlan {
-    /// Records the configuration digest of every resource this plan acts on.
+    /// Records the configuration digest of every resource this plan acts on (or leaves a
+    /// secret of uncompared).
     pub fn record_config_digests(&mut self, desired: &WorkspaceDesired) {
         self.config_digests = self
-            .actions
-            .iter()
-            .map(|a| (a.resource.to_string(), config_digest(desired, &a.resource)))
+            .resources_covered()
+            .map(|r| (r.to_string(), config_digest(desired, r)))
             .collect();
+    }
+
+    /// The resources this plan acts on, and those with a secret it does not compare.
+    pub fn resources_covered(&self) -> impl Iterator<Item = &ResourceId> {
+        self.actions
+            .iter()
+            .map(|a| &a.resource)
+            .chain(self.not_compared.iter().map(|s| &s.resource))
     }
 
     /// Counts per verb.
@@ -238,12 +290,24 @@ impl WorkspacePlan {
     }
 }
 
+/// What this run knows of a configured secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredValue {
+    /// Its fingerprint under the workspace's key.
+    Fingerprint(String),
+    /// The source can be read but the value cannot be fingerprinted now (no fingerprint key
+    /// yet, or a source tandem refuses): it is compared (or refused) when applying.
+    Unchecked,
+    /// The source is absent in this run: why (names a variable or a path, never a value).
+    Absent(String),
+}
+
 /// What is known about desired secrets: each value's fingerprint if its source can be read now,
 /// and the fingerprints tandem recorded when it last wrote them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecretKnowledge {
-    /// scope name → key → fingerprint of the value to write (None: source not readable now).
-    pub desired: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// scope name → key → what is known of the value to write (missing: unchecked).
+    pub desired: BTreeMap<String, BTreeMap<String, DesiredValue>>,
     /// scope name → key → fingerprint recorded in the state record.
     pub recorded: BTreeMap<String, BTreeMap<String, String>>,
     /// Scope names tandem created before (from the state record).
@@ -298,7 +362,8 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
             .collect();
     }
 
-    plan_scopes(input, &mut actions);
+    let mut not_compared = Vec::new();
+    plan_scopes(input, &mut actions, &mut not_compared);
     plan_deletions(input, &mut actions);
 
     WorkspacePlan {
@@ -309,6 +374,7 @@ pub fn plan_workspace(input: &PlanInput) -> WorkspacePlan {
         live_fingerprint: input.live_fingerprint.clone(),
         config_digests: BTreeMap::new(),
         notes: Vec::new(),
+        not_compared,
     }
 }
 
@@ -378,7 +444,13 @@ fn plan_cluster_state(
     });
 }
 
-fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
+/// Plans scopes, their secrets and ACLs; the secrets this run cannot compare go to
+/// `not_compared`.
+fn plan_scopes(
+    input: &PlanInput,
+    actions: &mut Vec<PlannedAction>,
+    not_compared: &mut Vec<UncomparedSecret>,
+) {
     for (key, scope) in &input.desired.resources.secret_scopes {
         let resource = rid(Kind::SecretScopes, key);
         let name = scope.name().to_string();
@@ -389,18 +461,31 @@ fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
                 action: Action::CreateScope { name: name.clone() },
             });
         }
-        let desired_fps = input.secrets.desired.get(&name);
+        let desired_values = input.secrets.desired.get(&name);
         let recorded = input.secrets.recorded.get(&name);
         for (secret, source) in &scope.secrets {
             let exists = live.is_some_and(|l| l.secrets.contains_key(secret));
-            let want = desired_fps.and_then(|d| d.get(secret)).cloned().flatten();
+            let want = desired_values.and_then(|d| d.get(secret));
             let had = recorded.and_then(|r| r.get(secret));
+            let source = source.for_workspace(input.workspace).cloned();
             let reason = match (exists, want, had) {
+                // Neither compared nor written, nor a change: this run has no value.
+                (_, Some(DesiredValue::Absent(why)), _) => {
+                    not_compared.push(UncomparedSecret {
+                        resource: resource.clone(),
+                        scope: name.clone(),
+                        key: secret.clone(),
+                        source: source.clone(),
+                        exists,
+                        reason: why.clone(),
+                    });
+                    None
+                }
                 (false, _, _) => Some("new"),
-                (true, Some(w), Some(h)) if &w == h => None,
-                (true, Some(_), Some(_)) => Some("changed"),
-                (true, Some(_), None) => Some("unrecorded"),
-                (true, None, _) => Some("unchecked"),
+                (true, Some(DesiredValue::Fingerprint(w)), Some(h)) if w == h => None,
+                (true, Some(DesiredValue::Fingerprint(_)), Some(_)) => Some("changed"),
+                (true, Some(DesiredValue::Fingerprint(_)), None) => Some("unrecorded"),
+                (true, Some(DesiredValue::Unchecked) | None, _) => Some("unchecked"),
             };
             if let Some(reason) = reason {
                 actions.push(PlannedAction {
@@ -409,7 +494,7 @@ fn plan_scopes(input: &PlanInput, actions: &mut Vec<PlannedAction>) {
                         scope: name.clone(),
                         key: secret.clone(),
                         reason: reason.into(),
-                        source: source.for_workspace(input.workspace).cloned(),
+                        source,
                     },
                 });
             }
@@ -745,11 +830,158 @@ impl Plan {
         self.workspaces.iter().any(|w| !w.actions.is_empty())
     }
 
+    /// Every secret not compared, with its workspace.
+    pub fn not_compared(&self) -> impl Iterator<Item = (&str, &UncomparedSecret)> {
+        self.workspaces.iter().flat_map(|w| {
+            w.not_compared
+                .iter()
+                .map(move |s| (w.workspace.as_str(), s))
+        })
+    }
+
     /// Whether any action deletes something.
     pub fn has_deletions(&self) -> bool {
         self.workspaces
             .iter()
             .flat_map(|w| &w.actions)
             .any(|a| a.action.is_destructive())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Resources;
+    use crate::model::live::LiveScope;
+
+    fn desired() -> WorkspaceDesired {
+        let resources: Resources = serde_json::from_value(json!({"secret_scopes": {"etl": {
+            "name": "etl",
+            "secrets": {"present": {"env": "A"}, "absent": {"env": "B"}, "absent_new": {"env": "C"}}
+        }}}))
+        .expect("resources");
+        WorkspaceDesired {
+            role: Role::Active,
+            resources,
+            cluster_targets: BTreeMap::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    fn live() -> LiveWorkspace {
+        let mut live = LiveWorkspace::default();
+        live.secret_scopes.insert(
+            "etl".into(),
+            LiveScope {
+                name: "etl".into(),
+                secrets: [("present".to_string(), 1), ("absent".to_string(), 1)].into(),
+                acls: BTreeMap::new(),
+            },
+        );
+        live
+    }
+
+    fn plan_with(values: [(&str, DesiredValue); 3]) -> WorkspacePlan {
+        let desired = desired();
+        let live = live();
+        let secrets = SecretKnowledge {
+            desired: [(
+                "etl".to_string(),
+                values
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )]
+            .into(),
+            recorded: [(
+                "etl".to_string(),
+                [("present".to_string(), "fp".to_string())].into(),
+            )]
+            .into(),
+            managed_scopes: BTreeSet::new(),
+        };
+        let mut plan = plan_workspace(&PlanInput {
+            workspace: "primary",
+            environment: "test",
+            desired: &desired,
+            live: &live,
+            secrets: &secrets,
+            caller: None,
+            live_fingerprint: String::new(),
+        });
+        plan.record_config_digests(&desired);
+        plan
+    }
+
+    #[test]
+    fn a_secret_whose_source_is_absent_is_not_compared_and_not_a_change() {
+        let absent = |var: &str| {
+            DesiredValue::Absent(format!("environment variable {var} is not set or empty"))
+        };
+        let plan = plan_with([
+            ("present", DesiredValue::Fingerprint("fp".into())),
+            ("absent", absent("B")),
+            ("absent_new", absent("C")),
+        ]);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        let described: Vec<String> = plan.not_compared.iter().map(|s| s.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "secret etl/absent: not compared (environment variable B is not set or empty)",
+                "secret etl/absent_new: not compared (environment variable C is not set or empty); not in the workspace yet: applying needs the value to create it",
+            ]
+        );
+        assert_eq!(
+            plan.not_compared[1].source,
+            Some(crate::model::ValueSource::Env("C".into()))
+        );
+        // A saved plan can tell later whether the scope's configuration changed.
+        assert!(plan.config_digests.contains_key("secret_scopes.etl"));
+        let whole = Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            environment: "test".into(),
+            active: "primary".into(),
+            config_commit: "working tree".into(),
+            config_dirty: false,
+            changed_files: None,
+            changed_resources: Vec::new(),
+            workspaces: vec![plan],
+            failures: Vec::new(),
+        };
+        assert!(!whole.has_changes());
+        assert_eq!(whole.not_compared().count(), 2);
+    }
+
+    #[test]
+    fn secrets_that_can_be_read_are_compared_as_before() {
+        let plan = plan_with([
+            ("present", DesiredValue::Fingerprint("other".into())),
+            ("absent", DesiredValue::Unchecked),
+            ("absent_new", DesiredValue::Fingerprint("x".into())),
+        ]);
+        assert!(plan.not_compared.is_empty());
+        let reasons: Vec<(String, String)> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match &a.action {
+                Action::PutSecret { key, reason, .. } => Some((key.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items
+                .iter()
+                .map(|(k, r)| (k.to_string(), r.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            reasons,
+            pairs(&[
+                ("absent", "unchecked"),
+                ("absent_new", "new"),
+                ("present", "changed")
+            ])
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! tandem's integration tests: one binary, a fluent harness (temporary repositories, the real
 //! `tandem` binary), insta snapshots.
 
+mod absent_secrets;
 mod apply;
 #[cfg(unix)]
 mod auth;

@@ -380,9 +380,9 @@ fn changes_made_by_hand_are_planned_back() {
 }
 
 #[test]
-fn secrets_new_changed_unrecorded_unchecked_and_removed() {
+fn secrets_new_changed_unrecorded_not_compared_and_removed() {
     // External emulators: a real workspace gets no placeholder for a source it cannot read, so
-    // "unchecked" can be shown.
+    // "not compared" can be shown.
     let dir = tempfile::tempdir().expect("temp dir");
     let primary = Emulator::spawn(&dir.path().join("p.json"), &[]);
     let secondary = Emulator::spawn(&dir.path().join("s.json"), &[]);
@@ -421,7 +421,7 @@ fn secrets_new_changed_unrecorded_unchecked_and_removed() {
     assert_plan(
         "secrets",
         "db_password's source now holds another value (changed), api_key's source is not set \
-         (unchecked), legacy was written by hand on the primary (unrecorded; new on the \
+         (not compared: no action, listed apart), legacy was written by hand on the primary (unrecorded; new on the \
          secondary), new_key is new, old_key left the config (deleted); no value is shown",
         &plan_text(
             &repo,

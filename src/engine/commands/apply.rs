@@ -26,12 +26,15 @@ pub struct ApplyOptions {
     pub allow_stale_config: bool,
     /// Do not ask for confirmation.
     pub auto_approve: bool,
+    /// Apply everything else when secrets have no value in this run (their sources absent),
+    /// leaving those secrets as they are, instead of refusing.
+    pub skip_absent_secrets: bool,
 }
 
 /// What an apply did.
 #[derive(Debug)]
 pub struct ApplyOutcome {
-    /// The plan carried out.
+    /// The plan carried out; its secrets not compared were skipped (`skip_absent_secrets`).
     pub plan: Plan,
     /// What each workspace did.
     pub report: ApplyReport,
@@ -52,6 +55,19 @@ pub enum ApplyError {
     /// The user said no.
     #[error("apply cancelled")]
     Cancelled,
+    /// Secrets to compare or write whose sources are absent in this run.
+    #[error(
+        "{count} secret(s) have no value in this run, so apply cannot compare or write them: {secrets}"
+    )]
+    #[diagnostic(help(
+        "set those variables (or provide those files) and run again; or re-run with --skip-absent-secrets to apply everything else and leave those secrets as they are (nothing was changed)"
+    ))]
+    AbsentSecrets {
+        /// How many.
+        count: usize,
+        /// Each as `workspace: scope/key (why)`: names of variables and files, never values.
+        secrets: String,
+    },
     /// The configuration changed since the saved plan was made.
     #[error(
         "the saved plan was made from commit {plan_commit}, and the configuration of what it changes differs now ({head}): {resources}"
@@ -114,7 +130,7 @@ pub async fn apply(
             environment,
             &mut interrupts,
             async |session: &mut Session| {
-                let plan = match &saved {
+                let mut plan = match &saved {
                     Some(saved) => {
                         run::check_not_stale(saved, &session.contexts)?;
                         let changed = run::config_changed_since(saved, &session.contexts);
@@ -132,11 +148,21 @@ pub async fn apply(
                         plan.failures = session.plan.failures.clone();
                         plan
                     }
-                    None => {
-                        operator.review(&session.plan, &origins);
-                        session.plan.clone()
-                    }
+                    None => session.plan.clone(),
                 };
+                // The secrets' sources as they are now: a saved plan made without them (a pull
+                // request's) writes them where they are set now.
+                let embedded = session
+                    .connections
+                    .iter()
+                    .filter(|c| c.embedded.is_some())
+                    .map(|c| c.spec.name.clone())
+                    .collect();
+                crate::engine::secrets::settle(&mut plan, &embedded);
+                if saved.is_none() {
+                    operator.review(&plan, &origins);
+                }
+                refuse_absent_secrets(&plan, options.skip_absent_secrets)?;
                 confirm(&plan, options.auto_approve, operator).await?;
                 // A saved plan carries the values of the commit it was made from: that is what is
                 // applied, so that is what the records say.
@@ -175,6 +201,23 @@ fn short_commit(commit: &str, dirty: bool) -> String {
         format!("{short}+dirty")
     } else {
         short
+    }
+}
+
+/// Refuses a plan with secrets it cannot compare or write (their sources absent in this run),
+/// naming them, unless they are to be skipped.
+fn refuse_absent_secrets(plan: &Plan, skip: bool) -> Result<(), ApplyError> {
+    let absent: Vec<String> = plan
+        .not_compared()
+        .map(|(w, s)| format!("{w}: {}/{} ({})", s.scope, s.key, s.reason))
+        .collect();
+    if absent.is_empty() || skip {
+        Ok(())
+    } else {
+        Err(ApplyError::AbsentSecrets {
+            count: absent.len(),
+            secrets: absent.join("; "),
+        })
     }
 }
 

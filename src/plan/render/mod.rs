@@ -241,15 +241,23 @@ fn grouped(plan: &Plan) -> Vec<(ResourceId, ResourceRows<'_>)> {
 
 fn summary_line(w: &WorkspacePlan) -> String {
     let counts = w.summary();
-    if counts.is_empty() {
-        return "no changes".into();
+    let mut line = if counts.is_empty() {
+        "no changes".to_string()
+    } else {
+        counts
+            .iter()
+            .map(|(verb, n)| format!("{n} {verb}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !w.not_compared.is_empty() {
+        let _ = write!(line, " ({} secret(s) not compared)", w.not_compared.len());
     }
-    counts
-        .iter()
-        .map(|(verb, n)| format!("{n} {verb}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    line
 }
+
+/// What a plan says of the secrets it does not compare, once.
+const NOT_COMPARED: &str = "secrets not compared: their sources are absent in this run, so they are neither changes nor written";
 
 fn header(plan: &Plan) -> String {
     let roles: Vec<String> = plan
@@ -310,6 +318,17 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
                 let _ = writeln!(out, "  {:width$}  {}", w.workspace, style.verb(&a.action));
                 details(&a.action, &format!("  {:width$}    ", ""), style, &mut out);
             }
+        }
+    }
+    if plan.not_compared().next().is_some() {
+        let _ = writeln!(out, "\n{}", style.paint("1", NOT_COMPARED));
+        for (workspace, s) in plan.not_compared() {
+            let _ = writeln!(
+                out,
+                "  {workspace:width$}  {} {}",
+                style.paint("33", "~"),
+                s.describe()
+            );
         }
     }
     // Overrides are shown for resources that change; the rest are counted.
@@ -421,6 +440,14 @@ pub fn markdown(plan: &Plan, origins: &Origins) -> String {
         );
     }
     head.push('\n');
+    // Before the resources: never cut off by the size limit.
+    if plan.not_compared().next().is_some() {
+        let _ = writeln!(head, "**{NOT_COMPARED}:**\n");
+        for (workspace, s) in plan.not_compared() {
+            let _ = writeln!(head, "- `{workspace}` ~ {}", s.describe());
+        }
+        head.push('\n');
+    }
     let changed: BTreeSet<&ResourceId> = plan.changed_resources.iter().collect();
     let mut sections = Vec::new();
     for (id, per) in grouped(plan) {
@@ -468,7 +495,11 @@ pub fn markdown(plan: &Plan, origins: &Origins) -> String {
         out.push_str(section);
     }
     if total == 0 && plan.failures.is_empty() {
-        out.push_str("No changes: every workspace matches the configuration.\n");
+        out.push_str(if plan.not_compared().next().is_some() {
+            "No changes: every workspace matches the configuration, as far as this run can compare it.\n"
+        } else {
+            "No changes: every workspace matches the configuration.\n"
+        });
     }
     out
 }
