@@ -42,16 +42,21 @@ pub struct ExportArgs {
 #[command(after_help = "\
 Matches configured jobs, clusters and pools with existing objects of the same name that carry no \
 tandem tags, and tags them (same IDs: nothing is re-created; a running cluster is edited to add \
-the tags). Configured secret scopes that exist become tandem's. Every configured secret that \
-exists but whose value tandem has no record of (never written by tandem, or rewritten outside it \
-since) is written again from its source (env: or file:) and its salted fingerprint recorded in \
-the workspace's state record, as apply does. A secret whose source cannot be read is reported and \
-skipped, and adopt exits 1: set the variable and run adopt again. Then `tandem plan` shows what \
-still differs.")]
+the tags). Configured secret scopes that exist become tandem's. A configured secret that exists \
+but that tandem never wrote keeps the workspace's value: its timestamp and the keyed fingerprint \
+of its source's value are recorded in the workspace's state record, so later plans treat it as \
+known (pass --overwrite-secrets to write the source's value instead). A secret rewritten outside \
+tandem since tandem wrote it is written again from its source. A secret whose source (env: or \
+file:) cannot be read is reported and skipped, and adopt exits 1: set the variable and run adopt \
+again. Then `tandem plan` shows what still differs.")]
 pub struct AdoptArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Write existing secrets tandem never wrote from their configured sources, replacing the
+    /// workspaces' values (default: keep them and record them).
+    #[arg(long)]
+    pub overwrite_secrets: bool,
 }
 
 /// Runs `tandem export`.
@@ -100,6 +105,7 @@ pub fn run_adopt(global: &GlobalArgs, args: &AdoptArgs) -> miette::Result<ExitCo
     let options = engine::AdoptOptions {
         load: load_options(global)?,
         auto_approve: args.auto_approve,
+        overwrite_secrets: args.overwrite_secrets,
     };
     let terminal = Terminal::new(PlanFormat::Text, false);
     let report = super::runtime()?.block_on(engine::adopt(&options, &terminal))?;

@@ -505,21 +505,32 @@ fn export_then_adopt_takes_a_hand_made_pair_over_in_place_and_leaves_nothing_to_
         "adopting the passive cluster does not start it"
     );
 
-    // With the sources: the secrets are written and recorded, nothing else is touched.
+    // With the sources: the secrets tandem never wrote keep the workspaces' values and are
+    // recorded (timestamp, and the fingerprint of the source's value); nothing else is touched.
     let run = tandem(&repo, &["adopt", "--auto-approve"], &SOURCES);
     let out = ok(&run);
     for name in ["primary", "secondary"] {
         for key in ["db_password", "api_key"] {
-            let line = format!(
-                "{name}  adopt secret_scopes.etl_secrets ← secret etl-secrets/{key} (unrecorded"
-            );
-            assert!(out.contains(&line), "no `{line}` in:\n{out}");
-            let line = format!("{name}  adopted secret_scopes.etl_secrets: {key} written");
-            assert!(out.contains(&line), "no `{line}` in:\n{out}");
+            for line in [
+                format!(
+                    "{name}  adopt secret_scopes.etl_secrets ← secret etl-secrets/{key} (unrecorded: the workspace's value is kept)"
+                ),
+                format!(
+                    "{name}  kept the workspace's value of etl-secrets/{key}; pass --overwrite-secrets to write the configured source"
+                ),
+            ] {
+                assert!(out.contains(&line), "no `{line}` in:\n{out}");
+            }
         }
     }
+    assert!(!out.contains("written"), "{out}");
     assert!(!out.contains("adopt jobs."), "{out}");
     assert_eq!((inventory(&p), inventory(&s)), before);
+    assert_eq!(
+        (p.secrets("etl-secrets"), s.secrets("etl-secrets")),
+        secrets_before,
+        "no secret was written"
+    );
     for (ws, role) in [(&p, "active"), (&s, "passive")] {
         let record = record(ws);
         let live = ws.secrets("etl-secrets");
@@ -580,4 +591,76 @@ fn adopt_never_takes_an_object_from_another_environment() {
         let job = ws.get(&format!("/api/2.2/jobs/get?job_id={id}"));
         assert_eq!(job["settings"]["tags"], staging_tags);
     });
+}
+
+#[test]
+fn adopt_keeps_a_secret_it_never_wrote_unless_told_to_overwrite_it() {
+    let resources = "resources:\n  secret_scopes:\n    etl:\n      name: etl\n      secrets:\n        api_key: {primary: {env: KEY_EAST}, secondary: {env: KEY_WEST}}\n";
+    let sources = [
+        ("KEY_EAST", "east-from-source"),
+        ("KEY_WEST", "west-from-source"),
+    ];
+    let hand_made = |repo: &TestRepo| {
+        for (name, value) in [("primary", "east-by-hand"), ("secondary", "west-by-hand")] {
+            super::harness::with_local(repo, name, |ws| {
+                ws.post("/api/2.0/secrets/scopes/create", json!({"scope": "etl"}));
+                ws.post(
+                    "/api/2.0/secrets/put",
+                    json!({"scope": "etl", "key": "api_key", "string_value": value}),
+                );
+            });
+        }
+    };
+    let holds = |repo: &TestRepo, name: &str, value: &str| {
+        super::harness::with_local(repo, name, |ws| ws.secret_value_is("etl", "api_key", value))
+    };
+
+    // Kept: the values made by hand stay, and the next plan treats them as known.
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV).file("resources/r.yaml", resources);
+    hand_made(&repo);
+    let run = repo.tandem_env(&["-e", "test", "adopt", "--auto-approve"], &sources);
+    let out = ok(&run);
+    assert!(
+        out.contains("secondary  kept the workspace's value of etl/api_key; pass --overwrite-secrets to write the configured source"),
+        "{out}"
+    );
+    assert!(holds(&repo, "primary", "east-by-hand"));
+    assert!(holds(&repo, "secondary", "west-by-hand"));
+    super::harness::assert_converged(&repo, &sources);
+    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &sources));
+    assert!(!out.contains("put secret"), "{out}");
+    assert!(
+        holds(&repo, "secondary", "west-by-hand"),
+        "apply kept it too"
+    );
+    // A source that changes afterwards is a change like any other: apply writes it.
+    let changed = [
+        ("KEY_EAST", "east-from-source"),
+        ("KEY_WEST", "west-rotated"),
+    ];
+    let out = ok(&repo.tandem_env(&["-e", "test", "plan"], &changed));
+    assert!(out.contains("changed"), "{out}");
+
+    // --overwrite-secrets: the sources' values replace them.
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV).file("resources/r.yaml", resources);
+    hand_made(&repo);
+    let run = repo.tandem_env(
+        &[
+            "-e",
+            "test",
+            "adopt",
+            "--auto-approve",
+            "--overwrite-secrets",
+        ],
+        &sources,
+    );
+    let out = ok(&run);
+    assert!(
+        out.contains("secondary  adopted secret_scopes.etl: api_key written"),
+        "{out}"
+    );
+    assert!(!out.contains("kept the workspace's value"), "{out}");
+    assert!(holds(&repo, "primary", "east-from-source"));
+    assert!(holds(&repo, "secondary", "west-from-source"));
+    super::harness::assert_converged(&repo, &sources);
 }

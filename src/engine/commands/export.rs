@@ -141,6 +141,9 @@ pub struct AdoptOptions {
     pub load: LoadOptions,
     /// Do not ask for confirmation.
     pub auto_approve: bool,
+    /// Write configured secrets tandem never wrote from their sources, replacing the values the
+    /// workspaces hold (without it those values are kept and recorded).
+    pub overwrite_secrets: bool,
 }
 
 /// What an adoption did.
@@ -153,9 +156,11 @@ pub struct AdoptReport {
 }
 
 /// Tags existing objects the configuration describes (matched by name) as tandem's, records
-/// existing scopes as tandem's, and writes every configured secret tandem has no record of
-/// (never written by tandem, or rewritten since) from its source, recording its fingerprint,
-/// all under every workspace's lock. A secret whose source cannot be read is told and skipped.
+/// existing scopes as tandem's, and takes over every configured secret tandem has no record of,
+/// all under every workspace's lock: one tandem never wrote keeps the workspace's value (its
+/// timestamp and its source's fingerprint are recorded) unless `overwrite_secrets`; one rewritten
+/// outside tandem since its write is written from its source again. A secret whose source cannot
+/// be read is told and skipped.
 pub async fn adopt(
     options: &AdoptOptions,
     operator: &dyn Operator,
@@ -175,7 +180,7 @@ pub async fn adopt(
         "adopt",
     )
     .await?;
-    let result = adopt_locked(&session, &environment, options.auto_approve, operator).await;
+    let result = adopt_locked(&session, &environment, options, operator).await;
     session.finish(&environment).await;
     Ok(AdoptReport {
         environment,
@@ -188,7 +193,10 @@ struct Work<'a> {
     connection: &'a Connection,
     objects: Vec<adoption::Adoption>,
     scopes: Vec<(ResourceId, String)>,
+    /// Secrets written from their sources.
     secrets: Vec<adoption::SecretAdoption>,
+    /// Secrets whose workspace values are kept and recorded.
+    kept: Vec<adoption::SecretAdoption>,
 }
 
 /// Tells one line per secret written.
@@ -207,7 +215,7 @@ impl Progress for SecretLines<'_> {
 async fn adopt_locked(
     session: &Session,
     environment: &str,
-    auto_approve: bool,
+    options: &AdoptOptions,
     operator: &dyn Operator,
 ) -> Result<usize, EngineError> {
     let mut failed = 0;
@@ -237,13 +245,20 @@ async fn adopt_locked(
         for (resource, scope) in &scopes {
             operator.tell(&format!("{name}  adopt {resource} ← scope \"{scope}\""));
         }
-        let mut secrets = Vec::new();
+        let (mut secrets, mut kept) = (Vec::new(), Vec::new());
         for s in adoption::secret_candidates(desired, live, record, name) {
             let readable = match &s.source {
                 Some(source) => read_value(source, c.embedded.is_some()).map(drop),
                 None => Err("no source for this workspace".to_string()),
             };
             match readable {
+                Ok(()) if s.unrecorded() && !options.overwrite_secrets => {
+                    operator.tell(&format!(
+                        "{name}  adopt {} ← secret {}/{} ({}: the workspace's value is kept)",
+                        s.resource, s.scope, s.key, s.reason
+                    ));
+                    kept.push(s);
+                }
                 Ok(()) => {
                     operator.tell(&format!(
                         "{name}  adopt {} ← secret {}/{} ({}: written again from its source)",
@@ -260,12 +275,13 @@ async fn adopt_locked(
                 }
             }
         }
-        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty()) {
+        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty() && kept.is_empty()) {
             work.push(Work {
                 connection: c,
                 objects,
                 scopes,
                 secrets,
+                kept,
             });
         }
     }
@@ -275,7 +291,7 @@ async fn adopt_locked(
         );
         return Ok(failed);
     }
-    if !auto_approve
+    if !options.auto_approve
         && operator.can_answer()
         && !operator
             .ask("Take these over as tandem's? Only 'yes' is accepted: ")
@@ -297,7 +313,7 @@ async fn adopt_locked(
                 }
             }
         }
-        if w.scopes.is_empty() && w.secrets.is_empty() {
+        if w.scopes.is_empty() && w.secrets.is_empty() && w.kept.is_empty() {
             continue;
         }
         let role = ctx.plan.role;
@@ -310,6 +326,7 @@ async fn adopt_locked(
             record.managed_scopes.insert(scope.clone());
             operator.tell(&format!("{name}  adopted {resource}"));
         }
+        failed += keep_secrets(c, environment, &w.kept, &mut record, operator).await;
         let (report, mut record) = adoption::adopt_secrets(
             c,
             environment,
@@ -326,4 +343,48 @@ async fn adopt_locked(
         }
     }
     Ok(failed)
+}
+
+/// Records the secrets whose workspace values adopt keeps (see [`adoption::record_kept`]),
+/// telling each; the number that could not be recorded.
+async fn keep_secrets(
+    connection: &Connection,
+    environment: &str,
+    kept: &[adoption::SecretAdoption],
+    record: &mut state::StateRecord,
+    operator: &dyn Operator,
+) -> usize {
+    if kept.is_empty() {
+        return 0;
+    }
+    let name = &connection.spec.name;
+    if let Err(e) =
+        state::ensure_fingerprint_key(&connection.client, environment, &mut record.seal).await
+    {
+        operator.tell(&format!("{name}  secrets not recorded: {e}"));
+        return kept.len();
+    }
+    let mut failed = 0;
+    for s in kept {
+        let recorded = s
+            .source
+            .as_ref()
+            .ok_or_else(|| "no source for this workspace".to_string())
+            .and_then(|source| read_value(source, connection.embedded.is_some()))
+            .and_then(|value| adoption::record_kept(record, s, &value));
+        match recorded {
+            Ok(()) => operator.tell(&format!(
+                "{name}  kept the workspace's value of {}/{}; pass --overwrite-secrets to write the configured source",
+                s.scope, s.key
+            )),
+            Err(reason) => {
+                failed += 1;
+                operator.tell(&format!(
+                    "{name}  cannot adopt secret {}/{}: {reason}; skipped",
+                    s.scope, s.key
+                ));
+            }
+        }
+    }
+    failed
 }
