@@ -22,10 +22,19 @@ pub enum FileFormat {
 
 /// Arguments of `tandem export`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Reads every workspace of the environment (or those named with --from) and writes one file per \
+job, cluster, pool and secret scope. Objects are paired across workspaces by tandem's key or by \
+name; where a value differs between them (an east and a west storage path), a per-workspace \
+variable is added to the environment file and the resource refers to it (${var.x}). The values \
+tandem sets by role (a passive job's zero concurrency and paused schedule, a passive pool's idle \
+instances, held-back job grants) are taken from the active workspace. An object only the active \
+workspace holds gets `placement: active_only`. Secret values cannot be read: with several \
+workspaces each secret gets one source per workspace ({env: SCOPE_KEY_WORKSPACE}).")]
 pub struct ExportArgs {
-    /// The workspace to read.
+    /// A workspace to read (repeat for several; default: every workspace of the environment).
     #[arg(long = "from", value_name = "WORKSPACE")]
-    pub from: String,
+    pub from: Vec<String>,
     /// Directory to write into (one file per resource, by kind).
     #[arg(long, default_value = "resources")]
     pub out: PathBuf,
@@ -75,9 +84,16 @@ pub fn run_export(global: &GlobalArgs, args: &ExportArgs) -> miette::Result<Exit
     println!(
         "exported {} resources from {} into {}",
         report.written,
-        report.workspace,
+        report.workspaces.join(", "),
         report.dir.display()
     );
+    if !report.variables.is_empty() {
+        println!(
+            "values that differ between the workspaces became variables in {}: {}",
+            report.environment_file,
+            report.variables.join(", ")
+        );
+    }
     if !report.unresolved.is_empty() {
         println!(
             "warning: these IDs belong to objects --match left out; they stay IDs, which mean nothing in another workspace (export those objects too, or write references by hand):"
@@ -86,9 +102,17 @@ pub fn run_export(global: &GlobalArgs, args: &ExportArgs) -> miette::Result<Exit
             println!("  {u}");
         }
     }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
     if report.secret_placeholders {
+        let variables = if report.workspaces.len() == 1 {
+            "{env: SCOPE_KEY}"
+        } else {
+            "{env: SCOPE_KEY_WORKSPACE} per workspace"
+        };
         println!(
-            "secret values cannot be read: each secret reads {{env: SCOPE_KEY}}; set those variables (or change the sources) before applying"
+            "secret values cannot be read: each secret reads {variables}; set those variables (or change the sources) before adopting and applying"
         );
     }
     println!(

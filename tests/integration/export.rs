@@ -664,3 +664,126 @@ fn adopt_keeps_a_secret_it_never_wrote_unless_told_to_overwrite_it() {
     assert!(holds(&repo, "secondary", "west-from-source"));
     super::harness::assert_converged(&repo, &sources);
 }
+
+/// Makes by hand, in one embedded workspace, what a team made on each side of a pair: a cluster,
+/// a job reading this region's lake (`east` or `west`) on it, a scope with this region's API key;
+/// the passive side built passive (no concurrency, paused, the cluster terminated), and a
+/// backfill job only on the active side.
+fn hand_make_region(repo: &TestRepo, name: &str, region: &str, api_key: &str, passive: bool) {
+    super::harness::with_local(repo, name, |ws| {
+        let cluster = ws.post(
+            "/api/2.1/clusters/create",
+            json!({"cluster_name": "Shared", "spark_version": "15.4.x-scala2.12",
+                   "node_type_id": "Standard_DS3_v2", "num_workers": 2,
+                   "spark_conf": {"spark.lake": format!("{region}.dfs.core.windows.net")}}),
+        )["cluster_id"]
+            .clone();
+        if passive {
+            ws.post("/api/2.1/clusters/delete", json!({"cluster_id": cluster}));
+        }
+        ws.post(
+            "/api/2.2/jobs/create",
+            json!({"name": "Ingest", "max_concurrent_runs": if passive { 0 } else { 2 },
+                   "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC",
+                                "pause_status": if passive { "PAUSED" } else { "UNPAUSED" }},
+                   "tasks": [{"task_key": "ingest", "existing_cluster_id": cluster,
+                              "notebook_task": {"notebook_path": "/Repos/etl/ingest",
+                                                "base_parameters": {"root": format!("abfss://lake@{region}.dfs.core.windows.net/raw")}}}]}),
+        );
+        if !passive {
+            ws.post(
+                "/api/2.2/jobs/create",
+                json!({"name": "Backfill", "tasks": [{"task_key": "b", "existing_cluster_id": cluster,
+                        "notebook_task": {"notebook_path": "/Repos/etl/backfill"}}]}),
+            );
+        }
+        ws.post("/api/2.0/secrets/scopes/create", json!({"scope": "etl"}));
+        ws.post(
+            "/api/2.0/secrets/put",
+            json!({"scope": "etl", "key": "api_key", "string_value": api_key}),
+        );
+    });
+}
+
+#[test]
+fn export_of_a_hand_made_pair_keeps_each_sides_values_and_adopt_keeps_its_secrets() {
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV);
+    hand_make_region(&repo, "primary", "east", API_KEY_PRIMARY, false);
+    hand_make_region(&repo, "secondary", "west", API_KEY_SECONDARY, true);
+    let sources = [
+        ("ETL_API_KEY_PRIMARY", API_KEY_PRIMARY),
+        ("ETL_API_KEY_SECONDARY", API_KEY_SECONDARY),
+    ];
+
+    // Every workspace is read; what differs became variables, what tandem sets by role did not.
+    let out = ok(&tandem(&repo, &["export"], &[]));
+    for line in [
+        "exported 4 resources from primary, secondary into",
+        "values that differ between the workspaces became variables in environments/test.yaml: root",
+        "note: jobs.backfill exists only in the active workspace primary: exported with `placement: active_only`",
+        "{env: SCOPE_KEY_WORKSPACE} per workspace",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+    let env = repo.read("environments/test.yaml");
+    assert!(
+        env.ends_with("variables:\n  root:\n    primary: \"east\"\n    secondary: \"west\"\n"),
+        "{env}"
+    );
+    let ingest = without_header_of(
+        &repo.read("resources/jobs/ingest.yaml"),
+        "workspaces primary, secondary",
+    );
+    insta::assert_snapshot!("pair_ingest_yaml", ingest);
+    let cluster = repo.read("resources/clusters/shared.yaml");
+    assert!(
+        cluster.contains("spark.lake: ${var.root}.dfs.core.windows.net"),
+        "{cluster}"
+    );
+    let scope = repo.read("resources/secret_scopes/etl.yaml");
+    for ws in ["primary", "secondary"] {
+        let source = format!("{ws}:\n            env: ETL_API_KEY_{}", ws.to_uppercase());
+        assert!(scope.contains(&source), "{scope}");
+    }
+    ok(&tandem(&repo, &["validate"], &[]));
+    // Exporting again finds the variable it added and adds nothing.
+    let out = ok(&tandem(&repo, &["export"], &[]));
+    assert!(!out.contains("became variables"), "{out}");
+    assert_eq!(repo.read("environments/test.yaml"), env);
+
+    // Adopt takes each side over as it is: the secondary keeps its own key.
+    let out = ok(&tandem(&repo, &["adopt", "--auto-approve"], &sources));
+    assert!(
+        out.contains("secondary  kept the workspace's value of etl/api_key"),
+        "{out}"
+    );
+    super::harness::assert_converged(&repo, &sources);
+    super::harness::with_local(&repo, "secondary", |ws| {
+        assert!(ws.secret_value_is("etl", "api_key", API_KEY_SECONDARY));
+        let settings = ws.job_settings("ingest");
+        assert_eq!(
+            settings["tasks"][0]["notebook_task"]["base_parameters"]["root"],
+            "abfss://lake@west.dfs.core.windows.net/raw"
+        );
+        assert_eq!(settings["max_concurrent_runs"], 0);
+        assert!(
+            ws.jobs()
+                .iter()
+                .all(|j| j["settings"]["name"] != "Backfill")
+        );
+    });
+    super::harness::with_local(&repo, "primary", |ws| {
+        assert!(ws.secret_value_is("etl", "api_key", API_KEY_PRIMARY));
+        assert_eq!(ws.job_settings("backfill")["name"], "Backfill");
+    });
+}
+
+/// A file's content without export's first line, which names `read`.
+fn without_header_of(text: &str, read: &str) -> String {
+    let (first, rest) = text.split_once('\n').expect("a header line");
+    assert!(
+        first.starts_with(&format!("# exported from {read} by `tandem export` on ")),
+        "{first}"
+    );
+    rest.to_string()
+}

@@ -28,8 +28,8 @@ pub enum FileFormat {
 pub struct ExportOptions {
     /// Where the configuration is and which environment (only its environment file is read).
     pub load: LoadOptions,
-    /// The workspace to read.
-    pub from: String,
+    /// The workspaces to read (none: every workspace of the environment).
+    pub from: Vec<String>,
     /// Directory to write into, relative to the root (one file per resource, by kind).
     pub out: PathBuf,
     /// File format.
@@ -41,9 +41,9 @@ pub struct ExportOptions {
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
-    /// The workspace read.
-    pub workspace: String,
-    /// Its environment.
+    /// The workspaces read, the one whose values lead first.
+    pub workspaces: Vec<String>,
+    /// Their environment.
     pub environment: String,
     /// The directory written into.
     pub dir: PathBuf,
@@ -53,6 +53,12 @@ pub struct ExportReport {
     pub unresolved: Vec<String>,
     /// Secret scopes were exported: their values read `env:` placeholders.
     pub secret_placeholders: bool,
+    /// Variables added to the environment file (values that differ between workspaces).
+    pub variables: Vec<String>,
+    /// The environment file, relative to the root.
+    pub environment_file: String,
+    /// What a person should look at (see [`crate::engine::export::Merged::notes`]).
+    pub notes: Vec<String>,
 }
 
 /// Errors of export and adopt.
@@ -77,26 +83,70 @@ pub enum ExportError {
     Cancelled,
 }
 
-/// Reads the workspace and writes one configuration file per resource it holds.
+/// Reads the workspaces (all of the environment's, or those asked for) and writes one
+/// configuration file per resource they hold, merged: values that differ between them become
+/// per-workspace variables, added to the environment file.
 pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError> {
     let environment = config::load_environment(&options.load)?;
-    let spec = super::workspace_named(&environment, &options.from)?.clone();
+    let mut specs = Vec::new();
+    for name in &options.from {
+        let spec = super::workspace_named(&environment, name)?;
+        if !specs.contains(&spec) {
+            specs.push(spec);
+        }
+    }
+    if specs.is_empty() {
+        specs = environment.workspaces.iter().collect();
+    }
+    // The active workspace leads: its values are kept where no variable can hold the others'.
+    specs.sort_by_key(|s| s.name != environment.active);
     let filter = options
         .pattern
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| ExportError::Pattern(e.to_string()))?;
-    let connection = connect::connect(&spec, &options.load.root, &ClientOptions::default())
-        .await
-        .map_err(|e| ExportError::Workspace(e.to_string()))?;
-    let exported = crate::engine::export::export(&connection.client, filter.as_ref())
-        .await
-        .map_err(|e| ExportError::Workspace(e.to_string()));
-    connection.close().await;
-    let exported = exported?;
-    let resources = exported.resources;
+    let reads = specs.iter().map(|spec| {
+        let (filter, environment) = (filter.as_ref(), &environment);
+        async move {
+            let connection = connect::connect(spec, &options.load.root, &ClientOptions::default())
+                .await
+                .map_err(|e| ExportError::Workspace(e.to_string()))?;
+            let read = crate::engine::export::read_workspace(
+                &connection.client,
+                &environment.name,
+                filter,
+            )
+            .await
+            .map_err(|e| ExportError::Workspace(e.to_string()));
+            connection.close().await;
+            Ok::<_, ExportError>(crate::engine::export::WorkspaceObjects {
+                workspace: spec.name.clone(),
+                passive: environment.role_of(&spec.name) == crate::model::Role::Passive,
+                objects: read?,
+            })
+        }
+    });
+    let workspaces = futures::future::try_join_all(reads).await?;
+    let names: Vec<String> = environment
+        .workspaces
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    let merged = crate::engine::export::merge(&workspaces, &names, &environment.variables);
+    let read: Vec<String> = workspaces.into_iter().map(|w| w.workspace).collect();
+    let resources = merged.resources;
     let dir = options.load.root.join(&options.out);
+    let header = format!(
+        "# exported from {} {} by `tandem export` on {}\n",
+        if read.len() == 1 {
+            "workspace"
+        } else {
+            "workspaces"
+        },
+        read.join(", "),
+        state::rfc3339(state::now_ms())
+    );
     let mut written = 0;
     for kind in Kind::ALL {
         for key in resources.keys(kind) {
@@ -110,11 +160,6 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
             };
             let (ext, text) = emitted.map_err(|e| ExportError::Workspace(e.to_string()))?;
             let path = dir.join(kind.as_str()).join(format!("{key}.{ext}"));
-            let header = format!(
-                "# exported from workspace {} by `tandem export` on {}\n",
-                spec.name,
-                state::rfc3339(state::now_ms())
-            );
             let io = |e: std::io::Error| ExportError::Write {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -124,13 +169,17 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
             written += 1;
         }
     }
+    config::edit::add_variables(&options.load.root, &environment.name, &merged.variables)?;
     Ok(ExportReport {
-        workspace: spec.name,
+        workspaces: read,
+        environment_file: format!("environments/{}.yaml", environment.name),
         environment: environment.name,
         dir,
         written,
-        unresolved: exported.unresolved,
+        unresolved: merged.unresolved,
         secret_placeholders: !resources.secret_scopes.is_empty(),
+        variables: merged.variables.into_keys().collect(),
+        notes: merged.notes,
     })
 }
 
