@@ -2,6 +2,7 @@
 //! options and calls the library.
 
 mod apply;
+mod compare;
 mod drift;
 mod emulator;
 mod export;
@@ -89,6 +90,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Take over existing objects the configuration describes (by name), without re-creating them.
     Adopt(export::AdoptArgs),
+    /// List every object that differs between two workspaces of the environment.
+    Compare(compare::CompareArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -145,6 +148,7 @@ pub fn main() -> ExitCode {
         Command::Readiness(args) => readiness::run(&cli.global, args),
         Command::Export(args) => export::run_export(&cli.global, args),
         Command::Adopt(args) => export::run_adopt(&cli.global, args),
+        Command::Compare(args) => compare::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@ use crate::client::ClientError;
 
 pub use commands::Operator;
 pub use commands::apply::{ApplyOptions, ApplyOutcome, apply};
+pub use commands::compare::{CompareOptions, compare};
 pub use commands::drift::{DriftOptions, drift};
 pub use commands::export::{AdoptOptions, AdoptReport, ExportOptions, ExportReport, adopt, export};
 pub use commands::plan::{PlanOptions, PlanReport, plan};
@@ -124,6 +125,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Export(#[from] commands::export::ExportError),
+    /// A comparison that was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compare(#[from] commands::compare::CompareError),
     /// A repair that failed or was refused.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -787,3 +787,150 @@ fn without_header_of(text: &str, read: &str) -> String {
     );
     rest.to_string()
 }
+
+#[test]
+fn compare_lists_what_differs_between_the_two_sides_but_not_what_tandem_sets_by_role() {
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV);
+    hand_make_region(&repo, "primary", "east", API_KEY_PRIMARY, false);
+    hand_make_region(&repo, "secondary", "west", API_KEY_SECONDARY, true);
+    super::harness::with_local(&repo, "secondary", |ws| {
+        ws.post(
+            "/api/2.0/secrets/put",
+            json!({"scope": "etl", "key": "west_only", "string_value": "x"}),
+        );
+    });
+
+    let run = tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--format", "json"],
+        &[],
+    );
+    let report: Value = serde_json::from_str(&ok(&run)).expect("JSON");
+    assert_eq!(report["format_version"], 1);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            super::harness::project_root().join("schemas/compare-output.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report["workspaces"], json!(["primary", "secondary"]));
+    let found: BTreeMap<String, Value> = report["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            let id = format!(
+                "{}.{}",
+                d["resource"]["kind"].as_str().expect("kind"),
+                d["resource"]["key"].as_str().expect("key")
+            );
+            (id, d.clone())
+        })
+        .collect();
+    assert_eq!(
+        found.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "clusters.shared",
+            "jobs.backfill",
+            "jobs.ingest",
+            "secret_scopes.etl"
+        ]
+    );
+    assert_eq!(found["jobs.backfill"]["only_in"], "primary");
+    let paths = |id: &str| -> Vec<String> {
+        found[id]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["path"].as_str().expect("path").to_string())
+            .collect()
+    };
+    // The storage path differs; the passive zero, the pause and the cluster IDs do not count.
+    assert_eq!(
+        paths("jobs.ingest"),
+        ["tasks[ingest].notebook_task.base_parameters.root"]
+    );
+    assert_eq!(
+        found["jobs.ingest"]["fields"][0]["b"],
+        "abfss://lake@west.dfs.core.windows.net/raw"
+    );
+    assert_eq!(paths("clusters.shared"), ["spark_conf.spark.lake"]);
+    assert_eq!(paths("secret_scopes.etl"), ["secrets.west_only"]);
+    assert_eq!(found["jobs.ingest"]["managed_in"], json!([]));
+
+    let text = ok(&tandem(&repo, &["compare", "primary", "secondary"], &[]));
+    assert!(
+        text.contains("jobs.backfill \"Backfill\": only in primary (unmanaged)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    secondary: \"abfss://lake@west.dfs.core.windows.net/raw\""),
+        "{text}"
+    );
+    assert!(text.ends_with("\n4 object(s) differ\n"), "{text}");
+    let markdown = ok(&tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--format", "markdown"],
+        &[],
+    ));
+    assert!(
+        markdown.starts_with("### tandem compare · env test · `primary` ↔ `secondary`"),
+        "{markdown}"
+    );
+    let run = tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let run = tandem(&repo, &["compare", "primary", "primary"], &[]);
+    assert!(
+        run.failure().contains("two different workspaces"),
+        "{}",
+        run.stderr()
+    );
+    let run = tandem(&repo, &["compare", "primary", "tertiary"], &[]);
+    assert!(
+        run.failure().contains("no workspace `tertiary`"),
+        "{}",
+        run.stderr()
+    );
+
+    // Once exported and adopted, both sides are tandem's, and still only the lake differs.
+    ok(&tandem(&repo, &["export"], &[]));
+    ok(&tandem(
+        &repo,
+        &["adopt", "--auto-approve"],
+        &[
+            ("ETL_API_KEY_PRIMARY", "a"),
+            ("ETL_API_KEY_SECONDARY", "b"),
+            ("ETL_WEST_ONLY_PRIMARY", "c"),
+            ("ETL_WEST_ONLY_SECONDARY", "d"),
+        ],
+    ));
+    let run = tandem(
+        &repo,
+        &["compare", "secondary", "primary", "--format", "json"],
+        &[],
+    );
+    let report: Value = serde_json::from_str(&ok(&run)).expect("JSON");
+    let ingest = report["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .find(|d| d["resource"]["key"] == "ingest")
+        .expect("ingest differs")
+        .clone();
+    assert_eq!(ingest["managed_in"], json!(["secondary", "primary"]));
+    assert_eq!(
+        ingest["fields"][0]["a"],
+        "abfss://lake@west.dfs.core.windows.net/raw"
+    );
+}

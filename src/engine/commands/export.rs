@@ -106,28 +106,8 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| ExportError::Pattern(e.to_string()))?;
-    let reads = specs.iter().map(|spec| {
-        let (filter, environment) = (filter.as_ref(), &environment);
-        async move {
-            let connection = connect::connect(spec, &options.load.root, &ClientOptions::default())
-                .await
-                .map_err(|e| ExportError::Workspace(e.to_string()))?;
-            let read = crate::engine::export::read_workspace(
-                &connection.client,
-                &environment.name,
-                filter,
-            )
-            .await
-            .map_err(|e| ExportError::Workspace(e.to_string()));
-            connection.close().await;
-            Ok::<_, ExportError>(crate::engine::export::WorkspaceObjects {
-                workspace: spec.name.clone(),
-                passive: environment.role_of(&spec.name) == crate::model::Role::Passive,
-                objects: read?,
-            })
-        }
-    });
-    let workspaces = futures::future::try_join_all(reads).await?;
+    let workspaces =
+        read_workspaces(&environment, &specs, &options.load.root, filter.as_ref()).await?;
     let names: Vec<String> = environment
         .workspaces
         .iter()
@@ -181,6 +161,32 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
         variables: merged.variables.into_keys().collect(),
         notes: merged.notes,
     })
+}
+
+/// Reads what each of `specs` (workspaces of `environment`) holds, side by side, for export
+/// and compare (see [`crate::engine::export::read_workspace`]).
+pub(super) async fn read_workspaces(
+    environment: &config::Environment,
+    specs: &[&config::WorkspaceSpec],
+    root: &std::path::Path,
+    filter: Option<&regex::Regex>,
+) -> Result<Vec<crate::engine::export::WorkspaceObjects>, ExportError> {
+    let reads = specs.iter().map(|spec| async move {
+        let connection = connect::connect(spec, root, &ClientOptions::default())
+            .await
+            .map_err(|e| ExportError::Workspace(e.to_string()))?;
+        let read =
+            crate::engine::export::read_workspace(&connection.client, &environment.name, filter)
+                .await
+                .map_err(|e| ExportError::Workspace(e.to_string()));
+        connection.close().await;
+        Ok::<_, ExportError>(crate::engine::export::WorkspaceObjects {
+            workspace: spec.name.clone(),
+            passive: environment.role_of(&spec.name) == crate::model::Role::Passive,
+            objects: read?,
+        })
+    });
+    futures::future::try_join_all(reads).await
 }
 
 /// How to adopt.

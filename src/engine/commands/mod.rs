@@ -4,6 +4,7 @@
 //! way goes through an [`Operator`].
 
 pub mod apply;
+pub mod compare;
 pub mod drift;
 pub mod export;
 pub mod plan;

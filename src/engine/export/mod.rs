@@ -6,6 +6,7 @@
 //! [`super::adopt`].
 
 pub mod clean;
+pub mod compare;
 pub mod merge;
 
 use futures::future::try_join_all;
