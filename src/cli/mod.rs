@@ -3,6 +3,7 @@
 
 mod apply;
 mod compare;
+mod destroy;
 mod drift;
 mod emulator;
 mod export;
@@ -92,6 +93,8 @@ pub enum Command {
     Adopt(export::AdoptArgs),
     /// List every object that differs between two workspaces of the environment.
     Compare(compare::CompareArgs),
+    /// Delete every object tandem manages in the environment, in every workspace.
+    Destroy(destroy::DestroyArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -149,6 +152,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run_export(&cli.global, args),
         Command::Adopt(args) => export::run_adopt(&cli.global, args),
         Command::Compare(args) => compare::run(&cli.global, args),
+        Command::Destroy(args) => destroy::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,7 @@ use crate::client::ClientError;
 pub use commands::Operator;
 pub use commands::apply::{ApplyOptions, ApplyOutcome, apply};
 pub use commands::compare::{CompareOptions, compare};
+pub use commands::destroy::{DestroyOptions, DestroyReport, destroy};
 pub use commands::drift::{DriftOptions, drift};
 pub use commands::export::{AdoptOptions, AdoptReport, ExportOptions, ExportReport, adopt, export};
 pub use commands::plan::{PlanOptions, PlanReport, plan};
@@ -129,6 +130,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Compare(#[from] commands::compare::CompareError),
+    /// A destroy that was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Destroy(#[from] commands::destroy::DestroyError),
     /// A repair that failed or was refused.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -8,6 +8,7 @@ mod auth;
 mod auth_support;
 mod client;
 mod config_corpus;
+mod destroy;
 mod drift;
 mod emulator;
 mod equivalence;
