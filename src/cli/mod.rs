@@ -7,6 +7,7 @@ mod destroy;
 mod drift;
 mod emulator;
 mod export;
+mod import;
 mod operator;
 mod plan;
 mod promote;
@@ -91,6 +92,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Take over existing objects the configuration describes (by name), without re-creating them.
     Adopt(export::AdoptArgs),
+    /// Take one existing object, by its ID, under management as a configured resource.
+    Import(import::ImportArgs),
     /// List every object that differs between two workspaces of the environment.
     Compare(compare::CompareArgs),
     /// Delete every object tandem manages in the environment, in every workspace.
@@ -151,6 +154,7 @@ pub fn main() -> ExitCode {
         Command::Readiness(args) => readiness::run(&cli.global, args),
         Command::Export(args) => export::run_export(&cli.global, args),
         Command::Adopt(args) => export::run_adopt(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
         Command::Compare(args) => compare::run(&cli.global, args),
         Command::Destroy(args) => destroy::run(&cli.global, args),
     };

@@ -13,7 +13,7 @@ use crate::model::{Kind, Resources};
 use crate::plan::{TAG_ENV, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// An existing object the configuration will take over.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adoption {
     /// The resource it becomes.
     pub resource: crate::model::ResourceId,
@@ -56,23 +56,50 @@ pub fn adoption_candidates(
     out
 }
 
-/// Refuses an object tandem manages for another environment (it looks unmanaged here: its
-/// `tandem-env` differs): adopting it would take it away from that environment.
+/// Why an object was not adopted.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AdoptError {
+    /// The workspace failed (a missing object among others).
+    #[error(transparent)]
+    Client(Box<ClientError>),
+    /// tandem manages the object for another environment (it looks unmanaged here: its
+    /// `tandem-env` differs): adopting it would take it away from that environment.
+    #[error(
+        "{workspace}: {id} \"{name}\" is managed by tandem for environment {environment}; not adopted"
+    )]
+    Foreign {
+        /// Workspace name.
+        workspace: String,
+        /// The object's ID.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The environment managing it.
+        environment: String,
+    },
+}
+
+impl From<ClientError> for AdoptError {
+    fn from(e: ClientError) -> Self {
+        AdoptError::Client(Box::new(e))
+    }
+}
+
+/// Refuses an object tandem manages for another environment.
 fn not_foreign(
     client: &WorkspaceClient,
     environment: &str,
     adoption: &Adoption,
     tags: &Map<String, Value>,
-) -> Result<(), ClientError> {
+) -> Result<(), AdoptError> {
     let tag = |k: &str| tags.get(k).and_then(Value::as_str);
     match tag(TAG_ENV) {
         Some(other) if tag(TAG_MANAGED) == Some(TAG_MANAGED_VALUE) && other != environment => {
-            Err(ClientError::Local {
+            Err(AdoptError::Foreign {
                 workspace: client.name().to_string(),
-                reason: format!(
-                    "{} \"{}\" is managed by tandem for environment {other}; not adopted",
-                    adoption.id, adoption.name
-                ),
+                id: adoption.id.clone(),
+                name: adoption.name.clone(),
+                environment: other.to_string(),
             })
         }
         _ => Ok(()),
@@ -84,7 +111,7 @@ pub async fn adopt(
     client: &WorkspaceClient,
     environment: &str,
     adoption: &Adoption,
-) -> Result<(), ClientError> {
+) -> Result<(), AdoptError> {
     let tags = crate::plan::managed_tags(environment, &adoption.resource.key);
     match adoption.resource.kind {
         Kind::Jobs => {

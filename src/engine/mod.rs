@@ -27,6 +27,7 @@ pub use commands::compare::{CompareOptions, compare};
 pub use commands::destroy::{DestroyOptions, DestroyReport, destroy};
 pub use commands::drift::{DriftOptions, drift};
 pub use commands::export::{AdoptOptions, AdoptReport, ExportOptions, ExportReport, adopt, export};
+pub use commands::import::{ImportOptions, ImportReport, import};
 pub use commands::plan::{PlanOptions, PlanReport, plan};
 pub use commands::promote::{PromoteOptions, PromoteReport, promote};
 pub use commands::readiness::{ReadinessOptions, readiness};
@@ -134,6 +135,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Destroy(#[from] commands::destroy::DestroyError),
+    /// An import that was refused or failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Import(#[from] commands::import::ImportError),
     /// A repair that failed or was refused.
     #[error(transparent)]
     #[diagnostic(transparent)]

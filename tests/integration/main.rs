@@ -16,6 +16,7 @@ mod export;
 mod git_ref;
 mod harness;
 mod hostile;
+mod import;
 mod model_roundtrip;
 mod plan_text;
 mod promote;

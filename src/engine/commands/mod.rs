@@ -8,6 +8,7 @@ pub mod compare;
 pub mod destroy;
 pub mod drift;
 pub mod export;
+pub mod import;
 pub mod plan;
 pub mod promote;
 pub mod readiness;
