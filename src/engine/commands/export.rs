@@ -149,7 +149,9 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
             written += 1;
         }
     }
-    config::edit::add_variables(&options.load.root, &environment.name, &merged.variables)?;
+    if !merged.variables.is_empty() {
+        config::edit::add_variables(&options.load.root, &environment.name, &merged.variables)?;
+    }
     Ok(ExportReport {
         workspaces: read,
         environment_file: format!("environments/{}.yaml", environment.name),
