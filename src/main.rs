@@ -6,5 +6,12 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`tandem plan | head`) would panic;
+    // the default action ends the process quietly instead, as `cat` or `grep` do.
+    #[cfg(unix)]
+    // SAFETY: called before any thread starts; SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tandem::cli::main()
 }

@@ -2,9 +2,12 @@
 //! options and calls the library.
 
 mod apply;
+mod compare;
+mod destroy;
 mod drift;
 mod emulator;
 mod export;
+mod import;
 mod operator;
 mod plan;
 mod promote;
@@ -124,6 +127,12 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Take over existing objects the configuration describes (by name), without re-creating them.
     Adopt(export::AdoptArgs),
+    /// Take one existing object, by its ID, under management as a configured resource.
+    Import(import::ImportArgs),
+    /// List every object that differs between two workspaces of the environment.
+    Compare(compare::CompareArgs),
+    /// Delete every object tandem manages in the environment, in every workspace.
+    Destroy(destroy::DestroyArgs),
     /// Make a workspace active (failover or failback) and fence every other one.
     Promote(promote::PromoteArgs),
     /// Each workspace's role (file and record), reachability, last apply, lock, pending fences.
@@ -187,6 +196,9 @@ pub fn main() -> ExitCode {
         Command::Readiness(args) => readiness::run(&cli.global, args),
         Command::Export(args) => export::run_export(&cli.global, args),
         Command::Adopt(args) => export::run_adopt(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
+        Command::Compare(args) => compare::run(&cli.global, args),
+        Command::Destroy(args) => destroy::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -77,10 +77,17 @@ impl Operator for Terminal {
     }
 
     fn ask<'a>(&'a self, question: &'a str) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move { self.answer(question).await == "yes" })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        question: &'a str,
+    ) -> Pin<Box<dyn Future<Output = String> + Send + 'a>> {
         Box::pin(async move {
             print!("{question}");
             let _ = std::io::stdout().flush();
-            read_answer().await.trim() == "yes"
+            read_answer().await.trim().to_string()
         })
     }
 

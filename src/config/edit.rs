@@ -1,7 +1,10 @@
-//! Changing the configuration on disk the way a person would: `active:` rewritten in place
-//! (comments and formatting kept), and the change committed with git2.
+//! Changing the configuration on disk the way a person would: `active:` rewritten in place and
+//! variables added (comments and formatting kept), and the change committed with git2.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use serde_json::Value;
 
 use super::{ConfigError, ConfigTree};
 
@@ -37,6 +40,31 @@ pub fn with_active(text: &str, workspace: &str) -> Option<String> {
 /// size cap) and written without following a link, so the edit lands in the repository's own
 /// file and nowhere else.
 pub fn set_active(root: &Path, environment: &str, workspace: &str) -> Result<bool, ConfigError> {
+    edit_environment(root, environment, |text| {
+        with_active(text, workspace).ok_or_else(|| "no top-level `active:` line to update".into())
+    })
+}
+
+/// Adds `variables` (name → workspace → value) to `environments/<env>.yaml` under `root`, read
+/// and written as [`set_active`] does; returns whether the file changed.
+pub fn add_variables(
+    root: &Path,
+    environment: &str,
+    variables: &BTreeMap<String, BTreeMap<String, Value>>,
+) -> Result<bool, ConfigError> {
+    edit_environment(root, environment, |text| {
+        with_variables(text, variables).ok_or_else(|| {
+            "its `variables:` is written inline (`variables: {a: 1}`); write it as a block (one variable per line) to let tandem add to it".into()
+        })
+    })
+}
+
+/// Rewrites `environments/<env>.yaml` under `root` with `edit`; whether the file changed.
+fn edit_environment(
+    root: &Path,
+    environment: &str,
+    edit: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<bool, ConfigError> {
     super::check_environment_name(environment)?;
     let rel = format!("environments/{environment}.yaml");
     let read_error = |reason: String| ConfigError::Read {
@@ -50,13 +78,86 @@ pub fn set_active(root: &Path, environment: &str, workspace: &str) -> Result<boo
         .read(&rel)?
         .ok_or_else(|| read_error("the file does not exist".into()))?;
     let text = text.as_str();
-    let updated = with_active(text, workspace)
-        .ok_or_else(|| read_error("no top-level `active:` line to update".into()))?;
+    let updated = edit(text).map_err(read_error)?;
     if updated == text {
         return Ok(false);
     }
     write_no_follow(&root.join(&rel), updated.as_bytes()).map_err(|e| read_error(e.to_string()))?;
     Ok(true)
+}
+
+/// Adds `variables` (name → workspace → value, each value a scalar) to an environment file's
+/// text: under its top-level block `variables:` (after its last entry, indented as its entries
+/// are), or as a new block at the end; `variables: {}` becomes a block. `None` when `variables:`
+/// is written inline with entries. Everything else is kept as it is.
+pub fn with_variables(
+    text: &str,
+    variables: &BTreeMap<String, BTreeMap<String, Value>>,
+) -> Option<String> {
+    if variables.is_empty() {
+        return Some(text.to_string());
+    }
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let header = lines.iter().position(|l| l.starts_with("variables:"));
+    let entries = |indent: &str| {
+        let mut out = String::new();
+        for (name, values) in variables {
+            out.push_str(&format!("{indent}{name}:\n"));
+            for (workspace, value) in values {
+                // JSON's scalars are YAML's: a string double-quoted, escapes and all.
+                let value = serde_json::to_string(value).unwrap_or_default();
+                out.push_str(&format!("{indent}{indent}{workspace}: {value}\n"));
+            }
+        }
+        out
+    };
+    let Some(header) = header else {
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("variables:\n");
+        out.push_str(&entries("  "));
+        return Some(out);
+    };
+    let rest = lines[header]["variables:".len()..].trim();
+    let inline = !(rest.is_empty() || rest.starts_with('#'));
+    if inline && rest.trim_end_matches(|c: char| c != '}' && c.is_whitespace()) != "{}" {
+        return None;
+    }
+    // The block's lines: indented (or blank) lines after the header, up to the last indented one.
+    let mut last = header;
+    let mut indent = "  ".to_string();
+    let mut found_entry = false;
+    for (i, line) in lines.iter().enumerate().skip(header + 1) {
+        if blank(line) {
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            break;
+        }
+        if !found_entry {
+            indent = line[..line.len() - line.trim_start().len()].to_string();
+            found_entry = true;
+        }
+        last = i;
+    }
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i == header && inline {
+            out.push_str("variables:\n");
+        } else {
+            out.push_str(line);
+        }
+        if i == last {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&entries(&indent));
+        }
+    }
+    Some(out)
 }
 
 /// Replaces a file atomically, never writing through a symbolic link.
@@ -202,6 +303,46 @@ mod tests {
             std::fs::read_to_string(root.path().join("environments/prod.yaml")).expect("read"),
             "active: secondary\n"
         );
+    }
+
+    fn vars() -> BTreeMap<String, BTreeMap<String, Value>> {
+        BTreeMap::from([(
+            "root".to_string(),
+            BTreeMap::from([
+                ("primary".to_string(), serde_json::json!("east \"1\"")),
+                ("secondary".to_string(), serde_json::json!(2)),
+            ]),
+        )])
+    }
+
+    #[test]
+    fn variables_are_added_to_the_block_or_as_a_new_one() {
+        let added = "  root:\n    primary: \"east \\\"1\\\"\"\n    secondary: 2\n";
+        assert_eq!(
+            with_variables("active: primary\n", &vars()).expect("added"),
+            format!("active: primary\nvariables:\n{added}")
+        );
+        let text = "active: primary\nvariables:   # shared\n  team: x\n\n  # east/west\n  region:\n    primary: e\n    secondary: w\n\n# after\ninclude: []\n";
+        assert_eq!(
+            with_variables(text, &vars()).expect("added"),
+            format!(
+                "active: primary\nvariables:   # shared\n  team: x\n\n  # east/west\n  region:\n    primary: e\n    secondary: w\n{added}\n# after\ninclude: []\n"
+            )
+        );
+        let four = "variables:\n    team: x\n";
+        assert!(with_variables(four, &vars()).expect("added").ends_with(
+            "    team: x\n    root:\n        primary: \"east \\\"1\\\"\"\n        secondary: 2\n"
+        ));
+        assert_eq!(
+            with_variables("variables: {}\nactive: a", &vars()).expect("added"),
+            format!("variables:\n{added}active: a")
+        );
+        assert!(with_variables("variables: {team: x}\n", &vars()).is_none());
+        // What is written loads back as the same values.
+        let written = with_variables("active: primary\n", &vars()).expect("added");
+        let loaded: serde_json::Value = serde_saphyr::from_str(&written).expect("yaml");
+        assert_eq!(loaded["variables"]["root"]["primary"], "east \"1\"");
+        assert_eq!(loaded["variables"]["root"]["secondary"], 2);
     }
 
     #[test]

@@ -421,6 +421,19 @@ pub fn load_environment(options: &LoadOptions) -> Result<Environment, ConfigErro
     Err(ConfigError::Invalid(Box::new(report)))
 }
 
+/// The environment file alone, as a configuration that declares no resource: what `destroy`
+/// plans against (every managed object then goes), whatever the resource files say.
+pub fn load_environment_only(options: &LoadOptions) -> Result<Config, ConfigError> {
+    let provenance = ConfigTree::open(&options.root, options.git_ref.as_deref())?.provenance();
+    Ok(Config {
+        environment: load_environment(options)?,
+        resources: Resources::default(),
+        origins: BTreeMap::new(),
+        files: Vec::new(),
+        provenance,
+    })
+}
+
 fn environment_missing(tree: &ConfigTree, options: &LoadOptions, path: String) -> ConfigError {
     let available: Vec<String> = tree
         .list()

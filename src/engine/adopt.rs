@@ -13,7 +13,7 @@ use crate::model::{Kind, Resources};
 use crate::plan::{TAG_ENV, TAG_MANAGED, TAG_MANAGED_VALUE};
 
 /// An existing object the configuration will take over.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adoption {
     /// The resource it becomes.
     pub resource: crate::model::ResourceId,
@@ -56,23 +56,50 @@ pub fn adoption_candidates(
     out
 }
 
-/// Refuses an object tandem manages for another environment (it looks unmanaged here: its
-/// `tandem-env` differs): adopting it would take it away from that environment.
+/// Why an object was not adopted.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AdoptError {
+    /// The workspace failed (a missing object among others).
+    #[error(transparent)]
+    Client(Box<ClientError>),
+    /// tandem manages the object for another environment (it looks unmanaged here: its
+    /// `tandem-env` differs): adopting it would take it away from that environment.
+    #[error(
+        "{workspace}: {id} \"{name}\" is managed by tandem for environment {environment}; not adopted"
+    )]
+    Foreign {
+        /// Workspace name.
+        workspace: String,
+        /// The object's ID.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The environment managing it.
+        environment: String,
+    },
+}
+
+impl From<ClientError> for AdoptError {
+    fn from(e: ClientError) -> Self {
+        AdoptError::Client(Box::new(e))
+    }
+}
+
+/// Refuses an object tandem manages for another environment.
 fn not_foreign(
     client: &WorkspaceClient,
     environment: &str,
     adoption: &Adoption,
     tags: &Map<String, Value>,
-) -> Result<(), ClientError> {
+) -> Result<(), AdoptError> {
     let tag = |k: &str| tags.get(k).and_then(Value::as_str);
     match tag(TAG_ENV) {
         Some(other) if tag(TAG_MANAGED) == Some(TAG_MANAGED_VALUE) && other != environment => {
-            Err(ClientError::Local {
+            Err(AdoptError::Foreign {
                 workspace: client.name().to_string(),
-                reason: format!(
-                    "{} \"{}\" is managed by tandem for environment {other}; not adopted",
-                    adoption.id, adoption.name
-                ),
+                id: adoption.id.clone(),
+                name: adoption.name.clone(),
+                environment: other.to_string(),
             })
         }
         _ => Ok(()),
@@ -84,7 +111,7 @@ pub async fn adopt(
     client: &WorkspaceClient,
     environment: &str,
     adoption: &Adoption,
-) -> Result<(), ClientError> {
+) -> Result<(), AdoptError> {
     let tags = crate::plan::managed_tags(environment, &adoption.resource.key);
     match adoption.resource.kind {
         Kind::Jobs => {
@@ -160,8 +187,9 @@ pub async fn adopt(
 }
 
 /// A configured secret whose live value tandem has no record of: never written by tandem, or
-/// rewritten outside it since tandem's last write. Adopt writes it from its source and records
-/// its fingerprint, as apply does.
+/// rewritten outside it since tandem's last write. Adopt writes a rewritten one from its source
+/// again and records its fingerprint, as apply does; an unrecorded one it keeps (see
+/// [`record_kept`]) unless told to overwrite it.
 #[derive(Debug, Clone)]
 pub struct SecretAdoption {
     /// The scope's configuration key.
@@ -174,6 +202,44 @@ pub struct SecretAdoption {
     pub reason: &'static str,
     /// Where its value comes from in this workspace.
     pub source: Option<crate::model::ValueSource>,
+    /// Its `last_updated_timestamp` in the workspace.
+    pub last_updated: i64,
+}
+
+impl SecretAdoption {
+    /// Whether tandem never wrote it (as opposed to a value rewritten since tandem's write).
+    pub fn unrecorded(&self) -> bool {
+        self.reason == UNRECORDED
+    }
+}
+
+/// The reason of a secret tandem never wrote.
+const UNRECORDED: &str = "unrecorded";
+
+/// Records a secret whose workspace value adopt keeps: the configured source's `value` is
+/// fingerprinted as if tandem had written it, with the live `last_updated_timestamp`, so later
+/// plans treat the secret as known and unchanged (until the source changes, or the secret is
+/// rewritten outside tandem). The record's seal must hold the fingerprint key.
+pub fn record_kept(
+    record: &mut super::state::StateRecord,
+    secret: &SecretAdoption,
+    value: &[u8],
+) -> Result<(), String> {
+    let fingerprint = record
+        .fingerprint(value)
+        .ok_or_else(|| "the workspace has no fingerprint key".to_string())?;
+    record
+        .secrets
+        .entry(secret.scope.clone())
+        .or_default()
+        .insert(
+            secret.key.clone(),
+            super::state::SecretWrite {
+                fingerprint,
+                last_updated: secret.last_updated,
+            },
+        );
+    Ok(())
 }
 
 /// Configured secrets that exist in the workspace without a matching record: never recorded, or
@@ -195,7 +261,7 @@ pub fn secret_candidates(
                 continue; // missing: apply creates it
             };
             let reason = match written.and_then(|w| w.get(secret)) {
-                None => "unrecorded",
+                None => UNRECORDED,
                 Some(w) if *updated > w.last_updated => "rewritten",
                 Some(_) => continue,
             };
@@ -208,6 +274,7 @@ pub fn secret_candidates(
                 key: secret.clone(),
                 reason,
                 source: source.for_workspace(workspace).cloned(),
+                last_updated: *updated,
             });
         }
     }
@@ -292,4 +359,63 @@ pub async fn adopt_secrets(
         progress,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::live::{LiveScope, LiveWorkspace};
+    use crate::model::state::{FingerprintKey, StateRecord};
+    use crate::model::{Role, ValueSource};
+
+    fn desired() -> Resources {
+        let mut r = Resources::default();
+        r.insert_json(
+            Kind::SecretScopes,
+            "etl".into(),
+            json!({"name": "etl", "secrets": {"api_key": {"primary": {"env": "A"}, "secondary": {"env": "B"}}}}),
+        )
+        .expect("scope");
+        r
+    }
+
+    fn live(updated: i64) -> LiveWorkspace {
+        let mut live = LiveWorkspace::default();
+        live.secret_scopes.insert(
+            "etl".into(),
+            LiveScope {
+                name: "etl".into(),
+                secrets: [("api_key".to_string(), updated)].into(),
+                acls: Default::default(),
+            },
+        );
+        live
+    }
+
+    #[test]
+    fn a_kept_secret_is_recorded_with_its_timestamp_and_its_sources_fingerprint() {
+        let mut record = StateRecord::new("prod", "secondary", Role::Passive);
+        let found = secret_candidates(&desired(), &live(1_000), Some(&record), "secondary");
+        assert_eq!(found.len(), 1);
+        let secret = &found[0];
+        assert!(secret.unrecorded());
+        assert_eq!(secret.last_updated, 1_000);
+        assert_eq!(secret.source, Some(ValueSource::Env("B".into())));
+        // Without the workspace's fingerprint key nothing can be recorded.
+        assert!(record_kept(&mut record, secret, b"west").is_err());
+
+        let key = FingerprintKey::generate().expect("random");
+        record.seal.key = Some(key.clone());
+        record_kept(&mut record, secret, b"west").expect("recorded");
+        let written = &record.secrets["etl"]["api_key"];
+        assert_eq!(written.last_updated, 1_000);
+        assert_eq!(written.fingerprint, key.fingerprint(b"west"));
+        // Known now: nothing left to adopt; a later rewrite outside tandem is found again.
+        let again = secret_candidates(&desired(), &live(1_000), Some(&record), "secondary");
+        assert!(again.is_empty(), "{again:?}");
+        let rewritten = secret_candidates(&desired(), &live(2_000), Some(&record), "secondary");
+        assert_eq!(rewritten.len(), 1);
+        assert!(!rewritten[0].unrecorded());
+        assert_eq!(rewritten[0].reason, "rewritten");
+    }
 }

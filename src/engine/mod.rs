@@ -23,8 +23,11 @@ use crate::client::ClientError;
 
 pub use commands::Operator;
 pub use commands::apply::{ApplyOptions, ApplyOutcome, apply};
+pub use commands::compare::{CompareOptions, compare};
+pub use commands::destroy::{DestroyOptions, DestroyReport, destroy};
 pub use commands::drift::{DriftOptions, drift};
 pub use commands::export::{AdoptOptions, AdoptReport, ExportOptions, ExportReport, adopt, export};
+pub use commands::import::{ImportOptions, ImportReport, import};
 pub use commands::plan::{PlanOptions, PlanReport, plan};
 pub use commands::promote::{PromoteOptions, PromoteReport, promote};
 pub use commands::readiness::{ReadinessOptions, readiness};
@@ -124,6 +127,18 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Export(#[from] commands::export::ExportError),
+    /// A comparison that was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compare(#[from] commands::compare::CompareError),
+    /// A destroy that was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Destroy(#[from] commands::destroy::DestroyError),
+    /// An import that was refused or failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Import(#[from] commands::import::ImportError),
     /// A repair that failed or was refused.
     #[error(transparent)]
     #[diagnostic(transparent)]

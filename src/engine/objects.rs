@@ -333,7 +333,7 @@ fn classified(
 }
 
 /// Whether an object's tags say it is tandem's in `environment`; its logical key if so.
-fn managed_key(tags: Option<&Value>, environment: &str) -> Option<String> {
+pub(crate) fn managed_key(tags: Option<&Value>, environment: &str) -> Option<String> {
     let tags = tags?.as_object()?;
     let is = |k: &str, v: &str| tags.get(k).and_then(Value::as_str) == Some(v);
     if is(TAG_MANAGED, TAG_MANAGED_VALUE) && is(TAG_ENV, environment) {

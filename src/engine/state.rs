@@ -455,6 +455,24 @@ pub async fn write_state_record(
     Ok(())
 }
 
+/// Removes the environment's state record and then its seal scope (`destroy`, once everything
+/// tandem managed in the workspace is gone): the workspace is left as if tandem never ran there.
+/// Stopped between the two, the seal names a record that is gone, which fails closed until
+/// `tandem repair` (after which destroy finishes the job).
+pub async fn remove_state_record(
+    client: &WorkspaceClient,
+    environment: &str,
+) -> Result<(), ClientError> {
+    match workspace_files::delete(client, &record_path(environment)).await {
+        Err(e) if !e.is_not_found() => return Err(e),
+        _ => {}
+    }
+    match secrets::delete_scope(client, &seal_scope(environment)).await {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Why a lock could not be taken.
 #[derive(Debug)]
 pub enum LockError {

@@ -23,6 +23,7 @@ pub const SPEC: KindSpec = KindSpec {
     schema: include_str!("../../schemas/cluster.schema.json"),
     drop_own_defaults: super::no_own_defaults,
     edit_body: whole_object,
+    role_fields: &[],
 };
 
 /// Whether `cluster` runs on a passive workspace: terminated, unless its `passive:` block says

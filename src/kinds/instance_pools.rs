@@ -35,6 +35,7 @@ pub const SPEC: KindSpec = KindSpec {
     schema: include_str!("../../schemas/instance_pool.schema.json"),
     drop_own_defaults,
     edit_body: editable_fields,
+    role_fields: &["min_idle_instances"],
 };
 
 /// A pool's instances terminate after 60 idle minutes unless told otherwise.

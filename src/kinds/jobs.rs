@@ -24,6 +24,13 @@ pub const SPEC: KindSpec = KindSpec {
     schema: include_str!("../../schemas/job.schema.json"),
     drop_own_defaults: super::no_own_defaults,
     edit_body: reset,
+    role_fields: &[
+        "max_concurrent_runs",
+        "schedule.pause_status",
+        "trigger.pause_status",
+        "continuous.pause_status",
+        "permissions",
+    ],
 };
 
 /// `jobs/reset` takes the job's ID and every setting (`new_settings`).
@@ -127,5 +134,19 @@ pub fn make_passive(key: &str, job: &mut Job, overrides: &mut Vec<Override>) {
             applied: serde_json::to_value(&job.permissions).unwrap_or(Value::Null),
             source: OverrideSource::Passive,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_paused_setting_is_a_role_field() {
+        for field in SCHEDULING {
+            let path = format!("{field}.pause_status");
+            assert!(SPEC.role_fields.contains(&path.as_str()), "{path}");
+        }
+        assert!(SPEC.role_fields.contains(&"max_concurrent_runs"));
     }
 }

@@ -51,6 +51,10 @@ pub struct KindSpec {
     pub drop_own_defaults: fn(body: &mut Map<String, Value>),
     /// The body of the kind's edit of the live object `id` to `body` (desired and tagged).
     pub edit_body: fn(spec: &KindSpec, id: &str, body: Map<String, Value>) -> Value,
+    /// Fields (dotted paths) whose values tandem sets by the workspace's role: an active and a
+    /// passive workspace hold different values there by design (export and compare look past
+    /// them).
+    pub role_fields: &'static [&'static str],
 }
 
 impl KindSpec {

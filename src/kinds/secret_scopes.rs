@@ -20,4 +20,5 @@ pub const SPEC: KindSpec = KindSpec {
     schema: include_str!("../../schemas/secret_scope.schema.json"),
     drop_own_defaults: super::no_own_defaults,
     edit_body: whole_object,
+    role_fields: &[],
 };

@@ -100,8 +100,8 @@ fn is_default(field: &str, value: &Value) -> bool {
     }
 }
 
-/// The field naming each entry of a keyed list.
-fn list_key(field: &str) -> Option<&'static str> {
+/// The field naming each entry of a keyed list (`tasks` → `task_key`).
+pub fn list_key(field: &str) -> Option<&'static str> {
     match field {
         "tasks" | "depends_on" => Some("task_key"),
         "job_clusters" => Some("job_cluster_key"),

@@ -227,7 +227,7 @@ pub fn from_plan(plan: &WorkspacePlan) -> Vec<Drift> {
                     ),
                     "unrecorded" => (
                         format!("secret {key} was not written by tandem"),
-                        "tandem adopt (or apply) writes the value from its source and records it",
+                        "tandem adopt keeps the workspace's value and records it; adopt --overwrite-secrets (or apply) writes the value from its source",
                     ),
                     // A source this run cannot read (no secrets in a scheduled job) is not a
                     // difference: the value simply cannot be compared here. Rewrites are still

@@ -1,14 +1,15 @@
-//! What the read-only commands other than `plan` report: drift, readiness and status. Pure data,
+//! What the read-only commands other than `plan` report: drift, readiness, status and compare. Pure data,
 //! serialised as each command's versioned JSON document and rendered by [`super::render`].
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::WorkspaceFailure;
 use super::drift::Drift;
-use crate::model::Role;
 use crate::model::state::{Lock, StateRecord};
+use crate::model::{ResourceId, Role};
 
-/// The version of the drift, readiness and status JSON documents.
+/// The version of the drift, readiness, status and compare JSON documents.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
 
 /// How far each workspace has drifted from the configuration.
@@ -124,4 +125,43 @@ impl StatusReport {
             .iter()
             .all(|s| s.reachable && !s.role_mismatch)
     }
+}
+
+/// What differs between two workspaces of an environment (`tandem compare`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    /// [`REPORT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Environment name.
+    pub environment: String,
+    /// The two workspaces compared: `a` and `b` of each difference.
+    pub workspaces: [String; 2],
+    /// Every object that differs, by kind and key.
+    pub differences: Vec<ObjectDifference>,
+}
+
+/// One object that differs between the two workspaces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectDifference {
+    /// Its kind and logical key (tandem's key, else one made from its name, as export makes it).
+    pub resource: ResourceId,
+    /// Its name.
+    pub name: String,
+    /// The one workspace that holds it (none: both do).
+    pub only_in: Option<String>,
+    /// The workspaces where tandem manages it (by its tags; secret scopes: never said).
+    pub managed_in: Vec<String>,
+    /// The fields that differ (when both hold it).
+    pub fields: Vec<FieldDifference>,
+}
+
+/// One field that differs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDifference {
+    /// Dotted path, list entries by key (`tasks[ingest].notebook_task.notebook_path`).
+    pub path: String,
+    /// The first workspace's value (null: it has none).
+    pub a: Value,
+    /// The second workspace's value (null: it has none).
+    pub b: Value,
 }

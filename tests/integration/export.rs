@@ -505,21 +505,32 @@ fn export_then_adopt_takes_a_hand_made_pair_over_in_place_and_leaves_nothing_to_
         "adopting the passive cluster does not start it"
     );
 
-    // With the sources: the secrets are written and recorded, nothing else is touched.
+    // With the sources: the secrets tandem never wrote keep the workspaces' values and are
+    // recorded (timestamp, and the fingerprint of the source's value); nothing else is touched.
     let run = tandem(&repo, &["adopt", "--auto-approve"], &SOURCES);
     let out = ok(&run);
     for name in ["primary", "secondary"] {
         for key in ["db_password", "api_key"] {
-            let line = format!(
-                "{name}  adopt secret_scopes.etl_secrets ← secret etl-secrets/{key} (unrecorded"
-            );
-            assert!(out.contains(&line), "no `{line}` in:\n{out}");
-            let line = format!("{name}  adopted secret_scopes.etl_secrets: {key} written");
-            assert!(out.contains(&line), "no `{line}` in:\n{out}");
+            for line in [
+                format!(
+                    "{name}  adopt secret_scopes.etl_secrets ← secret etl-secrets/{key} (unrecorded: the workspace's value is kept)"
+                ),
+                format!(
+                    "{name}  kept the workspace's value of etl-secrets/{key}; pass --overwrite-secrets to write the configured source"
+                ),
+            ] {
+                assert!(out.contains(&line), "no `{line}` in:\n{out}");
+            }
         }
     }
+    assert!(!out.contains("written"), "{out}");
     assert!(!out.contains("adopt jobs."), "{out}");
     assert_eq!((inventory(&p), inventory(&s)), before);
+    assert_eq!(
+        (p.secrets("etl-secrets"), s.secrets("etl-secrets")),
+        secrets_before,
+        "no secret was written"
+    );
     for (ws, role) in [(&p, "active"), (&s, "passive")] {
         let record = record(ws);
         let live = ws.secrets("etl-secrets");
@@ -580,4 +591,346 @@ fn adopt_never_takes_an_object_from_another_environment() {
         let job = ws.get(&format!("/api/2.2/jobs/get?job_id={id}"));
         assert_eq!(job["settings"]["tags"], staging_tags);
     });
+}
+
+#[test]
+fn adopt_keeps_a_secret_it_never_wrote_unless_told_to_overwrite_it() {
+    let resources = "resources:\n  secret_scopes:\n    etl:\n      name: etl\n      secrets:\n        api_key: {primary: {env: KEY_EAST}, secondary: {env: KEY_WEST}}\n";
+    let sources = [
+        ("KEY_EAST", "east-from-source"),
+        ("KEY_WEST", "west-from-source"),
+    ];
+    let hand_made = |repo: &TestRepo| {
+        for (name, value) in [("primary", "east-by-hand"), ("secondary", "west-by-hand")] {
+            super::harness::with_local(repo, name, |ws| {
+                ws.post("/api/2.0/secrets/scopes/create", json!({"scope": "etl"}));
+                ws.post(
+                    "/api/2.0/secrets/put",
+                    json!({"scope": "etl", "key": "api_key", "string_value": value}),
+                );
+            });
+        }
+    };
+    let holds = |repo: &TestRepo, name: &str, value: &str| {
+        super::harness::with_local(repo, name, |ws| ws.secret_value_is("etl", "api_key", value))
+    };
+
+    // Kept: the values made by hand stay, and the next plan treats them as known.
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV).file("resources/r.yaml", resources);
+    hand_made(&repo);
+    let run = repo.tandem_env(&["-e", "test", "adopt", "--auto-approve"], &sources);
+    let out = ok(&run);
+    assert!(
+        out.contains("secondary  kept the workspace's value of etl/api_key; pass --overwrite-secrets to write the configured source"),
+        "{out}"
+    );
+    assert!(holds(&repo, "primary", "east-by-hand"));
+    assert!(holds(&repo, "secondary", "west-by-hand"));
+    super::harness::assert_converged(&repo, &sources);
+    let out = ok(&repo.tandem_env(&["-e", "test", "apply", "--auto-approve"], &sources));
+    assert!(!out.contains("put secret"), "{out}");
+    assert!(
+        holds(&repo, "secondary", "west-by-hand"),
+        "apply kept it too"
+    );
+    // A source that changes afterwards is a change like any other: apply writes it.
+    let changed = [
+        ("KEY_EAST", "east-from-source"),
+        ("KEY_WEST", "west-rotated"),
+    ];
+    let out = ok(&repo.tandem_env(&["-e", "test", "plan"], &changed));
+    assert!(out.contains("changed"), "{out}");
+
+    // --overwrite-secrets: the sources' values replace them.
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV).file("resources/r.yaml", resources);
+    hand_made(&repo);
+    let run = repo.tandem_env(
+        &[
+            "-e",
+            "test",
+            "adopt",
+            "--auto-approve",
+            "--overwrite-secrets",
+        ],
+        &sources,
+    );
+    let out = ok(&run);
+    assert!(
+        out.contains("secondary  adopted secret_scopes.etl: api_key written"),
+        "{out}"
+    );
+    assert!(!out.contains("kept the workspace's value"), "{out}");
+    assert!(holds(&repo, "primary", "east-from-source"));
+    assert!(holds(&repo, "secondary", "west-from-source"));
+    super::harness::assert_converged(&repo, &sources);
+}
+
+/// Makes by hand, in one embedded workspace, what a team made on each side of a pair: a cluster,
+/// a job reading this region's lake (`east` or `west`) on it, a scope with this region's API key;
+/// the passive side built passive (no concurrency, paused, the cluster terminated), and a
+/// backfill job only on the active side.
+fn hand_make_region(repo: &TestRepo, name: &str, region: &str, api_key: &str, passive: bool) {
+    super::harness::with_local(repo, name, |ws| {
+        let cluster = ws.post(
+            "/api/2.1/clusters/create",
+            json!({"cluster_name": "Shared", "spark_version": "15.4.x-scala2.12",
+                   "node_type_id": "Standard_DS3_v2", "num_workers": 2,
+                   "spark_conf": {"spark.lake": format!("{region}.dfs.core.windows.net")}}),
+        )["cluster_id"]
+            .clone();
+        if passive {
+            ws.post("/api/2.1/clusters/delete", json!({"cluster_id": cluster}));
+        }
+        ws.post(
+            "/api/2.2/jobs/create",
+            json!({"name": "Ingest", "max_concurrent_runs": if passive { 0 } else { 2 },
+                   "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC",
+                                "pause_status": if passive { "PAUSED" } else { "UNPAUSED" }},
+                   "tasks": [{"task_key": "ingest", "existing_cluster_id": cluster,
+                              "notebook_task": {"notebook_path": "/Repos/etl/ingest",
+                                                "base_parameters": {"root": format!("abfss://lake@{region}.dfs.core.windows.net/raw")}}}]}),
+        );
+        if !passive {
+            ws.post(
+                "/api/2.2/jobs/create",
+                json!({"name": "Backfill", "tasks": [{"task_key": "b", "existing_cluster_id": cluster,
+                        "notebook_task": {"notebook_path": "/Repos/etl/backfill"}}]}),
+            );
+        }
+        ws.post("/api/2.0/secrets/scopes/create", json!({"scope": "etl"}));
+        ws.post(
+            "/api/2.0/secrets/put",
+            json!({"scope": "etl", "key": "api_key", "string_value": api_key}),
+        );
+    });
+}
+
+#[test]
+fn export_of_a_hand_made_pair_keeps_each_sides_values_and_adopt_keeps_its_secrets() {
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV);
+    hand_make_region(&repo, "primary", "east", API_KEY_PRIMARY, false);
+    hand_make_region(&repo, "secondary", "west", API_KEY_SECONDARY, true);
+    let sources = [
+        ("ETL_API_KEY_PRIMARY", API_KEY_PRIMARY),
+        ("ETL_API_KEY_SECONDARY", API_KEY_SECONDARY),
+    ];
+
+    // Every workspace is read; what differs became variables, what tandem sets by role did not.
+    let out = ok(&tandem(&repo, &["export"], &[]));
+    for line in [
+        "exported 4 resources from primary, secondary into",
+        "values that differ between the workspaces became variables in environments/test.yaml: root",
+        "note: jobs.backfill exists only in the active workspace primary: exported with `placement: active_only`",
+        "{env: SCOPE_KEY_WORKSPACE} per workspace",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+    let env = repo.read("environments/test.yaml");
+    assert!(
+        env.ends_with("variables:\n  root:\n    primary: \"east\"\n    secondary: \"west\"\n"),
+        "{env}"
+    );
+    let ingest = without_header_of(
+        &repo.read("resources/jobs/ingest.yaml"),
+        "workspaces primary, secondary",
+    );
+    insta::assert_snapshot!("pair_ingest_yaml", ingest);
+    let cluster = repo.read("resources/clusters/shared.yaml");
+    assert!(
+        cluster.contains("spark.lake: ${var.root}.dfs.core.windows.net"),
+        "{cluster}"
+    );
+    let scope = repo.read("resources/secret_scopes/etl.yaml");
+    for ws in ["primary", "secondary"] {
+        let source = format!("{ws}:\n            env: ETL_API_KEY_{}", ws.to_uppercase());
+        assert!(scope.contains(&source), "{scope}");
+    }
+    ok(&tandem(&repo, &["validate"], &[]));
+    // Exporting again finds the variable it added and adds nothing.
+    let out = ok(&tandem(&repo, &["export"], &[]));
+    assert!(!out.contains("became variables"), "{out}");
+    assert_eq!(repo.read("environments/test.yaml"), env);
+
+    // Adopt takes each side over as it is: the secondary keeps its own key.
+    let out = ok(&tandem(&repo, &["adopt", "--auto-approve"], &sources));
+    assert!(
+        out.contains("secondary  kept the workspace's value of etl/api_key"),
+        "{out}"
+    );
+    super::harness::assert_converged(&repo, &sources);
+    super::harness::with_local(&repo, "secondary", |ws| {
+        assert!(ws.secret_value_is("etl", "api_key", API_KEY_SECONDARY));
+        let settings = ws.job_settings("ingest");
+        assert_eq!(
+            settings["tasks"][0]["notebook_task"]["base_parameters"]["root"],
+            "abfss://lake@west.dfs.core.windows.net/raw"
+        );
+        assert_eq!(settings["max_concurrent_runs"], 0);
+        assert!(
+            ws.jobs()
+                .iter()
+                .all(|j| j["settings"]["name"] != "Backfill")
+        );
+    });
+    super::harness::with_local(&repo, "primary", |ws| {
+        assert!(ws.secret_value_is("etl", "api_key", API_KEY_PRIMARY));
+        assert_eq!(ws.job_settings("backfill")["name"], "Backfill");
+    });
+}
+
+/// A file's content without export's first line, which names `read`.
+fn without_header_of(text: &str, read: &str) -> String {
+    let (first, rest) = text.split_once('\n').expect("a header line");
+    assert!(
+        first.starts_with(&format!("# exported from {read} by `tandem export` on ")),
+        "{first}"
+    );
+    rest.to_string()
+}
+
+#[test]
+fn compare_lists_what_differs_between_the_two_sides_but_not_what_tandem_sets_by_role() {
+    let repo = TestRepo::with_env(super::harness::PAIR_ENV);
+    hand_make_region(&repo, "primary", "east", API_KEY_PRIMARY, false);
+    hand_make_region(&repo, "secondary", "west", API_KEY_SECONDARY, true);
+    super::harness::with_local(&repo, "secondary", |ws| {
+        ws.post(
+            "/api/2.0/secrets/put",
+            json!({"scope": "etl", "key": "west_only", "string_value": "x"}),
+        );
+    });
+
+    let run = tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--format", "json"],
+        &[],
+    );
+    let report: Value = serde_json::from_str(&ok(&run)).expect("JSON");
+    assert_eq!(report["format_version"], 1);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            super::harness::project_root().join("schemas/compare-output.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report["workspaces"], json!(["primary", "secondary"]));
+    let found: BTreeMap<String, Value> = report["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            let id = format!(
+                "{}.{}",
+                d["resource"]["kind"].as_str().expect("kind"),
+                d["resource"]["key"].as_str().expect("key")
+            );
+            (id, d.clone())
+        })
+        .collect();
+    assert_eq!(
+        found.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "clusters.shared",
+            "jobs.backfill",
+            "jobs.ingest",
+            "secret_scopes.etl"
+        ]
+    );
+    assert_eq!(found["jobs.backfill"]["only_in"], "primary");
+    let paths = |id: &str| -> Vec<String> {
+        found[id]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["path"].as_str().expect("path").to_string())
+            .collect()
+    };
+    // The storage path differs; the passive zero, the pause and the cluster IDs do not count.
+    assert_eq!(
+        paths("jobs.ingest"),
+        ["tasks[ingest].notebook_task.base_parameters.root"]
+    );
+    assert_eq!(
+        found["jobs.ingest"]["fields"][0]["b"],
+        "abfss://lake@west.dfs.core.windows.net/raw"
+    );
+    assert_eq!(paths("clusters.shared"), ["spark_conf.spark.lake"]);
+    assert_eq!(paths("secret_scopes.etl"), ["secrets.west_only"]);
+    assert_eq!(found["jobs.ingest"]["managed_in"], json!([]));
+
+    let text = ok(&tandem(&repo, &["compare", "primary", "secondary"], &[]));
+    assert!(
+        text.contains("jobs.backfill \"Backfill\": only in primary (unmanaged)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    secondary: \"abfss://lake@west.dfs.core.windows.net/raw\""),
+        "{text}"
+    );
+    assert!(text.ends_with("\n4 object(s) differ\n"), "{text}");
+    let markdown = ok(&tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--format", "markdown"],
+        &[],
+    ));
+    assert!(
+        markdown.starts_with("### tandem compare · env test · `primary` ↔ `secondary`"),
+        "{markdown}"
+    );
+    let run = tandem(
+        &repo,
+        &["compare", "primary", "secondary", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let run = tandem(&repo, &["compare", "primary", "primary"], &[]);
+    assert!(
+        run.failure().contains("two different workspaces"),
+        "{}",
+        run.stderr()
+    );
+    let run = tandem(&repo, &["compare", "primary", "tertiary"], &[]);
+    assert!(
+        run.failure().contains("no workspace `tertiary`"),
+        "{}",
+        run.stderr()
+    );
+
+    // Once exported and adopted, both sides are tandem's, and still only the lake differs.
+    ok(&tandem(&repo, &["export"], &[]));
+    ok(&tandem(
+        &repo,
+        &["adopt", "--auto-approve"],
+        &[
+            ("ETL_API_KEY_PRIMARY", "a"),
+            ("ETL_API_KEY_SECONDARY", "b"),
+            ("ETL_WEST_ONLY_PRIMARY", "c"),
+            ("ETL_WEST_ONLY_SECONDARY", "d"),
+        ],
+    ));
+    let run = tandem(
+        &repo,
+        &["compare", "secondary", "primary", "--format", "json"],
+        &[],
+    );
+    let report: Value = serde_json::from_str(&ok(&run)).expect("JSON");
+    let ingest = report["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .find(|d| d["resource"]["key"] == "ingest")
+        .expect("ingest differs")
+        .clone();
+    assert_eq!(ingest["managed_in"], json!(["secondary", "primary"]));
+    assert_eq!(
+        ingest["fields"][0]["a"],
+        "abfss://lake@west.dfs.core.windows.net/raw"
+    );
 }

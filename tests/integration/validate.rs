@@ -156,3 +156,29 @@ fn every_shipped_environment_validates() {
     }
     assert!(checked >= 4, "only {checked} environments");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_on_stdout_ends_tandem_quietly_not_with_a_panic() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+
+    let repo = TestRepo::new()
+        .copy_from_project("examples")
+        .copy_from_project("environments");
+    // The reading end is closed before tandem writes (`tandem validate | true`).
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tandem"))
+        .arg("-C")
+        .arg(repo.path())
+        .args(["-e", "local", "validate"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tandem");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(13), "SIGPIPE: {stderr}");
+}

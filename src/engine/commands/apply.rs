@@ -6,9 +6,8 @@ use super::Operator;
 use crate::client::ClientOptions;
 use crate::config::{self, LoadOptions};
 use crate::engine::EngineError;
-use crate::engine::planner::PlanRequest;
 use crate::engine::run::{self, ApplyReport, Provenance};
-use crate::engine::session::{Interrupts, Session};
+use crate::engine::session::Session;
 use crate::plan::Plan;
 
 /// How to apply.
@@ -106,20 +105,11 @@ pub async fn apply(
         Some(path) => Some(read_plan(path, &config.environment.name)?),
         None => None,
     };
-    let request = PlanRequest {
-        targets,
-        roles: run::roles_from_file(&config.environment),
-        enforce_guard: true,
-        ..PlanRequest::default()
-    };
-    // Caught from here on: a signal while the locks are being taken is acted on once they are
-    // held, so they are given back rather than left behind.
-    let mut interrupts = Interrupts::listen();
-    let session = Session::locked(
+    let (session, mut interrupts) = super::lock_as_filed(
         &config,
         &options.load.root,
         &options.client,
-        request,
+        (targets, true),
         "apply",
     )
     .await?;

@@ -28,8 +28,8 @@ pub enum FileFormat {
 pub struct ExportOptions {
     /// Where the configuration is and which environment (only its environment file is read).
     pub load: LoadOptions,
-    /// The workspace to read.
-    pub from: String,
+    /// The workspaces to read (none: every workspace of the environment).
+    pub from: Vec<String>,
     /// Directory to write into, relative to the root (one file per resource, by kind).
     pub out: PathBuf,
     /// File format.
@@ -41,9 +41,9 @@ pub struct ExportOptions {
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
-    /// The workspace read.
-    pub workspace: String,
-    /// Its environment.
+    /// The workspaces read, the one whose values lead first.
+    pub workspaces: Vec<String>,
+    /// Their environment.
     pub environment: String,
     /// The directory written into.
     pub dir: PathBuf,
@@ -53,6 +53,12 @@ pub struct ExportReport {
     pub unresolved: Vec<String>,
     /// Secret scopes were exported: their values read `env:` placeholders.
     pub secret_placeholders: bool,
+    /// Variables added to the environment file (values that differ between workspaces).
+    pub variables: Vec<String>,
+    /// The environment file, relative to the root.
+    pub environment_file: String,
+    /// What a person should look at (see [`crate::engine::export::Merged::notes`]).
+    pub notes: Vec<String>,
 }
 
 /// Errors of export and adopt.
@@ -83,26 +89,50 @@ pub enum ExportError {
     NoTerminal,
 }
 
-/// Reads the workspace and writes one configuration file per resource it holds.
+/// Reads the workspaces (all of the environment's, or those asked for) and writes one
+/// configuration file per resource they hold, merged: values that differ between them become
+/// per-workspace variables, added to the environment file.
 pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError> {
     let environment = config::load_environment(&options.load)?;
-    let spec = super::workspace_named(&environment, &options.from)?.clone();
+    let mut specs = Vec::new();
+    for name in &options.from {
+        let spec = super::workspace_named(&environment, name)?;
+        if !specs.contains(&spec) {
+            specs.push(spec);
+        }
+    }
+    if specs.is_empty() {
+        specs = environment.workspaces.iter().collect();
+    }
+    // The active workspace leads: its values are kept where no variable can hold the others'.
+    specs.sort_by_key(|s| s.name != environment.active);
     let filter = options
         .pattern
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| ExportError::Pattern(e.to_string()))?;
-    let connection = connect::connect(&spec, &options.load.root, &ClientOptions::default())
-        .await
-        .map_err(|e| ExportError::Workspace(e.to_string()))?;
-    let exported = crate::engine::export::export(&connection.client, filter.as_ref())
-        .await
-        .map_err(|e| ExportError::Workspace(e.to_string()));
-    connection.close().await;
-    let exported = exported?;
-    let resources = exported.resources;
+    let workspaces =
+        read_workspaces(&environment, &specs, &options.load.root, filter.as_ref()).await?;
+    let names: Vec<String> = environment
+        .workspaces
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    let merged = crate::engine::export::merge(&workspaces, &names, &environment.variables);
+    let read: Vec<String> = workspaces.into_iter().map(|w| w.workspace).collect();
+    let resources = merged.resources;
     let dir = options.load.root.join(&options.out);
+    let header = format!(
+        "# exported from {} {} by `tandem export` on {}\n",
+        if read.len() == 1 {
+            "workspace"
+        } else {
+            "workspaces"
+        },
+        read.join(", "),
+        state::rfc3339(state::now_ms())
+    );
     let mut written = 0;
     for kind in Kind::ALL {
         for key in resources.keys(kind) {
@@ -116,11 +146,6 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
             };
             let (ext, text) = emitted.map_err(|e| ExportError::Workspace(e.to_string()))?;
             let path = dir.join(kind.as_str()).join(format!("{key}.{ext}"));
-            let header = format!(
-                "# exported from workspace {} by `tandem export` on {}\n",
-                spec.name,
-                state::rfc3339(state::now_ms())
-            );
             let io = |e: std::io::Error| ExportError::Write {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -130,14 +155,46 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport, EngineError
             written += 1;
         }
     }
+    if !merged.variables.is_empty() {
+        config::edit::add_variables(&options.load.root, &environment.name, &merged.variables)?;
+    }
     Ok(ExportReport {
-        workspace: spec.name,
+        workspaces: read,
+        environment_file: format!("environments/{}.yaml", environment.name),
         environment: environment.name,
         dir,
         written,
-        unresolved: exported.unresolved,
+        unresolved: merged.unresolved,
         secret_placeholders: !resources.secret_scopes.is_empty(),
+        variables: merged.variables.into_keys().collect(),
+        notes: merged.notes,
     })
+}
+
+/// Reads what each of `specs` (workspaces of `environment`) holds, side by side, for export
+/// and compare (see [`crate::engine::export::read_workspace`]).
+pub(super) async fn read_workspaces(
+    environment: &config::Environment,
+    specs: &[&config::WorkspaceSpec],
+    root: &std::path::Path,
+    filter: Option<&regex::Regex>,
+) -> Result<Vec<crate::engine::export::WorkspaceObjects>, ExportError> {
+    let reads = specs.iter().map(|spec| async move {
+        let connection = connect::connect(spec, root, &ClientOptions::default())
+            .await
+            .map_err(|e| ExportError::Workspace(e.to_string()))?;
+        let read =
+            crate::engine::export::read_workspace(&connection.client, &environment.name, filter)
+                .await
+                .map_err(|e| ExportError::Workspace(e.to_string()));
+        connection.close().await;
+        Ok::<_, ExportError>(crate::engine::export::WorkspaceObjects {
+            workspace: spec.name.clone(),
+            passive: environment.role_of(&spec.name) == crate::model::Role::Passive,
+            objects: read?,
+        })
+    });
+    futures::future::try_join_all(reads).await
 }
 
 /// How to adopt.
@@ -147,6 +204,9 @@ pub struct AdoptOptions {
     pub load: LoadOptions,
     /// Do not ask for confirmation.
     pub auto_approve: bool,
+    /// Write configured secrets tandem never wrote from their sources, replacing the values the
+    /// workspaces hold (without it those values are kept and recorded).
+    pub overwrite_secrets: bool,
 }
 
 /// What an adoption did.
@@ -159,9 +219,11 @@ pub struct AdoptReport {
 }
 
 /// Tags existing objects the configuration describes (matched by name) as tandem's, records
-/// existing scopes as tandem's, and writes every configured secret tandem has no record of
-/// (never written by tandem, or rewritten since) from its source, recording its fingerprint,
-/// all under every workspace's lock. A secret whose source cannot be read is told and skipped.
+/// existing scopes as tandem's, and takes over every configured secret tandem has no record of,
+/// all under every workspace's lock: one tandem never wrote keeps the workspace's value (its
+/// timestamp and its source's fingerprint are recorded) unless `overwrite_secrets`; one rewritten
+/// outside tandem since its write is written from its source again. A secret whose source cannot
+/// be read is told and skipped.
 pub async fn adopt(
     options: &AdoptOptions,
     operator: &dyn Operator,
@@ -181,7 +243,7 @@ pub async fn adopt(
         "adopt",
     )
     .await?;
-    let result = adopt_locked(&session, &environment, options.auto_approve, operator).await;
+    let result = adopt_locked(&session, &environment, options, operator).await;
     session.finish(&environment).await;
     Ok(AdoptReport {
         environment,
@@ -194,7 +256,10 @@ struct Work<'a> {
     connection: &'a Connection,
     objects: Vec<adoption::Adoption>,
     scopes: Vec<(ResourceId, String)>,
+    /// Secrets written from their sources.
     secrets: Vec<adoption::SecretAdoption>,
+    /// Secrets whose workspace values are kept and recorded.
+    kept: Vec<adoption::SecretAdoption>,
 }
 
 /// Tells one line per secret written.
@@ -213,7 +278,7 @@ impl Progress for SecretLines<'_> {
 async fn adopt_locked(
     session: &Session,
     environment: &str,
-    auto_approve: bool,
+    options: &AdoptOptions,
     operator: &dyn Operator,
 ) -> Result<usize, EngineError> {
     let mut failed = 0;
@@ -243,13 +308,20 @@ async fn adopt_locked(
         for (resource, scope) in &scopes {
             operator.tell(&format!("{name}  adopt {resource} ← scope \"{scope}\""));
         }
-        let mut secrets = Vec::new();
+        let (mut secrets, mut kept) = (Vec::new(), Vec::new());
         for s in adoption::secret_candidates(desired, live, record, name) {
             let readable = match &s.source {
                 Some(source) => read_value(source, c.embedded.is_some()).map(drop),
                 None => Err("no source for this workspace".to_string()),
             };
             match readable {
+                Ok(()) if s.unrecorded() && !options.overwrite_secrets => {
+                    operator.tell(&format!(
+                        "{name}  adopt {} ← secret {}/{} ({}: the workspace's value is kept)",
+                        s.resource, s.scope, s.key, s.reason
+                    ));
+                    kept.push(s);
+                }
                 Ok(()) => {
                     operator.tell(&format!(
                         "{name}  adopt {} ← secret {}/{} ({}: written again from its source)",
@@ -266,12 +338,13 @@ async fn adopt_locked(
                 }
             }
         }
-        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty()) {
+        if !(objects.is_empty() && scopes.is_empty() && secrets.is_empty() && kept.is_empty()) {
             work.push(Work {
                 connection: c,
                 objects,
                 scopes,
                 secrets,
+                kept,
             });
         }
     }
@@ -283,7 +356,7 @@ async fn adopt_locked(
     }
     super::approve(
         operator,
-        auto_approve,
+        options.auto_approve,
         "Take these over as tandem's? Only 'yes' is accepted: ",
         ExportError::NoTerminal,
         ExportError::Cancelled,
@@ -303,7 +376,7 @@ async fn adopt_locked(
                 }
             }
         }
-        if w.scopes.is_empty() && w.secrets.is_empty() {
+        if w.scopes.is_empty() && w.secrets.is_empty() && w.kept.is_empty() {
             continue;
         }
         let role = ctx.plan.role;
@@ -316,6 +389,7 @@ async fn adopt_locked(
             record.managed_scopes.insert(scope.clone());
             operator.tell(&format!("{name}  adopted {resource}"));
         }
+        failed += keep_secrets(c, environment, &w.kept, &mut record, operator).await;
         let (report, mut record) = adoption::adopt_secrets(
             c,
             environment,
@@ -332,4 +406,48 @@ async fn adopt_locked(
         }
     }
     Ok(failed)
+}
+
+/// Records the secrets whose workspace values adopt keeps (see [`adoption::record_kept`]),
+/// telling each; the number that could not be recorded.
+async fn keep_secrets(
+    connection: &Connection,
+    environment: &str,
+    kept: &[adoption::SecretAdoption],
+    record: &mut state::StateRecord,
+    operator: &dyn Operator,
+) -> usize {
+    if kept.is_empty() {
+        return 0;
+    }
+    let name = &connection.spec.name;
+    if let Err(e) =
+        state::ensure_fingerprint_key(&connection.client, environment, &mut record.seal).await
+    {
+        operator.tell(&format!("{name}  secrets not recorded: {e}"));
+        return kept.len();
+    }
+    let mut failed = 0;
+    for s in kept {
+        let recorded = s
+            .source
+            .as_ref()
+            .ok_or_else(|| "no source for this workspace".to_string())
+            .and_then(|source| read_value(source, connection.embedded.is_some()))
+            .and_then(|value| adoption::record_kept(record, s, &value));
+        match recorded {
+            Ok(()) => operator.tell(&format!(
+                "{name}  kept the workspace's value of {}/{}; pass --overwrite-secrets to write the configured source",
+                s.scope, s.key
+            )),
+            Err(reason) => {
+                failed += 1;
+                operator.tell(&format!(
+                    "{name}  cannot adopt secret {}/{}: {reason}; skipped",
+                    s.scope, s.key
+                ));
+            }
+        }
+    }
+    failed
 }

@@ -4,8 +4,11 @@
 //! way goes through an [`Operator`].
 
 pub mod apply;
+pub mod compare;
+pub mod destroy;
 pub mod drift;
 pub mod export;
+pub mod import;
 pub mod plan;
 pub mod promote;
 pub mod readiness;
@@ -36,6 +39,16 @@ pub trait Operator: Progress + Send + Sync {
     fn can_answer(&self) -> bool;
     /// Asks `question`; true when the answer is yes.
     fn ask<'a>(&'a self, question: &'a str) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    /// Asks `question` and returns the answer as typed, trimmed (a confirmation that must be
+    /// typed out, as destroy's environment name). Nobody answers by default: nothing is
+    /// confirmed.
+    fn answer<'a>(
+        &'a self,
+        question: &'a str,
+    ) -> Pin<Box<dyn Future<Output = String> + Send + 'a>> {
+        let _ = question;
+        Box::pin(async { String::new() })
+    }
     /// The plan's actions start (a progress display may be set up).
     fn starting(&self, _plan: &Plan) {}
     /// They are all done.
@@ -79,6 +92,28 @@ async fn look_as_filed(
     };
     let session = Session::look(&config, &load.root, client, &request).await;
     Ok((config, session))
+}
+
+/// Starts catching SIGINT and SIGTERM, then takes every workspace's lock for `operation` and
+/// plans `config` under the locks with the environment file's roles (`targets` only, when
+/// given; the guard enforced when `guard`): how a writing command begins. A signal while the
+/// locks are being taken is acted on once they are held, so they are given back.
+async fn lock_as_filed(
+    config: &Config,
+    root: &std::path::Path,
+    client: &crate::client::ClientOptions,
+    (targets, guard): (Vec<ResourceId>, bool),
+    operation: &str,
+) -> Result<(Session, super::session::Interrupts), EngineError> {
+    let request = PlanRequest {
+        targets,
+        roles: super::run::roles_from_file(&config.environment),
+        enforce_guard: guard,
+        ..PlanRequest::default()
+    };
+    let interrupts = super::session::Interrupts::listen();
+    let session = Session::locked(config, root, client, request, operation).await?;
+    Ok((session, interrupts))
 }
 
 /// Parses `--target kind.key` values against the configuration.

@@ -42,19 +42,20 @@ pub(super) fn raw_ids(body: &Map<String, Value>) -> Vec<(String, String)> {
     out
 }
 
+/// `text` with ASCII letters and digits kept (upper or lower case) and every other character `_`.
+pub(super) fn word_characters(text: &str, upper: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if !c.is_ascii_alphanumeric() => '_',
+            c if upper => c.to_ascii_uppercase(),
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
 /// The environment variable an exported secret is read from: `<SCOPE>_<KEY>`, upper case.
 pub fn placeholder_variable(scope: &str, key: &str) -> String {
-    let raw = format!("{scope}_{key}");
-    let mut out: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out = word_characters(&format!("{scope}_{key}"), true);
     if out.chars().next().is_some_and(|c| c.is_ascii_digit()) {
         out.insert(0, '_');
     }

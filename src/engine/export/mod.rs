@@ -1,11 +1,13 @@
-//! `export`: configuration written from what a workspace holds — jobs, clusters, pools, secret
+//! `export`: configuration written from what the workspaces hold — jobs, clusters, pools, secret
 //! scopes (keys with `env:` placeholders: values cannot be read), ACLs and permissions — with IDs
 //! replaced by `${resources...}` references and server-filled defaults dropped (the pure
-//! transforms are in [`clean`]). `adopt` is beside it, in [`super::adopt`].
+//! transforms are in [`clean`]); several workspaces are merged into one configuration, their
+//! differences into per-workspace variables ([`merge`]). `adopt` is beside it, in
+//! [`super::adopt`].
 
 pub mod clean;
-
-use std::collections::{BTreeMap, BTreeSet};
+pub mod compare;
+pub mod merge;
 
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
@@ -14,52 +16,38 @@ use super::live::permissions_object;
 use super::objects;
 use crate::client::api::{permissions, secrets};
 use crate::client::{ClientError, WorkspaceClient};
+use crate::model::Kind;
 use crate::model::live::Grant;
-use crate::model::{Kind, Resources};
 pub use clean::{clean, placeholder_variable, unique_key};
-use clean::{raw_ids, replace_ids};
+pub use merge::{Merged, Observed, WorkspaceObjects, merge};
 
-/// An object found in the workspace, before it becomes configuration.
-#[derive(Debug, Clone)]
-struct Found {
-    kind: Kind,
-    id: String,
-    name: String,
-    body: Map<String, Value>,
-    grants: Vec<crate::model::live::Grant>,
-}
-
-/// What an export found.
-#[derive(Debug, Default)]
-pub struct Exported {
-    /// The resources, keyed by name-derived logical keys.
-    pub resources: Resources,
-    /// IDs of objects left out of the export (by `--match`) that exported resources use: they
-    /// stay IDs, which mean nothing in another workspace (`jobs.etl: existing_cluster_id 0101-x`).
-    pub unresolved: Vec<String>,
-}
-
-/// Reads every job, all-purpose cluster, pool and secret scope whose name matches `filter`, and
-/// turns them into resources keyed by a name-derived logical key.
-pub async fn export(
+/// Reads every job, all-purpose cluster, pool and secret scope whose name matches `filter`
+/// (tandem's own seal scopes aside), with their grants and ACLs and their scopes' secret keys;
+/// objects tandem manages for `environment` carry their logical key.
+pub async fn read_workspace(
     client: &WorkspaceClient,
+    environment: &str,
     filter: Option<&regex::Regex>,
-) -> Result<Exported, ClientError> {
+) -> Result<Vec<Observed>, ClientError> {
     let matches = |name: &str| filter.is_none_or(|r| r.is_match(name));
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<Observed> = Vec::new();
     // Jobs first, then the clusters and pools they use.
     for kind in Kind::tagged().rev() {
+        let tags = kind.spec().tags_field;
         found.extend(
             objects::read_whole(client, kind)
                 .await?
                 .into_iter()
                 .filter(|o| matches(&o.name))
-                .map(|o| Found {
+                .map(|o| Observed {
                     kind,
+                    managed_key: tags
+                        .and_then(|t| objects::managed_key(o.body.get(t), environment)),
                     id: o.id,
                     name: o.name,
                     body: o.body,
                     grants: Vec::new(),
+                    secrets: Default::default(),
                 }),
         );
     }
@@ -75,30 +63,6 @@ pub async fn export(
     for (f, g) in found.iter_mut().zip(grants) {
         f.grants = g;
     }
-    let mut resources = Resources::default();
-    let mut unresolved = Vec::new();
-    let mut used: BTreeMap<Kind, BTreeSet<String>> = BTreeMap::new();
-    let keys: Vec<String> = found
-        .iter()
-        .map(|f| unique_key(&f.name, used.entry(f.kind).or_default()))
-        .collect();
-    let ids: BTreeMap<(Kind, String), String> = found
-        .iter()
-        .zip(&keys)
-        .map(|(f, k)| ((f.kind, f.id.clone()), k.clone()))
-        .collect();
-    for (f, key) in found.iter().zip(&keys) {
-        let mut body = clean(f.kind, &f.body);
-        replace_ids(&mut body, &ids);
-        for (field, id) in raw_ids(&body) {
-            unresolved.push(format!("{}.{key}: {field} {id}", f.kind.as_str()));
-        }
-        let mut value = Value::Object(body);
-        if !f.grants.is_empty() {
-            value["permissions"] = serde_json::to_value(&f.grants).unwrap_or_default();
-        }
-        let _ = resources.insert_json(f.kind, key.clone(), value);
-    }
     let scopes = secrets::list_scopes(client).await?;
     let names: Vec<String> = scopes
         .iter()
@@ -113,39 +77,39 @@ pub async fn export(
         .filter(|n| !super::state::is_seal_scope(n))
         .filter(|n| matches(n))
         .collect();
-    for name in names {
-        let key = unique_key(&name, used.entry(Kind::SecretScopes).or_default());
-        let (listed, acls) = tokio::try_join!(
-            secrets::list(client, &name),
-            secrets::list_acls(client, &name)
-        )?;
-        let listed: Map<String, Value> = listed
-            .iter()
-            .filter_map(|s| s.get("key").and_then(Value::as_str))
-            .map(|k| {
-                (
-                    k.to_string(),
-                    json!({"env": placeholder_variable(&name, k)}),
-                )
-            })
-            .collect();
-        let acls: Vec<Value> = acls
+    let read = try_join_all(names.iter().map(|name| async move {
+        tokio::try_join!(
+            secrets::list(client, name),
+            secrets::list_acls(client, name)
+        )
+    }))
+    .await?;
+    for (name, (listed, acls)) in names.into_iter().zip(read) {
+        let mut acls: Vec<Value> = acls
             .iter()
             .map(|a| json!({"principal": a.get("principal"), "permission": a.get("permission")}))
             .collect();
-        let mut scope = json!({"name": name});
-        if !listed.is_empty() {
-            scope["secrets"] = Value::Object(listed);
-        }
+        acls.sort_by_key(|a| a["principal"].as_str().map(str::to_string));
+        let mut body = Map::new();
+        body.insert("name".into(), json!(name));
         if !acls.is_empty() {
-            scope["acls"] = Value::Array(acls);
+            body.insert("acls".into(), Value::Array(acls));
         }
-        let _ = resources.insert_json(Kind::SecretScopes, key, scope);
+        found.push(Observed {
+            kind: Kind::SecretScopes,
+            id: name.clone(),
+            name,
+            managed_key: None,
+            body,
+            grants: Vec::new(),
+            secrets: listed
+                .iter()
+                .filter_map(|s| s.get("key").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+        });
     }
-    Ok(Exported {
-        resources,
-        unresolved,
-    })
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -176,7 +140,13 @@ mod tests {
             .await
             .expect("job");
 
-        let exported = export(&client, None).await.expect("export");
+        let objects = read_workspace(&client, "prod", None).await.expect("read");
+        let workspaces = [WorkspaceObjects {
+            workspace: "w".into(),
+            passive: false,
+            objects,
+        }];
+        let exported = merge(&workspaces, &["w".to_string()], &Default::default());
 
         let big = &exported.resources.jobs["big"];
         let keys: Vec<&str> = big.settings["tasks"]

@@ -1,10 +1,12 @@
 //! Plans for people (text, with colour on a terminal) and for pull requests (Markdown, capped
 //! under GitHub's comment limit). JSON is the [`super::Plan`] itself, serialised.
 
+mod compare;
 mod drift;
 mod readiness;
 mod status;
 
+pub use compare::compare;
 pub use drift::drift;
 pub use readiness::readiness;
 pub use status::status;
