@@ -7,6 +7,9 @@ mod apply;
 mod auth;
 #[cfg(unix)]
 mod auth_support;
+#[cfg(unix)]
+mod ci_scripts;
+mod ci_workflows;
 mod cli;
 mod client;
 mod config_corpus;
