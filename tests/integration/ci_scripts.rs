@@ -10,9 +10,11 @@ use super::harness::project_root;
 
 const SCRIPTS: &str = "examples/ci/github-actions/scripts";
 
-/// A fake `tandem`: logs its arguments, then acts by the FAKE_* variables.
+/// A fake `tandem`: logs its arguments (and a GitHub token it should not have been given), then
+/// acts by the FAKE_* variables.
 const FAKE_TANDEM: &str = r#"#!/usr/bin/env bash
 echo "tandem $*" >> "$FAKE_LOG"
+if [[ -n "${GH_TOKEN:-}" ]]; then echo "GH_TOKEN leaked to tandem" >> "$FAKE_LOG"; fi
 dir=.
 while [[ $# -gt 0 ]]; do
   case "$1" in -C) dir="$2"; shift 2 ;; -e) shift 2 ;; *) break ;; esac
@@ -42,6 +44,7 @@ esac
 /// `run download` writes $FAKE_PLAN; a `--body-file` is kept as $FAKE_DIR/body.md.
 const FAKE_GH: &str = r#"#!/usr/bin/env bash
 echo "gh $*" >> "$FAKE_LOG"
+if [[ "${GH_TOKEN:-}" != ghs_fake ]]; then echo "GH_TOKEN not given to gh" >> "$FAKE_LOG"; fi
 filter=. body= dir=
 args=()
 while [[ $# -gt 0 ]]; do
@@ -116,6 +119,14 @@ impl Bench {
         self.read("log")
     }
 
+    /// The GitHub token went to gh, and never to tandem.
+    fn assert_token_only_for_gh(&self) {
+        let log = self.log();
+        assert!(log.contains("gh "), "{log}");
+        assert!(!log.contains("GH_TOKEN leaked to tandem"), "{log}");
+        assert!(!log.contains("GH_TOKEN not given to gh"), "{log}");
+    }
+
     /// Runs `script` with bash in `cwd`, a clean environment plus `envs`, the fakes first on
     /// the PATH.
     fn run(&self, script: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
@@ -141,6 +152,7 @@ impl Bench {
             .env("FAKE_LOG", self.path("log"))
             .env("FAKE_DIR", self.dir.path())
             .env("GITHUB_REPOSITORY", "acme/config")
+            .env("GH_TOKEN", "ghs_fake")
             .envs(envs.iter().copied())
             .output()
             .expect("bash runs")
@@ -311,15 +323,18 @@ const OPEN_ISSUES: &str = r#"[{"number": 3, "title": "tandem: drift in staging"}
   {"number": 7, "title": "tandem: drift in prod"}]"#;
 
 fn drift(bench: &Bench, rc: &str, issues: &str) -> Output {
+    let report = "## Drift\n- jobs.nightly_etl: paused → unpaused";
+    drift_reporting(bench, rc, issues, report)
+}
+
+/// Runs drift.sh for `prod`; tandem exits `rc` after printing `report`, gh lists `issues`.
+fn drift_reporting(bench: &Bench, rc: &str, issues: &str, report: &str) -> Output {
     bench.script(
         "drift.sh",
         &["prod"],
         &[
             ("FAKE_DRIFT_RC", rc),
-            (
-                "FAKE_DRIFT_REPORT",
-                "## Drift\n- jobs.nightly_etl: paused → unpaused",
-            ),
+            ("FAKE_DRIFT_REPORT", report),
             ("FAKE_ISSUES", issues),
             ("GITHUB_SERVER_URL", "https://github.example"),
             ("GITHUB_RUN_ID", "42"),
@@ -343,6 +358,7 @@ fn drift_opens_one_labelled_issue_with_the_report() {
         "gh issue create --repo acme/config --title tandem: drift in prod --label tandem-drift"
     ));
     assert!(!log.contains("gh issue edit"), "{log}");
+    bench.assert_token_only_for_gh();
     let body = bench.read("body.md");
     assert!(body.contains("https://github.example/acme/config/actions/runs/42"));
     assert!(body.contains("- jobs.nightly_etl: paused → unpaused"));
@@ -360,6 +376,27 @@ fn drift_updates_the_open_issue_of_its_environment() {
         "{log}"
     );
     assert!(bench.read("body.md").contains("## Drift"));
+}
+
+#[test]
+fn a_long_drift_report_is_cut_at_a_line_to_fit_an_issue() {
+    let bench = Bench::new();
+    let line = format!(
+        "- jobs.job_{}: schedule paused → unpaused\n",
+        "x".repeat(40)
+    );
+    let output = drift_reporting(&bench, "2", "[]", &line.repeat(1_200));
+    assert!(output.status.success(), "{}", all(&output));
+    let body = bench.read("body.md");
+    assert!(body.len() < 61_000, "{} bytes", body.len());
+    assert!(body.contains("… cut: the full report is in the run's summary."));
+    let kept = body.lines().filter(|l| l.starts_with("- jobs.")).count();
+    assert!(kept > 500, "{kept} lines kept");
+    assert!(
+        body.lines()
+            .filter(|l| l.starts_with("- jobs."))
+            .all(|l| format!("{l}\n") == line)
+    );
 }
 
 #[test]
@@ -460,6 +497,7 @@ fn apply_applies_the_reviewed_plan_then_main_afresh() {
             .log()
             .contains("gh run download 555 --repo acme/config --name tandem-plan-pr12-f00d")
     );
+    bench.assert_token_only_for_gh();
     let log = bench.read("runner/tandem-apply/apply.txt");
     assert!(
         log.contains("reviewed plan: #12 at f00d, from run 555"),

@@ -26,6 +26,10 @@ repo="${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
 sha="${GITHUB_SHA:?set GITHUB_SHA}"
 plan_workflow="${PLAN_WORKFLOW:-.github/workflows/plan.yml}"
 dir="${TANDEM_DIR:-.}"
+# The GitHub token is for gh only: tandem never sees it (a secret source could name it).
+gh_token="${GH_TOKEN:-}"
+unset GH_TOKEN
+gh() { GH_TOKEN="$gh_token" command gh "$@"; }
 # Outside the checkout: an untracked file there would be recorded as a "+dirty" configuration.
 out="${RUNNER_TEMP:-$(mktemp -d)}/tandem-apply"
 mkdir -p "$out"

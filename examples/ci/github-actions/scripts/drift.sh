@@ -14,6 +14,10 @@ env_name="${1:?usage: drift.sh ENVIRONMENT}"
 [[ "$env_name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || { echo "::error::invalid environment name: $env_name" >&2; exit 1; }
 repo="${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
 label="tandem-drift"
+# The GitHub token is for gh only: tandem never sees it (a secret source could name it).
+gh_token="${GH_TOKEN:-}"
+unset GH_TOKEN
+gh() { GH_TOKEN="$gh_token" command gh "$@"; }
 title="tandem: drift in ${env_name}"
 out="${RUNNER_TEMP:-$(mktemp -d)}/tandem-drift"
 mkdir -p "$out"
@@ -23,6 +27,12 @@ run_url="${GITHUB_SERVER_URL:-https://github.com}/${repo}/actions/runs/${GITHUB_
 rc=0
 tandem -C "${TANDEM_DIR:-.}" -e "$env_name" drift --format markdown --detailed-exitcode \
   > "${out}/drift.md" || rc=$?
+
+if [[ "$rc" != 0 && "$rc" != 2 ]]; then
+  echo "::error::tandem drift failed (exit ${rc}); see the log above. The drift issue is left as it is."
+  exit 1
+fi
+if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "${out}/drift.md" >> "$GITHUB_STEP_SUMMARY"; fi
 
 # The open drift issue of this environment, if any (the label may be shared by environments).
 issue="$(gh issue list --repo "$repo" --label "$label" --state open --limit 100 \
@@ -44,7 +54,6 @@ case "$rc" in
       echo
       LC_ALL=C awk -v max=60000 '{ n += length($0) + 1; if (n > max) { print "\n… cut: the full report is in the run'"'"'s summary."; exit } print }' "${out}/drift.md"
     } > "${out}/issue.md"
-    if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "${out}/drift.md" >> "$GITHUB_STEP_SUMMARY"; fi
     if [[ -n "$issue" ]]; then
       gh issue edit "$issue" --repo "$repo" --body-file "${out}/issue.md"
       echo "drift in ${env_name}: updated issue #${issue}"
@@ -54,9 +63,5 @@ case "$rc" in
       gh issue create --repo "$repo" --title "$title" --label "$label" --body-file "${out}/issue.md"
       echo "drift in ${env_name}: opened an issue"
     fi
-    ;;
-  *)
-    echo "::error::tandem drift failed (exit ${rc}); see the log above. The drift issue is left as it is."
-    exit 1
     ;;
 esac
