@@ -13,6 +13,7 @@ mod plan;
 mod promote;
 mod readiness;
 mod repair;
+mod show;
 mod status;
 mod unlock;
 mod validate;
@@ -119,6 +120,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what apply would change in every workspace of the environment.
     Plan(plan::PlanArgs),
+    /// Render a plan saved by `plan --out FILE`, reading no workspace and needing no credential.
+    Show(show::ShowArgs),
     /// How far each workspace has drifted from the configuration, with a remedy for each difference.
     Drift(drift::DriftArgs),
     /// Could a passive workspace take over right now? A verdict and a table of checks.
@@ -187,6 +190,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Emulator(args) => emulator::run(args),
         Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Show(args) => show::run(args),
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Unlock(args) => unlock::run(&cli.global, args),
         Command::Repair(args) => repair::run(&cli.global, args),

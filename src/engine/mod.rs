@@ -32,6 +32,7 @@ pub use commands::plan::{PlanOptions, PlanReport, plan};
 pub use commands::promote::{PromoteOptions, PromoteReport, promote};
 pub use commands::readiness::{ReadinessOptions, readiness};
 pub use commands::repair::{RepairOptions, RepairReport, repair};
+pub use commands::show::{ShowOptions, ShowReport, show};
 pub use commands::status::{StatusOptions, status};
 pub use commands::unlock::{UnlockOptions, UnlockReport, unlock};
 
@@ -139,6 +140,10 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Import(#[from] commands::import::ImportError),
+    /// A saved plan that cannot be read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    PlanFile(#[from] commands::show::PlanFileError),
     /// A repair that failed or was refused.
     #[error(transparent)]
     #[diagnostic(transparent)]

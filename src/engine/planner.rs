@@ -335,7 +335,7 @@ async fn plan_read(
     }
     let provenance = super::run::Provenance::from(&config.provenance);
     let (config_commit, config_dirty) = (provenance.commit, provenance.dirty);
-    let plan = Plan {
+    let mut plan = Plan {
         format_version: plan::PLAN_FORMAT_VERSION,
         environment: config.environment.name.clone(),
         active: request
@@ -350,7 +350,9 @@ async fn plan_read(
         changed_resources: Vec::new(),
         workspaces,
         failures,
+        origins: Default::default(),
     };
+    plan.record_origins(&super::commands::plan::origins(config));
     (plan, contexts)
 }
 

@@ -822,6 +822,10 @@ pub struct Plan {
     /// Workspaces that could not be planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<WorkspaceFailure>,
+    /// Where each resource the plan acts on or overrides is declared (`kind.key` →
+    /// `file:line`), so that a saved plan renders as it was planned.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origins: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -836,6 +840,34 @@ impl Plan {
             w.not_compared
                 .iter()
                 .map(move |s| (w.workspace.as_str(), s))
+        })
+    }
+
+    /// Records where the resources it acts on or overrides are declared.
+    pub fn record_origins(&mut self, origins: &render::Origins) {
+        self.origins = self
+            .resources()
+            .filter_map(|id| origins.get(id).map(|o| (id.to_string(), o.clone())))
+            .collect();
+    }
+
+    /// Where the resources it acts on or overrides are declared, as recorded.
+    pub fn origins(&self) -> render::Origins {
+        self.resources()
+            .filter_map(|id| {
+                let origin = self.origins.get(&id.to_string())?;
+                Some((id.clone(), origin.clone()))
+            })
+            .collect()
+    }
+
+    /// Every resource it acts on or overrides (some more than once).
+    fn resources(&self) -> impl Iterator<Item = &ResourceId> {
+        self.workspaces.iter().flat_map(|w| {
+            w.actions
+                .iter()
+                .map(|a| &a.resource)
+                .chain(w.overrides.iter().map(|o| &o.resource))
         })
     }
 

@@ -83,13 +83,9 @@ pub enum ApplyError {
         resources: String,
     },
     /// The plan file is unusable.
-    #[error("cannot use plan file {path}: {reason}")]
-    PlanFile {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    PlanFile(#[from] super::show::PlanFileError),
 }
 
 /// Loads the configuration, takes every workspace's lock, plans under the locks (or checks a
@@ -243,25 +239,16 @@ async fn confirm(
 
 /// A plan saved by `tandem plan --out`, checked to be of this format and environment.
 fn read_plan(path: &Path, environment: &str) -> Result<Plan, ApplyError> {
-    let error = |reason: String| ApplyError::PlanFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let plan: Plan =
-        serde_json::from_str(&text).map_err(|e| error(format!("not a tandem plan: {e}")))?;
-    if plan.format_version != crate::plan::PLAN_FORMAT_VERSION {
-        return Err(error(format!(
-            "plan format {} is not supported (expected {})",
-            plan.format_version,
-            crate::plan::PLAN_FORMAT_VERSION
-        )));
-    }
+    let plan = super::show::read_plan_file(path)?;
     if plan.environment != environment {
-        return Err(error(format!(
-            "the plan is for environment {}, not {environment}",
-            plan.environment
-        )));
+        return Err(super::show::PlanFileError {
+            path: path.display().to_string(),
+            reason: format!(
+                "the plan is for environment {}, not {environment}",
+                plan.environment
+            ),
+        }
+        .into());
     }
     Ok(plan)
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod promote;
 pub mod readiness;
 pub mod repair;
+pub mod show;
 pub mod status;
 pub mod unlock;
 

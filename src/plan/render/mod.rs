@@ -1,23 +1,29 @@
 //! Plans for people (text, with colour on a terminal) and for pull requests (Markdown, capped
-//! under GitHub's comment limit). JSON is the [`super::Plan`] itself, serialised.
+//! under GitHub's comment limit). JSON is the [`super::Plan`] itself, serialised. Both show the
+//! most important first ([`review`]): deletions, the branch's own changes, replaces, updates,
+//! creates, then what only the passive overrides change.
 
 mod compare;
 mod drift;
+mod markdown;
 mod readiness;
+pub mod review;
 mod status;
 
 pub use compare::compare;
 pub use drift::drift;
+pub use markdown::{MARKDOWN_BUDGET, MARKDOWN_LIMIT, markdown};
 pub use readiness::readiness;
 pub use status::status;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Action, FieldChange, Plan, PlannedAction, WorkspacePlan};
+use super::{Action, FieldChange, Plan, PlannedAction};
 use crate::model::ResourceId;
+use review::{Change, Overrides};
 
 /// Where each resource is defined (`examples/jobs/etl.yaml:4`), shown next to it.
 pub type Origins = BTreeMap<ResourceId, String>;
@@ -42,15 +48,13 @@ impl Style {
         }
     }
 
+    /// An action's symbol and verb (`+ create`, `~ update`), coloured by the change it makes.
     fn verb(&self, action: &Action) -> String {
-        let verb = action.verb();
-        match action {
-            Action::Create { .. } | Action::CreateScope { .. } | Action::Start { .. } => {
-                self.paint("32", verb)
-            }
-            a if a.is_destructive() => self.paint("31", verb),
-            _ => self.paint("33", verb),
-        }
+        let change = Change::of(action);
+        self.paint(
+            change.colour(),
+            &format!("{} {}", change.symbol(), action.verb()),
+        )
     }
 }
 
@@ -94,12 +98,20 @@ fn show(value: &Value) -> String {
     }
 }
 
-fn change_lines(change: &FieldChange, indent: &str, style: Style, out: &mut String) {
+/// A field change: `path: before → after` (with `note` after it), or a line diff of long text.
+fn change_lines(
+    change: &FieldChange,
+    note: Option<&str>,
+    indent: &str,
+    style: Style,
+    out: &mut String,
+) {
+    let note = note.map(|n| format!("  [{n}]")).unwrap_or_default();
     match (&change.before, &change.after) {
         (Value::String(a), Value::String(b))
             if a.len() > INLINE || b.len() > INLINE || a.contains('\n') || b.contains('\n') =>
         {
-            let _ = writeln!(out, "{indent}{}:", change.path);
+            let _ = writeln!(out, "{indent}{}:{note}", change.path);
             let diff = similar::TextDiff::from_lines(a.as_str(), b.as_str());
             for op in diff.iter_all_changes() {
                 let (sign, code) = match op.tag() {
@@ -122,7 +134,7 @@ fn change_lines(change: &FieldChange, indent: &str, style: Style, out: &mut Stri
         (before, after) => {
             let _ = writeln!(
                 out,
-                "{indent}{}: {} → {}",
+                "{indent}{}: {} → {}{note}",
                 change.path,
                 show(before),
                 show(after)
@@ -131,24 +143,33 @@ fn change_lines(change: &FieldChange, indent: &str, style: Style, out: &mut Stri
     }
 }
 
-/// One line (or a few) describing an action's details.
-fn details(action: &Action, indent: &str, style: Style, out: &mut String) {
-    match action {
+/// One line (or a few) describing an action's details; a field change an override of
+/// `workspace` decides says so.
+fn details(
+    planned: &PlannedAction,
+    workspace: &str,
+    overrides: &Overrides,
+    indent: &str,
+    style: Style,
+    out: &mut String,
+) {
+    match &planned.action {
         Action::Update { changes, .. } | Action::Replace { changes, .. } => {
             for change in changes {
-                change_lines(change, indent, style, out);
+                let note = overrides
+                    .of_field(workspace, &planned.resource, &change.path)
+                    .map(review::change_note);
+                change_lines(change, note, indent, style, out);
             }
         }
         Action::Create { body } => {
             let fields = body.as_object().map(|m| m.len()).unwrap_or(0);
-            let name = body
-                .get("name")
-                .or_else(|| body.get("cluster_name"))
-                .or_else(|| body.get("instance_pool_name"));
             let _ = writeln!(
                 out,
                 "{indent}{}{fields} fields",
-                name.map(|n| format!("{} · ", show(n))).unwrap_or_default()
+                object_name(body)
+                    .map(|n| format!("{} · ", show(n)))
+                    .unwrap_or_default()
             );
         }
         Action::Delete { id, reason } => {
@@ -217,31 +238,14 @@ fn details(action: &Action, indent: &str, style: Style, out: &mut String) {
     }
 }
 
-/// One resource's actions, per workspace.
-type ResourceRows<'a> = Vec<(&'a WorkspacePlan, Vec<&'a PlannedAction>)>;
-
-/// Resources in apply order of first appearance, each with every workspace's actions.
-fn grouped(plan: &Plan) -> Vec<(ResourceId, ResourceRows<'_>)> {
-    // One pass with an index: plans of thousands of resources made a scan per resource slow.
-    let mut index: std::collections::HashMap<&ResourceId, usize> = Default::default();
-    let mut out: Vec<(ResourceId, ResourceRows<'_>)> = Vec::new();
-    for w in &plan.workspaces {
-        for a in &w.actions {
-            let at = *index.entry(&a.resource).or_insert_with(|| {
-                out.push((a.resource.clone(), Vec::new()));
-                out.len() - 1
-            });
-            let rows = &mut out[at].1;
-            match rows.last_mut() {
-                Some((last, actions)) if std::ptr::eq(*last, w) => actions.push(a),
-                _ => rows.push((w, vec![a])),
-            }
-        }
-    }
-    out
+/// The name an object's create request gives it (jobs, clusters, pools name it differently).
+fn object_name(body: &Value) -> Option<&Value> {
+    body.get("name")
+        .or_else(|| body.get("cluster_name"))
+        .or_else(|| body.get("instance_pool_name"))
 }
 
-fn summary_line(w: &WorkspacePlan) -> String {
+fn summary_line(w: &super::WorkspacePlan) -> String {
     let counts = w.summary();
     let mut line = if counts.is_empty() {
         "no changes".to_string()
@@ -281,7 +285,12 @@ fn header(plan: &Plan) -> String {
     )
 }
 
-/// The plan as text for a terminal or a CI log.
+/// What the symbols before each action mean.
+const LEGEND: &str = "+ create  ~ update  -/+ replace  - delete  ? not compared";
+
+/// The plan as text for a terminal or a CI log: most important first (deletions, the branch's
+/// own changes, replaces, updates, creates, then changes only the passive overrides make), then
+/// the passive overrides of every resource that changes and what decided each.
 pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "tandem plan · {}", header(plan));
@@ -296,7 +305,10 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
             }
         );
     }
-    let changed: BTreeSet<&ResourceId> = plan.changed_resources.iter().collect();
+    if plan.has_changes() {
+        let _ = writeln!(out, "{LEGEND}");
+    }
+    let overrides = Overrides::of(plan);
     let width = plan
         .workspaces
         .iter()
@@ -304,21 +316,24 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
         .chain(plan.failures.iter().map(|f| f.workspace.len()))
         .max()
         .unwrap_or(0);
-    for (id, per) in grouped(plan) {
+    let entries = review::entries(plan, &overrides);
+    for entry in &entries {
+        let id = &entry.resource;
         let origin = origins
-            .get(&id)
+            .get(id)
             .map(|o| format!("  ({o})"))
             .unwrap_or_default();
-        let mark = if changed.contains(&id) {
+        let mark = if entry.changed_in_branch {
             " [changed in this branch]"
         } else {
             ""
         };
         let _ = writeln!(out, "\n{}{origin}{mark}", style.paint("1", &id.to_string()));
-        for (w, actions) in per {
+        for (w, actions) in &entry.rows {
             for a in actions {
                 let _ = writeln!(out, "  {:width$}  {}", w.workspace, style.verb(&a.action));
-                details(&a.action, &format!("  {:width$}    ", ""), style, &mut out);
+                let indent = format!("  {:width$}    ", "");
+                details(a, &w.workspace, &overrides, &indent, style, &mut out);
             }
         }
     }
@@ -333,51 +348,7 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
             );
         }
     }
-    // Overrides are shown for resources that change; the rest are counted.
-    // A resource changing anywhere shows its overrides everywhere: the passive side may
-    // deliberately not follow the change.
-    let touched = |_: &WorkspacePlan, id: &ResourceId| {
-        plan.workspaces
-            .iter()
-            .any(|w| w.actions.iter().any(|a| &a.resource == id))
-    };
-    let overrides: Vec<_> = plan
-        .workspaces
-        .iter()
-        .flat_map(|w| {
-            w.overrides
-                .iter()
-                .filter(move |o| touched(w, &o.resource))
-                .map(move |o| (w, o))
-        })
-        .collect();
-    let in_force: usize = plan.workspaces.iter().map(|w| w.overrides.len()).sum();
-    if in_force > overrides.len() {
-        let _ = writeln!(
-            out,
-            "
-{} passive override(s) in force on unchanged resources (see --format json)",
-            in_force - overrides.len()
-        );
-    }
-    if !overrides.is_empty() {
-        let _ = writeln!(out, "\n{}", style.paint("1", "passive overrides"));
-        for (w, o) in overrides {
-            let source = match o.source {
-                crate::policy::OverrideSource::Passive => "built-in",
-                crate::policy::OverrideSource::PassiveBlock => "its passive: block",
-            };
-            let _ = writeln!(
-                out,
-                "  {:width$}  {} {}: {} → {} ({source})",
-                w.workspace,
-                o.resource,
-                o.field,
-                show(&o.configured),
-                show(&o.applied)
-            );
-        }
-    }
+    overrides_text(plan, origins, &entries, width, style, &mut out);
     for w in &plan.workspaces {
         for note in &w.notes {
             let _ = writeln!(out, "\nnote: {}: {note}", w.workspace);
@@ -399,109 +370,59 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
     out
 }
 
-/// GitHub's limit for a comment is 65,536 characters; stay clearly under it.
-pub const MARKDOWN_LIMIT: usize = 65_000;
-
-/// The plan as Markdown for a pull-request comment: a summary table, then a collapsible
-/// section per resource; past the limit the tail is summarised and the comment says so.
-pub fn markdown(plan: &Plan, origins: &Origins) -> String {
-    let mut head = String::new();
-    let _ = writeln!(head, "### tandem plan · {}\n", header(plan));
-    if let Some(files) = &plan.changed_files {
-        let _ = writeln!(
-            head,
-            "Config files changed in this branch: {}\n",
-            if files.is_empty() {
-                "none".to_string()
-            } else {
-                files
-                    .iter()
-                    .map(|f| format!("`{f}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        );
-    }
-    let _ = writeln!(head, "| workspace | role | changes |\n|---|---|---|");
+/// The passive overrides of the resources that change (a resource changing anywhere shows its
+/// overrides everywhere: the passive side may deliberately not follow the change); the rest
+/// are counted.
+fn overrides_text(
+    plan: &Plan,
+    origins: &Origins,
+    entries: &[review::Entry],
+    width: usize,
+    style: Style,
+    out: &mut String,
+) {
+    let touched: std::collections::HashSet<&ResourceId> =
+        entries.iter().map(|e| &e.resource).collect();
+    let mut shown = 0;
+    let mut lines = String::new();
     for w in &plan.workspaces {
-        let _ = writeln!(
-            head,
-            "| {} | {} | {} |",
-            w.workspace,
-            w.role.as_str(),
-            summary_line(w)
-        );
-    }
-    for f in &plan.failures {
-        let _ = writeln!(
-            head,
-            "| {} | ? | **{}:** {} |",
-            f.workspace,
-            f.label(),
-            f.error.replace('|', "\\|")
-        );
-    }
-    head.push('\n');
-    // Before the resources: never cut off by the size limit.
-    if plan.not_compared().next().is_some() {
-        let _ = writeln!(head, "**{NOT_COMPARED}:**\n");
-        for (workspace, s) in plan.not_compared() {
-            let _ = writeln!(head, "- `{workspace}` ~ {}", s.describe());
+        let changing = review::changing_overrides(w);
+        for o in w.overrides.iter().filter(|o| touched.contains(&o.resource)) {
+            shown += 1;
+            let configured = if o.configured.is_null() {
+                String::new()
+            } else {
+                format!("; configured {}", show(&o.configured))
+            };
+            let change = changing
+                .get(&(&o.resource, o.field.as_str()))
+                .map(|c| format!(" — {}", style.paint("1", &format!("changes: {c}"))))
+                .unwrap_or_default();
+            let _ = writeln!(
+                lines,
+                "  {:width$}  {} {}: {} ({}{configured}){change}",
+                w.workspace,
+                o.resource,
+                o.field,
+                show(&o.applied),
+                review::decided_by(o, origins.get(&o.resource).map(String::as_str)),
+            );
         }
-        head.push('\n');
     }
-    let changed: BTreeSet<&ResourceId> = plan.changed_resources.iter().collect();
-    let mut sections = Vec::new();
-    for (id, per) in grouped(plan) {
-        let mut s = String::new();
-        let verbs: BTreeSet<&str> = per
-            .iter()
-            .flat_map(|(_, a)| a.iter().map(|a| a.action.verb()))
-            .collect();
-        let origin = origins
-            .get(&id)
-            .map(|o| format!(" — `{o}`"))
-            .unwrap_or_default();
-        let mark = if changed.contains(&id) { " ✎" } else { "" };
+    let in_force: usize = plan.workspaces.iter().map(|w| w.overrides.len()).sum();
+    if in_force > shown {
         let _ = writeln!(
-            s,
-            "<details><summary><code>{id}</code>: {}{origin}{mark}</summary>\n\n```diff",
-            verbs.into_iter().collect::<Vec<_>>().join(", ")
+            out,
+            "\n{} passive override(s) in force on unchanged resources (see --format json)",
+            in_force - shown
         );
-        for (w, actions) in per {
-            for a in actions {
-                let _ = writeln!(
-                    s,
-                    "{} {}: {}",
-                    if a.action.is_destructive() { "-" } else { "+" },
-                    w.workspace,
-                    a.action.verb()
-                );
-                details(&a.action, "    ", Style::new(false), &mut s);
-            }
-        }
-        let _ = writeln!(s, "```\n</details>\n");
-        sections.push(s);
     }
-    let mut out = head;
-    let total = sections.len();
-    for (i, section) in sections.iter().enumerate() {
-        let tail = format!(
-            "\n_… and {} more resources not shown (comment size limit); run `tandem plan` for the full plan._\n",
-            total - i
+    if shown > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} (what each passive workspace gets instead of the configuration, and what decided it)",
+            style.paint("1", "passive overrides")
         );
-        if out.len() + section.len() + tail.len() > MARKDOWN_LIMIT {
-            out.push_str(&tail);
-            return out;
-        }
-        out.push_str(section);
+        out.push_str(&lines);
     }
-    if total == 0 && plan.failures.is_empty() {
-        out.push_str(if plan.not_compared().next().is_some() {
-            "No changes: every workspace matches the configuration, as far as this run can compare it.\n"
-        } else {
-            "No changes: every workspace matches the configuration.\n"
-        });
-    }
-    out
 }
