@@ -226,43 +226,81 @@ fn the_examples_planned_from_empty_and_after_apply() {
 #[test]
 fn a_new_pair_shows_every_passive_override() {
     let repo = TestRepo::with_env(PAIR_ENV).file(SMALL_FILE, SMALL);
-    assert_plan(
+    assert_plan_and_comment(
         "small_from_empty",
         "the small config on an empty pair: the secondary's cluster terminated, pool without \
          idle instances, jobs paused at max_concurrent_runs 0 with only their owner's grant, \
-         except the heartbeat job, whose passive: block keeps it running with all its grants",
-        &plan_text(&repo, &[]),
+         except the heartbeat job, whose passive: block keeps it running with all its grants; \
+         in the comment each create's contents (collapsed), the secondary's as the fields in \
+         which it differs from the primary's",
+        |extra| ok(&tandem(&repo, &[&["plan"][..], extra].concat(), &[])),
     );
 }
 
-#[test]
-fn field_updates_in_a_pull_request() {
-    // As CI plans a pull request: the config committed, the base named, so the plan marks the
-    // resources whose files changed.
+/// As CI plans a pull request: [`SMALL`] committed and applied, then edited as [`small_with`]
+/// does and committed again.
+fn pull_request(edits: &[(&str, &str)]) -> TestRepo {
     let repo = TestRepo::with_env(PAIR_ENV)
         .file(SMALL_FILE, SMALL)
         .git_init();
     repo.commit("base");
     apply(&repo, &[]);
-    repo.write(
-        SMALL_FILE,
-        &small_with(&[
-            ("max_concurrent_runs: 2", "max_concurrent_runs: 4"),
-            ("0 30 1 * * ?", "0 0 3 * * ?"),
-            ("max_capacity: 10", "max_capacity: 20"),
-            ("autotermination_minutes: 60", "autotermination_minutes: 30"),
-        ]),
-    );
+    repo.write(SMALL_FILE, &small_with(edits));
     repo.commit("change");
+    repo
+}
+
+/// `tandem plan --base HEAD~1` with `extra` arguments, which must succeed: the branch's files
+/// marked.
+fn plan_against_base(repo: &TestRepo, extra: &[&str]) -> String {
+    let args = [&["plan", "--base", "HEAD~1"][..], extra].concat();
+    ok(&tandem(repo, &args, &[]))
+}
+
+#[test]
+fn a_changed_passive_block_is_an_override_change() {
+    // A pull request that changes only what the secondary gets.
+    let repo = pull_request(&[(
+        "passive:\n        max_concurrent_runs: 1\n",
+        "passive:\n        max_concurrent_runs: 3\n",
+    )]);
+    let plan = |extra: &[&str]| plan_against_base(&repo, extra);
+    let comment = plan(&["--format", "markdown"]);
+    assert!(
+        comment.contains("| secondary | passive | 0 | 1 | 0 | 0 | 9 (**1 changing** ⚑) | 0 |"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains(
+            "| `jobs.heartbeat` | max_concurrent_runs | **3** | `passive:` block, `resources/small.yaml:39` | 1 | ⚑ **changes:** 1 → 3 |"
+        ),
+        "{comment}"
+    );
+    assert_plan_and_comment(
+        "passive_block_changed",
+        "the heartbeat job's passive: block raises max_concurrent_runs from 1 to 3: nothing \
+         changes on the primary; on the secondary the update is shown as a passive override \
+         changing (decided by the job's passive: block, where it is declared), first among the \
+         changes and open in the comment",
+        plan,
+    );
+}
+
+#[test]
+fn field_updates_in_a_pull_request() {
+    let repo = pull_request(&[
+        ("max_concurrent_runs: 2", "max_concurrent_runs: 4"),
+        ("0 30 1 * * ?", "0 0 3 * * ?"),
+        ("max_capacity: 10", "max_capacity: 20"),
+        ("autotermination_minutes: 60", "autotermination_minutes: 30"),
+    ]);
     assert_plan_and_comment(
         "updates",
         "etl's max_concurrent_runs 2 → 4 and cron changed, the pool's max_capacity and the \
          cluster's autotermination changed: updates on both sides, but the secondary keeps \
-         max_concurrent_runs 0 (a passive override: listed in the text, not in the comment)",
-        |extra| {
-            let args = [&["plan", "--base", "HEAD~1"][..], extra].concat();
-            ok(&tandem(&repo, &args, &[]))
-        },
+         max_concurrent_runs 0 (a passive override that does not change, listed with what \
+         decided it)",
+        |extra| plan_against_base(&repo, extra),
     );
 }
 
@@ -455,6 +493,132 @@ fn an_unreachable_workspace_renders_its_failure() {
             assert_eq!(run.code(), 1, "{}", run.all_output());
             run.stdout()
         },
+    );
+}
+
+/// `count` generated jobs, `generated_0000` on, as a resource file.
+fn generated_jobs(count: usize) -> String {
+    let mut yaml = String::from("resources:\n  jobs:\n");
+    for i in 0..count {
+        yaml.push_str(&format!(
+            "    generated_{i:04}:\n      name: Generated job {i:04}\n      tasks:\n        - task_key: main\n          notebook_task: {{notebook_path: /Repos/generated/notebook_{i:04}}}\n"
+        ));
+    }
+    yaml
+}
+
+#[test]
+fn a_deletion_among_1500_creates_is_never_truncated_away() {
+    let jobs = 1500;
+    let repo = TestRepo::with_env(PAIR_ENV).file(
+        "resources/job.yaml",
+        "resources:\n  jobs:\n    legacy:\n      name: legacy\n      tasks:\n        - task_key: main\n          notebook_task: {notebook_path: /Repos/legacy/main}\n",
+    );
+    apply(&repo, &[]);
+    // The last resource file: its deletion would come last in apply order.
+    std::fs::remove_file(repo.path().join("resources/job.yaml")).expect("remove");
+    repo.write("resources/generated.yaml", &generated_jobs(jobs));
+    let run = tandem(
+        &repo,
+        &["plan", "--format", "markdown", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let md = run.stdout();
+    let chars = md.chars().count();
+    assert!(chars <= 65_536, "{chars} characters");
+    assert!(
+        chars > 50_000,
+        "the comment should be filled up to the budget: {chars}"
+    );
+    assert!(
+        md.contains("| primary | active | 1500 | 0 | 0 | **1** | 0 | 0 |"),
+        "{}",
+        &md[..600]
+    );
+    // The deletion comes first, whole and open, under its own heading.
+    let deletions = md.find("#### Deletions (1)").expect("a deletions heading");
+    let changes = md.find("#### Changes (1500)").expect("a changes heading");
+    assert!(deletions < changes);
+    assert!(
+        md[deletions..changes]
+            .contains("<details open><summary>- <code>jobs.legacy</code>: delete"),
+        "{}",
+        &md[deletions..changes]
+    );
+    let shown = md[changes..]
+        .matches("<summary>+ <code>jobs.generated_")
+        .count();
+    let left_out: usize = md
+        .rsplit("_… and ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the count of resources left out");
+    assert_eq!(
+        shown + left_out,
+        jobs,
+        "shown {shown} + left out {left_out}"
+    );
+    // Shown are the first in order, left out the rest: truncation never skips around.
+    assert!(md.contains("jobs.generated_0000"));
+    assert!(!md.contains(&format!("jobs.generated_{:04}</code>", jobs - 1)));
+    // The snapshot: everything up to the first create's section, then the tail.
+    let first_create_end = changes
+        + md[changes..]
+            .find("</details>\n</details>\n")
+            .expect("a create")
+        + 22;
+    let tail = md.rfind("\n_… and ").expect("tail");
+    assert_plan(
+        "deletion_among_1500_creates_markdown",
+        "the only job deleted and 1,500 new ones: the summary counts every create and the \
+         deletion, the passive overrides of the new jobs share one row (the same built-in \
+         value), the deletion is first, then as many creates as fit (first of them \
+         shown here) and the count of those left out",
+        &format!(
+            "{}\n[… {} more create sections …]\n{}",
+            &md[..first_create_end],
+            shown - 1,
+            &md[tail..]
+        ),
+    );
+}
+
+#[test]
+fn a_saved_plan_shows_as_planned_without_the_environment() {
+    let repo =
+        small_pair_applied_then(&[(REPORT_JOB, ""), ("max_capacity: 10", "max_capacity: 20")]);
+    let saved = tempfile::tempdir().expect("temp dir");
+    let file = saved.path().join("plan.json");
+    let file = file.to_str().expect("utf-8");
+    let planned: Vec<String> = ["text", "markdown", "json"]
+        .iter()
+        .map(|format| {
+            ok(&tandem(
+                &repo,
+                &["plan", "--format", format, "--out", file],
+                &[],
+            ))
+        })
+        .collect();
+    // Elsewhere: no environment file, no workspace, no credential.
+    let elsewhere = TestRepo::new();
+    for (format, planned) in ["text", "markdown", "json"].iter().zip(&planned) {
+        let shown = ok(&elsewhere.tandem(&["show", file, "--format", format]));
+        assert_eq!(&shown, planned, "tandem show --format {format}");
+    }
+    assert!(
+        planned[0].contains("resources/small.yaml"),
+        "origins are kept: {}",
+        planned[0]
+    );
+    let refused = elsewhere.tandem(&["show", "environments/none.json"]);
+    assert_eq!(refused.code(), 1);
+    assert!(
+        refused.stderr().contains("cannot use plan file"),
+        "{}",
+        refused.stderr()
     );
 }
 

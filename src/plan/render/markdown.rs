@@ -98,7 +98,7 @@ fn head(plan: &Plan) -> String {
     for f in &plan.failures {
         let _ = writeln!(
             out,
-            "| {} | ? | **error:** {} |||||||",
+            "| {} | ? | **error:** {} | | | | | |",
             f.workspace,
             cell(&f.error)
         );
@@ -112,29 +112,29 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Built-in overrides giving this many resources or more the same value share one row.
+const SHARED_ROW_FROM: usize = 4;
+
 /// Per passive workspace, a table of what it gets instead of the configuration for each
 /// resource the plan touches, and what decided it: overrides changing first (never left out),
-/// then those a `passive:` block decides, then the built-in ones, until [`OVERRIDES_BUDGET`];
-/// the rest are counted by field and value.
+/// then those a `passive:` block decides, then the built-in ones (one row for many resources
+/// given the same value), until [`OVERRIDES_BUDGET`]; the rest are counted by field and value.
 fn overrides_section(plan: &Plan, origins: &Origins, entries: &[Entry], out: &mut String) {
     let touched: HashSet<&ResourceId> = entries.iter().map(|e| &e.resource).collect();
     let mut section = String::new();
     let mut budget = OVERRIDES_BUDGET;
-    let mut unchanged_resources = 0;
+    let mut unlisted = 0;
     for w in &plan.workspaces {
         let changing = review::changing_overrides(w);
-        let mut rows: Vec<(&Override, Option<&String>)> = w
+        let listed: Vec<&Override> = w
             .overrides
             .iter()
             .filter(|o| touched.contains(&o.resource))
-            .map(|o| (o, changing.get(&(&o.resource, o.field.as_str()))))
             .collect();
-        unchanged_resources += w.overrides.len() - rows.len();
-        if rows.is_empty() {
+        unlisted += w.overrides.len() - listed.len();
+        if listed.is_empty() {
             continue;
         }
-        // Stable: the plan's order among equals.
-        rows.sort_by_key(|(o, change)| (change.is_none(), o.source == OverrideSource::Passive));
         let _ = writeln!(
             section,
             "**{}** ({}) gets:\n\n| resource | field | {} gets | decided by | configuration | this plan |\n|---|---|---|---|---|---|",
@@ -142,28 +142,60 @@ fn overrides_section(plan: &Plan, origins: &Origins, entries: &[Entry], out: &mu
             w.role.as_str(),
             w.workspace
         );
-        let mut left_out: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
-        for (o, change) in rows {
-            let row = override_row(o, change, origins);
-            if change.is_some() || row.len() <= budget {
+        // Changing first, then the passive: blocks' (the plan's order among equals), then the
+        // built-in ones, many resources given the same value sharing a row.
+        let (changes, unchanged): (Vec<&Override>, Vec<&Override>) = listed
+            .into_iter()
+            .partition(|o| changing.contains_key(&(&o.resource, o.field.as_str())));
+        let mut rows: Vec<(String, bool)> = changes
+            .into_iter()
+            .map(|o| {
+                let change = changing.get(&(&o.resource, o.field.as_str()));
+                (override_row(o, change, origins), true)
+            })
+            .collect();
+        let (blocks, built_ins): (Vec<&Override>, Vec<&Override>) = unchanged
+            .into_iter()
+            .partition(|o| o.source == OverrideSource::PassiveBlock);
+        rows.extend(
+            blocks
+                .into_iter()
+                .map(|o| (override_row(o, None, origins), false)),
+        );
+        let mut built_in: indexmap::IndexMap<(&str, String, String), Vec<&Override>> =
+            indexmap::IndexMap::new();
+        for o in built_ins {
+            let same = (
+                o.field.as_str(),
+                o.applied.to_string(),
+                o.configured.to_string(),
+            );
+            built_in.entry(same).or_default().push(o);
+        }
+        for group in built_in.values() {
+            if group.len() >= SHARED_ROW_FROM {
+                rows.push((shared_row(group), false));
+            } else {
+                rows.extend(
+                    group
+                        .iter()
+                        .map(|o| (override_row(o, None, origins), false)),
+                );
+            }
+        }
+        let mut left_out = 0;
+        for (row, changes) in rows {
+            if changes || row.len() <= budget {
                 budget = budget.saturating_sub(row.len());
                 section.push_str(&row);
             } else {
-                let source = if o.source == OverrideSource::Passive {
-                    "built-in"
-                } else {
-                    "passive: block"
-                };
-                *left_out
-                    .entry((o.field.clone(), show(&o.applied), source))
-                    .or_default() += 1;
+                left_out += 1;
             }
         }
-        for ((field, applied, source), n) in left_out {
+        if left_out > 0 {
             let _ = writeln!(
                 section,
-                "| _{n} more_ | {field} | {} | {source} | | |",
-                cell(&applied)
+                "| _{left_out} more rows of overrides that do not change, left out for size_ | | | | | |"
             );
         }
         section.push('\n');
@@ -176,12 +208,37 @@ fn overrides_section(plan: &Plan, origins: &Origins, entries: &[Entry], out: &mu
         );
         out.push_str(&section);
     }
-    if unchanged_resources > 0 {
+    if unlisted > 0 {
         let _ = writeln!(
             out,
-            "_{unchanged_resources} more passive override(s) in force on resources this plan does not change._\n"
+            "_{unlisted} {}passive override(s) in force on resources this plan does not change._\n",
+            if section.is_empty() { "" } else { "other " }
         );
     }
+}
+
+/// One row for built-in overrides giving many resources the same value.
+fn shared_row(group: &[&Override]) -> String {
+    let Some(first) = group.first() else {
+        return String::new();
+    };
+    let names: Vec<String> = group
+        .iter()
+        .take(3)
+        .map(|o| format!("`{}`", o.resource))
+        .collect();
+    let configured = if first.configured.is_null() {
+        "(not set)".to_string()
+    } else {
+        cell(&show(&first.configured))
+    };
+    format!(
+        "| {} resources: {}, … | {} | **{}** | built-in | {configured} | |\n",
+        group.len(),
+        names.join(", "),
+        first.field,
+        cell(&show(&first.applied))
+    )
 }
 
 /// One row of a passive-override table.
