@@ -88,7 +88,7 @@ async fn one(
                 .as_ref()
                 .and_then(|r| r.last_applied.as_ref())
                 .and_then(|a| crate::config::source::commits_since(root, &a.commit));
-            status.record = record;
+            status.record = record.as_ref().map(crate::plan::report::RecordSummary::of);
             status.lock = lock;
         }
         Ok(Err((e, authentication))) => {

@@ -32,6 +32,22 @@ pub enum DriftKind {
     Lookalike,
 }
 
+impl DriftKind {
+    /// Its name, the same in every format (`passive_breach`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::RoleMismatch => "role_mismatch",
+            DriftKind::PassiveBreach => "passive_breach",
+            DriftKind::Changed => "changed",
+            DriftKind::Missing => "missing",
+            DriftKind::Extra => "extra",
+            DriftKind::Access => "access",
+            DriftKind::Secret => "secret",
+            DriftKind::Lookalike => "lookalike",
+        }
+    }
+}
+
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
@@ -268,6 +284,25 @@ mod tests {
     use crate::model::Kind;
     use crate::model::live::Grant;
     use crate::plan::PlannedAction;
+
+    #[test]
+    fn a_kind_has_one_name_in_every_format() {
+        for kind in [
+            DriftKind::RoleMismatch,
+            DriftKind::PassiveBreach,
+            DriftKind::Changed,
+            DriftKind::Missing,
+            DriftKind::Extra,
+            DriftKind::Access,
+            DriftKind::Secret,
+            DriftKind::Lookalike,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).expect("json"),
+                json!(kind.as_str())
+            );
+        }
+    }
 
     fn plan(role: Role, actions: Vec<(Kind, &str, Action)>) -> WorkspacePlan {
         WorkspacePlan {

@@ -1,16 +1,22 @@
 //! What the read-only commands other than `plan` report: drift, readiness, status and compare. Pure data,
 //! serialised as each command's versioned JSON document and rendered by [`super::render`].
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::Value;
 
 use super::WorkspaceFailure;
 use super::drift::Drift;
-use crate::model::state::{Lock, StateRecord};
+use crate::model::state::{Applied, Lock, PendingFence, StateRecord};
 use crate::model::{ResourceId, Role};
 
-/// The version of the drift, readiness, status and compare JSON documents.
+/// The version of the drift, readiness and compare JSON documents.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// The version of the status JSON document (2: a workspace's `record` is what the record says,
+/// without the secrets' fingerprints).
+pub const STATUS_FORMAT_VERSION: u32 = 2;
 
 /// How far each workspace has drifted from the configuration.
 #[derive(Debug, Clone, Serialize)]
@@ -94,9 +100,9 @@ pub struct WorkspaceStatus {
     /// Why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Its state record.
+    /// What its state record says.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<StateRecord>,
+    pub record: Option<RecordSummary>,
     /// Commits between its last applied config and the checkout's HEAD.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commits_behind: Option<usize>,
@@ -105,10 +111,48 @@ pub struct WorkspaceStatus {
     pub lock: Option<Lock>,
 }
 
+/// What `status` shows of a state record: what happened to the workspace, never the secrets'
+/// fingerprints (keyed hashes of their values) or anything else only tandem needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordSummary {
+    /// The role the record gives the workspace.
+    pub role: Role,
+    /// The last apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<Applied>,
+    /// When the workspace was last promoted, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<String>,
+    /// Who promoted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_by: Option<String>,
+    /// Workspaces to fence as soon as they answer.
+    pub pending_fences: Vec<PendingFence>,
+    /// Secret scopes tandem created there (only these are ever deleted).
+    pub managed_scopes: BTreeSet<String>,
+    /// How many secrets tandem recorded writing there.
+    pub secrets_recorded: usize,
+}
+
+impl RecordSummary {
+    /// What status shows of `record`.
+    pub fn of(record: &StateRecord) -> Self {
+        RecordSummary {
+            role: record.role,
+            last_applied: record.last_applied.clone(),
+            promoted_at: record.promoted_at.clone(),
+            promoted_by: record.promoted_by.clone(),
+            pending_fences: record.pending_fences.clone(),
+            managed_scopes: record.managed_scopes.clone(),
+            secrets_recorded: record.secrets.values().map(|keys| keys.len()).sum(),
+        }
+    }
+}
+
 /// Who is active, according to whom: every workspace's status.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
-    /// [`REPORT_FORMAT_VERSION`].
+    /// [`STATUS_FORMAT_VERSION`].
     pub format_version: u32,
     /// Environment name.
     pub environment: String,

@@ -428,7 +428,7 @@ fn drift_reports_every_change_made_outside_tandem_and_apply_or_adopt_clears_it()
         assert_eq!(cells, 6, "five cells: {row}");
     }
     assert!(
-        markdown.contains("| secondary | `clusters.shared` | PassiveBreach |"),
+        markdown.contains("| secondary | `clusters.shared` | passive_breach |"),
         "{markdown}"
     );
 

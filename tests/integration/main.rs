@@ -22,6 +22,7 @@ mod git_ref;
 mod harness;
 mod hostile;
 mod import;
+mod json_output;
 mod model_roundtrip;
 mod plan_text;
 mod promote;

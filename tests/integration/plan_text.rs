@@ -89,7 +89,7 @@ fn apply(repo: &TestRepo, envs: &[(&str, &str)]) {
 /// on the passive side through its `passive:` block, a plain job, and a scope with two secrets
 /// and an ACL: every kind, and every built-in passive override. Secrets read variables no test
 /// sets, so embedded workspaces get their placeholder values.
-const SMALL: &str = r#"resources:
+pub(super) const SMALL: &str = r#"resources:
   instance_pools:
     workers:
       instance_pool_name: workers
@@ -160,11 +160,11 @@ const SMALL: &str = r#"resources:
 "#;
 
 /// Where [`SMALL`] lives in the test repositories.
-const SMALL_FILE: &str = "resources/small.yaml";
+pub(super) const SMALL_FILE: &str = "resources/small.yaml";
 
 /// [`SMALL`] with each `(from, to)` replaced once; panics when `from` is not there, so a test
 /// cannot silently stop changing what it claims to change.
-fn small_with(edits: &[(&str, &str)]) -> String {
+pub(super) fn small_with(edits: &[(&str, &str)]) -> String {
     let mut text = SMALL.to_string();
     for (from, to) in edits {
         assert!(text.contains(from), "{from:?} is not in the small config");
@@ -183,7 +183,7 @@ fn small_pair_applied_then(edits: &[(&str, &str)]) -> TestRepo {
 }
 
 /// The report job's block in [`SMALL`].
-const REPORT_JOB: &str = "    report:
+pub(super) const REPORT_JOB: &str = "    report:
       name: report
       max_concurrent_runs: 1
       tasks:

@@ -1204,7 +1204,7 @@ fn status_reports_roles_last_apply_lock_lag_and_mismatches() {
 
     let (code, status) = status_json(&repo);
     assert_eq!(code, 0, "{status}");
-    assert_eq!(status["format_version"], 1);
+    assert_eq!(status["format_version"], 2);
     assert_eq!(status["environment"], "test");
     assert_eq!(status["active"], "primary");
     for (name, role) in [("primary", "active"), ("secondary", "passive")] {

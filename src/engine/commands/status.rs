@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::config::{self, LoadOptions};
 use crate::engine::EngineError;
 use crate::engine::status::status as read_statuses;
-use crate::plan::report::{REPORT_FORMAT_VERSION, StatusReport};
+use crate::plan::report::{STATUS_FORMAT_VERSION, StatusReport};
 
 /// How to read the status.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub async fn status(options: &StatusOptions) -> Result<StatusReport, EngineError
     let config = config::load(&options.load)?;
     let workspaces = read_statuses(&config.environment, &options.load.root, options.timeout).await;
     Ok(StatusReport {
-        format_version: REPORT_FORMAT_VERSION,
+        format_version: STATUS_FORMAT_VERSION,
         environment: config.environment.name.clone(),
         active: config.environment.active.clone(),
         workspaces,

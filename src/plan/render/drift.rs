@@ -36,9 +36,9 @@ fn drift_markdown(report: &DriftReport) -> String {
         let cell = |s: &str| s.replace('|', "\\|");
         let _ = writeln!(
             out,
-            "| {} | {resource} | {:?} | {} | {} |",
+            "| {} | {resource} | {} | {} | {} |",
             d.workspace,
-            d.kind,
+            d.kind.as_str(),
             cell(&d.detail),
             cell(&d.remedy)
         );
@@ -59,14 +59,13 @@ fn drift_text(report: &DriftReport) -> String {
             .as_ref()
             .map(|r| format!(" {r}"))
             .unwrap_or_default();
-        let kind = serde_json::to_value(d.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\n{}{resource}: {kind}\n  {}\n  remedy: {}",
-            d.workspace, d.detail, d.remedy
+            "\n{}{resource}: {}\n  {}\n  remedy: {}",
+            d.workspace,
+            d.kind.as_str(),
+            d.detail,
+            d.remedy
         );
     }
     let _ = writeln!(out, "\n{} difference(s)", report.drift.len());
