@@ -153,7 +153,7 @@ pub enum Command {
 pub enum OutputFormat {
     /// For people.
     Text,
-    /// For programs (a documented, versioned schema).
+    /// For programs: a versioned document with a JSON Schema in schemas/ (docs/json-output.md).
     Json,
 }
 

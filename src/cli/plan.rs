@@ -13,11 +13,11 @@ use crate::plan::{Plan, render};
 /// Plan output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
-    /// For people: grouped by resource, every workspace side by side.
+    /// For people: grouped by resource, every workspace side by side, most important first.
     Text,
-    /// For programs: the versioned plan document.
+    /// For programs: the versioned plan document (schemas/plan-output.schema.json).
     Json,
-    /// For a pull-request comment.
+    /// For a pull-request comment: a summary, the passive overrides, then the resources.
     Markdown,
 }
 

@@ -26,6 +26,10 @@ pub const MARKDOWN_BUDGET: usize = 60_000;
 /// What the passive-override tables may fill with overrides that do not change.
 const OVERRIDES_BUDGET: usize = 15_000;
 
+/// What the passive-override tables may fill with overrides this plan changes; past it they
+/// are counted (each one's resource is still shown, as every resource changing one is).
+const CHANGING_OVERRIDES_ROOM: usize = 25_000;
+
 /// Room kept for the closing lines that say what was left out.
 const TAIL: usize = 600;
 
@@ -116,13 +120,15 @@ fn cell(text: &str) -> String {
 const SHARED_ROW_FROM: usize = 4;
 
 /// Per passive workspace, a table of what it gets instead of the configuration for each
-/// resource the plan touches, and what decided it: overrides changing first (never left out),
-/// then those a `passive:` block decides, then the built-in ones (one row for many resources
+/// resource the plan touches, and what decided it: overrides changing first (until
+/// [`CHANGING_OVERRIDES_ROOM`]: the sections of their resources are never left out), then those
+/// a `passive:` block decides, then the built-in ones (one row for many resources
 /// given the same value), until [`OVERRIDES_BUDGET`]; the rest are counted by field and value.
 fn overrides_section(plan: &Plan, origins: &Origins, entries: &[Entry], out: &mut String) {
     let touched: HashSet<&ResourceId> = entries.iter().map(|e| &e.resource).collect();
     let mut section = String::new();
     let mut budget = OVERRIDES_BUDGET;
+    let mut changing_room = CHANGING_OVERRIDES_ROOM;
     let mut unlisted = 0;
     for w in &plan.workspaces {
         let changing = review::changing_overrides(w);
@@ -183,14 +189,25 @@ fn overrides_section(plan: &Plan, origins: &Origins, entries: &[Entry], out: &mu
                 );
             }
         }
-        let mut left_out = 0;
+        let (mut left_out, mut changes_left_out) = (0, 0);
         for (row, changes) in rows {
-            if changes || row.len() <= budget {
-                budget = budget.saturating_sub(row.len());
+            if changes && row.len() <= changing_room {
+                changing_room -= row.len();
+                section.push_str(&row);
+            } else if changes {
+                changes_left_out += 1;
+            } else if row.len() <= budget {
+                budget -= row.len();
                 section.push_str(&row);
             } else {
                 left_out += 1;
             }
+        }
+        if changes_left_out > 0 {
+            let _ = writeln!(
+                section,
+                "| _{changes_left_out} more overrides this plan changes: each resource's section below shows it (⚑)_ | | | | | |"
+            );
         }
         if left_out > 0 {
             let _ = writeln!(
@@ -551,4 +568,114 @@ fn compact(e: &Entry, origins: &Origins) -> String {
         if e.changes_override { " ⚑" } else { "" },
         per_workspace.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+    use crate::plan::render::review::tests::{create, delete, job, plan, workspace};
+
+    /// A plan deleting `deletions` jobs and creating `creates`, on one workspace.
+    fn deleting(deletions: usize, creates: usize) -> Plan {
+        let actions = (0..deletions)
+            .map(|i| (job(&format!("gone_{i:05}")), delete()))
+            .chain((0..creates).map(|i| (job(&format!("new_{i:05}")), create())))
+            .collect();
+        plan(vec![workspace(
+            "primary",
+            Role::Active,
+            actions,
+            Vec::new(),
+        )])
+    }
+
+    #[test]
+    fn deletions_past_the_budget_shrink_to_a_line_and_are_all_shown() {
+        let md = markdown(&deleting(800, 50), &Origins::new());
+        assert!(md.len() <= MARKDOWN_LIMIT, "{}", md.len());
+        for i in 0..800 {
+            assert!(
+                md.contains(&format!("jobs.gone_{i:05}")),
+                "gone_{i:05} left out"
+            );
+        }
+        assert!(md.contains("<details open><summary>- <code>jobs.gone_00000</code>"));
+        assert!(
+            md.contains("- `jobs.gone_00799`: primary delete"),
+            "the last ones in a line: {}",
+            &md[md.len() - 600..]
+        );
+        assert!(
+            md.contains("_… and 50 less important resources not shown (50 creates)"),
+            "{}",
+            &md[md.len() - 400..]
+        );
+    }
+
+    #[test]
+    fn deletions_beyond_what_a_comment_can_hold_are_counted_in_bold() {
+        let md = markdown(&deleting(3000, 0), &Origins::new());
+        assert!(md.len() <= MARKDOWN_LIMIT, "{}", md.len());
+        // Each deletion shown names its job once (its section's title or its line).
+        let shown = md.matches("jobs.gone_").count();
+        let cut: usize = md
+            .rsplit("**… and ")
+            .next()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("the count of deletions that did not fit");
+        assert_eq!(shown + cut, 3000, "shown {shown}, cut {cut}");
+        assert!(cut > 0);
+    }
+
+    #[test]
+    fn thousands_of_override_changes_stay_under_the_limit() {
+        use crate::model::passive::{Override, OverrideSource};
+        use crate::plan::FieldChange;
+        let keys: Vec<String> = (0..3000).map(|i| format!("unpaused_{i:05}")).collect();
+        let actions = keys
+            .iter()
+            .map(|k| {
+                let change = FieldChange {
+                    path: "max_concurrent_runs".into(),
+                    before: serde_json::json!(2),
+                    after: serde_json::json!(0),
+                };
+                let update = Action::Update {
+                    id: "1".into(),
+                    changes: vec![change],
+                    body: serde_json::json!({}),
+                };
+                (job(k), update)
+            })
+            .collect();
+        let overrides = keys
+            .iter()
+            .map(|k| Override {
+                resource: job(k),
+                field: "max_concurrent_runs".into(),
+                configured: serde_json::json!(2),
+                applied: serde_json::json!(0),
+                source: OverrideSource::Passive,
+            })
+            .collect();
+        let plan = plan(vec![workspace(
+            "secondary",
+            Role::Passive,
+            actions,
+            overrides,
+        )]);
+        let md = markdown(&plan, &Origins::new());
+        assert!(md.len() <= MARKDOWN_LIMIT, "{}", md.len());
+        assert!(md.contains("more overrides this plan changes: each resource's section below"));
+        assert!(md.contains("**… and "), "the rest counted in bold");
+    }
+
+    #[test]
+    fn a_plan_without_changes_says_so() {
+        let md = markdown(&deleting(0, 0), &Origins::new());
+        assert!(md.contains("No changes: every workspace matches the configuration."));
+        assert!(!md.contains("#### Changes"));
+    }
 }

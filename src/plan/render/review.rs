@@ -357,3 +357,242 @@ impl Counts {
         counts
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{Kind, Role};
+    use crate::plan::FieldChange;
+
+    /// `jobs.<key>`.
+    pub fn job(key: &str) -> ResourceId {
+        ResourceId {
+            kind: Kind::Jobs,
+            key: key.into(),
+        }
+    }
+
+    /// A workspace's plan of `actions`, with `overrides`.
+    pub fn workspace(
+        name: &str,
+        role: Role,
+        actions: Vec<(ResourceId, Action)>,
+        overrides: Vec<Override>,
+    ) -> WorkspacePlan {
+        WorkspacePlan {
+            workspace: name.into(),
+            role,
+            actions: actions
+                .into_iter()
+                .map(|(resource, action)| PlannedAction { resource, action })
+                .collect(),
+            overrides,
+            live_fingerprint: String::new(),
+            notes: Vec::new(),
+            config_digests: Default::default(),
+        }
+    }
+
+    /// A plan of `workspaces`.
+    pub fn plan(workspaces: Vec<WorkspacePlan>) -> Plan {
+        Plan {
+            format_version: crate::plan::PLAN_FORMAT_VERSION,
+            environment: "test".into(),
+            active: "primary".into(),
+            config_commit: "working tree".into(),
+            config_dirty: false,
+            changed_files: None,
+            changed_resources: Vec::new(),
+            workspaces,
+            failures: Vec::new(),
+            origins: Default::default(),
+        }
+    }
+
+    pub fn create() -> Action {
+        Action::Create {
+            body: json!({"name": "x"}),
+        }
+    }
+
+    pub fn delete() -> Action {
+        Action::Delete {
+            id: "1".into(),
+            reason: "gone".into(),
+        }
+    }
+
+    fn update(path: &str, before: serde_json::Value, after: serde_json::Value) -> Action {
+        Action::Update {
+            id: "2".into(),
+            changes: vec![FieldChange {
+                path: path.into(),
+                before,
+                after,
+            }],
+            body: json!({}),
+        }
+    }
+
+    fn runs_override(key: &str, applied: i64, source: OverrideSource) -> Override {
+        Override {
+            resource: job(key),
+            field: "max_concurrent_runs".into(),
+            configured: json!(1),
+            applied: json!(applied),
+            source,
+        }
+    }
+
+    #[test]
+    fn deletions_come_first_then_the_branch_then_replaces_updates_creates_and_overrides() {
+        let replace = Action::Replace {
+            id: "3".into(),
+            changes: Vec::new(),
+            body: json!({}),
+        };
+        let mut plan = plan(vec![
+            workspace(
+                "primary",
+                Role::Active,
+                vec![
+                    (job("created"), create()),
+                    (
+                        job("updated"),
+                        update("timeout_seconds", json!(1), json!(2)),
+                    ),
+                    (job("replaced"), replace),
+                    (job("branch"), create()),
+                    (job("deleted"), delete()),
+                ],
+                Vec::new(),
+            ),
+            workspace(
+                "secondary",
+                Role::Passive,
+                vec![(
+                    job("paused_again"),
+                    update("max_concurrent_runs", json!(2), json!(0)),
+                )],
+                vec![runs_override("paused_again", 0, OverrideSource::Passive)],
+            ),
+        ]);
+        plan.changed_resources = vec![job("branch")];
+        let overrides = Overrides::of(&plan);
+        let order: Vec<String> = entries(&plan, &overrides)
+            .iter()
+            .map(|e| e.resource.key.clone())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "deleted",
+                "branch",
+                "replaced",
+                "updated",
+                "created",
+                "paused_again"
+            ]
+        );
+        let entries = entries(&plan, &overrides);
+        let paused = entries.last().expect("an entry");
+        assert!(paused.changes_override && paused.must_show());
+        assert_eq!(paused.headline, None, "only an override changes");
+        assert!(entries[0].deletes && entries[0].must_show());
+        assert!(!entries[4].must_show(), "a create can be left out");
+    }
+
+    #[test]
+    fn a_new_objects_grants_and_state_are_part_of_its_creation() {
+        let grants = Action::SetPermissions {
+            id: None,
+            before: Vec::new(),
+            after: Vec::new(),
+            keep_owner: false,
+            before_unread: false,
+        };
+        assert_eq!(Change::of(&grants), Change::Create);
+        assert_eq!(Change::of(&Action::Terminate { id: None }), Change::Create);
+        assert_eq!(
+            Change::of(&Action::Terminate {
+                id: Some("c".into())
+            }),
+            Change::Update
+        );
+        let unchecked = Action::PutSecret {
+            scope: "s".into(),
+            key: "k".into(),
+            reason: "unchecked".into(),
+            source: None,
+        };
+        assert_eq!(Change::of(&unchecked), Change::NotCompared);
+        assert_eq!(
+            Change::of(&Action::DeleteSecret {
+                scope: "s".into(),
+                key: "k".into()
+            }),
+            Change::Delete
+        );
+    }
+
+    #[test]
+    fn a_passive_block_change_is_an_override_change_with_what_happens() {
+        let w = workspace(
+            "secondary",
+            Role::Passive,
+            vec![(job("hb"), update("max_concurrent_runs", json!(1), json!(3)))],
+            vec![runs_override("hb", 3, OverrideSource::PassiveBlock)],
+        );
+        let changing = changing_overrides(&w);
+        assert_eq!(
+            changing.get(&(&job("hb"), "max_concurrent_runs")),
+            Some(&"1 → 3".to_string())
+        );
+        let plan = plan(vec![w]);
+        let overrides = Overrides::of(&plan);
+        let o = overrides
+            .of_field("secondary", &job("hb"), "max_concurrent_runs")
+            .expect("the override");
+        assert_eq!(
+            decided_by(o, Some("resources/hb.yaml:3")),
+            "jobs.hb passive: block, resources/hb.yaml:3"
+        );
+        assert_eq!(change_note(o), "passive override: its passive: block");
+    }
+
+    #[test]
+    fn counts_are_per_resource_under_its_biggest_change() {
+        let w = workspace(
+            "primary",
+            Role::Active,
+            vec![
+                (job("a"), create()),
+                (
+                    job("a"),
+                    Action::SetPermissions {
+                        id: None,
+                        before: Vec::new(),
+                        after: Vec::new(),
+                        keep_owner: false,
+                        before_unread: false,
+                    },
+                ),
+                (job("b"), update("timeout_seconds", json!(1), json!(2))),
+                (job("c"), delete()),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(
+            Counts::of(&w),
+            Counts {
+                create: 1,
+                update: 1,
+                replace: 0,
+                delete: 1,
+                not_compared: 0
+            }
+        );
+    }
+}
