@@ -111,6 +111,30 @@ fn head(plan: &Plan) -> String {
     out
 }
 
+/// Text for an HTML context (a summary line): no tag can start or end in it.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A fenced code block of `lang` holding `body`, its fence longer than any run of backticks in
+/// `body` so that nothing in it can close the block early.
+fn fenced(lang: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let newline = if body.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{lang}\n{body}{newline}{fence}\n")
+}
+
+/// Inline code holding `text`, delimited by more backticks than any run in it.
+fn inline(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest + 1);
+    let pad = if longest > 0 { " " } else { "" };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
 /// A table cell: no `|` or line break may end it early.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -412,7 +436,7 @@ fn title(e: &Entry, origins: &Origins) -> String {
     }
     let origin = origins
         .get(&e.resource)
-        .map(|o| format!(" — <code>{o}</code>"))
+        .map(|o| format!(" — <code>{}</code>", html(o)))
         .unwrap_or_default();
     format!(
         "{} <code>{}</code>: {}{origin}{}{}",
@@ -426,18 +450,12 @@ fn title(e: &Entry, origins: &Origins) -> String {
 
 /// One resource in full: its actions per workspace as a `diff` block, then what it creates.
 fn section(e: &Entry, origins: &Origins, overrides: &Overrides) -> String {
-    let mut s = String::new();
-    let open = if e.must_show() { " open" } else { "" };
-    let _ = writeln!(
-        s,
-        "<details{open}><summary>{}</summary>\n\n```diff",
-        title(e, origins)
-    );
+    let mut diff = String::new();
     for (w, actions) in &e.rows {
         for a in actions {
             let change = Change::of(&a.action);
             let _ = writeln!(
-                s,
+                diff,
                 "{} {}: {}",
                 change.diff_symbol(),
                 w.workspace,
@@ -449,11 +467,16 @@ fn section(e: &Entry, origins: &Origins, overrides: &Overrides) -> String {
                 overrides,
                 "    ",
                 Style::new(false),
-                &mut s,
+                &mut diff,
             );
         }
     }
-    s.push_str("```\n");
+    let open = if e.must_show() { " open" } else { "" };
+    let mut s = format!(
+        "<details{open}><summary>{}</summary>\n\n{}",
+        title(e, origins),
+        fenced("diff", &diff)
+    );
     contents(e, &mut s);
     s.push_str("</details>\n\n");
     s
@@ -477,19 +500,15 @@ fn contents(e: &Entry, out: &mut String) {
         return;
     };
     let name = object_name(first_body)
-        .map(|n| format!(" {}", show(n)))
+        .map(|n| format!(" {}", html(&show(n))))
         .unwrap_or_default();
     let yaml = serde_saphyr::to_string(first_body)
         .unwrap_or_else(|_| serde_json::to_string_pretty(first_body).unwrap_or_default());
     let _ = writeln!(
         out,
-        "<details><summary>contents{name}</summary>\n\n{}:\n\n```yaml\n{}```\n",
+        "<details><summary>contents{name}</summary>\n\n{}:\n\n{}",
         first.workspace,
-        if yaml.ends_with('\n') {
-            yaml
-        } else {
-            yaml + "\n"
-        }
+        fenced("yaml", &yaml)
     );
     let mut flat_first = BTreeMap::new();
     flatten(first_body, String::new(), &mut flat_first);
@@ -499,7 +518,7 @@ fn contents(e: &Entry, out: &mut String) {
         let differences: Vec<String> = flat
             .iter()
             .filter(|(path, value)| flat_first.get(*path) != Some(*value))
-            .map(|(path, value)| format!("- `{path}`: `{value}`"))
+            .map(|(path, value)| format!("- `{path}`: {}", inline(&value.to_string())))
             .chain(
                 flat_first
                     .keys()
@@ -670,6 +689,18 @@ mod tests {
         assert!(md.len() <= MARKDOWN_LIMIT, "{}", md.len());
         assert!(md.contains("more overrides this plan changes: each resource's section below"));
         assert!(md.contains("**… and "), "the rest counted in bold");
+    }
+
+    #[test]
+    fn nothing_in_a_value_can_close_a_block_or_a_tag_early() {
+        assert_eq!(fenced("yaml", "a: 1\n"), "```yaml\na: 1\n```\n");
+        assert_eq!(
+            fenced("yaml", "d: |\n  ```sh\n  x\n  ```\n"),
+            "````yaml\nd: |\n  ```sh\n  x\n  ```\n````\n"
+        );
+        assert_eq!(inline("\"a\""), "`\"a\"`");
+        assert_eq!(inline("a`b"), "`` a`b ``");
+        assert_eq!(html("x</summary><b>"), "x&lt;/summary&gt;&lt;b&gt;");
     }
 
     #[test]
