@@ -12,7 +12,7 @@ mod status;
 
 pub use compare::compare;
 pub use drift::drift;
-pub use markdown::{MARKDOWN_BUDGET, MARKDOWN_LIMIT, markdown};
+pub use markdown::markdown;
 pub use readiness::readiness;
 pub use status::status;
 

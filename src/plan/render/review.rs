@@ -222,14 +222,6 @@ impl Entry<'_> {
         self.deletes || self.changes_override
     }
 
-    /// Every change its actions make, in order of importance.
-    pub fn changes(&self) -> BTreeSet<Change> {
-        self.rows
-            .iter()
-            .flat_map(|(_, actions)| actions.iter().map(|a| Change::of(&a.action)))
-            .collect()
-    }
-
     /// Sort key: deletions, the branch's own changes, then replaces, updates, creates and
     /// changes only the passive overrides make.
     fn importance(&self) -> (u8, u8) {
