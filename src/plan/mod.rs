@@ -980,6 +980,7 @@ mod tests {
             changed_resources: Vec::new(),
             workspaces: vec![plan],
             failures: Vec::new(),
+            origins: Default::default(),
         };
         assert!(!whole.has_changes());
         assert_eq!(whole.not_compared().count(), 2);

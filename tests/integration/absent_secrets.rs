@@ -154,7 +154,7 @@ fn a_plan_without_secret_values_compares_none_and_exits_0_on_an_unchanged_repo()
         for workspace in ["primary", "secondary"] {
             assert!(
                 text.contains(&format!(
-                    "{workspace:9}  ~ secret absent-etl/db_password: not compared (environment variable TANDEM_TEST_DB is not set or empty)\n"
+                    "{workspace:9}  ? secret absent-etl/db_password: not compared (environment variable TANDEM_TEST_DB is not set or empty)\n"
                 )),
                 "{text}"
             );
@@ -167,14 +167,17 @@ fn a_plan_without_secret_values_compares_none_and_exits_0_on_an_unchanged_repo()
         }
         assert!(
             text.contains(&format!(
-                "~ secret absent-etl/api_key: not compared (cannot read {}",
+                "? secret absent-etl/api_key: not compared (cannot read {}",
                 pair.api_key.display()
             )),
             "{text}"
         );
         assert!(!text.contains("put secret"), "{text}");
     }
-    let plan = json(&pair.run(&["plan", "--format", "json"], &[]));
+    let run = pair.run(&["plan", "--format", "json"], &[]);
+    let plan = json(&run);
+    // The JSON contract describes them.
+    super::json_output::assert_valid("plan", "plan without secret values", &run.stdout());
     assert_eq!(
         not_compared(&plan),
         triples(&[
@@ -195,7 +198,7 @@ fn a_plan_without_secret_values_compares_none_and_exits_0_on_an_unchanged_repo()
     assert_eq!(markdown.code(), 0);
     let markdown = markdown.stdout();
     assert!(
-        markdown.contains("- `primary` ~ secret absent-etl/db_password: not compared"),
+        markdown.contains("- `primary` ? secret absent-etl/db_password: not compared"),
         "{markdown}"
     );
     assert!(
@@ -280,7 +283,7 @@ fn a_new_secret_without_a_value_is_not_compared_and_never_created() {
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert!(
         run.stdout().contains(
-            "~ secret absent-etl/new_key: not compared (environment variable TANDEM_TEST_NEW is not set or empty); not in the workspace yet: applying needs the value to create it"
+            "? secret absent-etl/new_key: not compared (environment variable TANDEM_TEST_NEW is not set or empty); not in the workspace yet: applying needs the value to create it"
         ),
         "{}",
         run.stdout()

@@ -213,7 +213,7 @@ fn a_targeted_plan_shows_only_the_overrides_of_its_targets() {
     let text = ok(&repo.tandem(&targeted));
     assert!(!text.contains("jobs.report"), "{text}");
     assert!(
-        text.contains("jobs.etl max_concurrent_runs: 4 → 0"),
+        text.contains("jobs.etl max_concurrent_runs: 0 (built-in; configured 4)"),
         "{text}"
     );
     let mut json_args = targeted.to_vec();

@@ -83,6 +83,12 @@ impl Deployed {
                 "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: http://127.0.0.1:{port}\n    token_env: TANDEM_TEST_TOKEN\nactive: primary\n"
             ),
         );
+        repo.write(
+            "environments/locked.yaml",
+            &format!(
+                "workspaces:\n  primary:\n    host: local:primary\n  secondary:\n    host: http://127.0.0.1:{port}\n    token_env: TANDEM_NO_SUCH_TOKEN\nactive: primary\n"
+            ),
+        );
         Deployed {
             repo,
             scratch: tempfile::tempdir().expect("temp dir"),
@@ -160,7 +166,7 @@ fn strict(schema: &Value) -> Value {
 }
 
 /// Checks `output` (one JSON document, as printed by `what`) against the strict `name` schema.
-fn assert_valid(name: &str, what: &str, output: &str) -> Value {
+pub fn assert_valid(name: &str, what: &str, output: &str) -> Value {
     let document: Value = serde_json::from_str(output)
         .unwrap_or_else(|e| panic!("{what}: not one JSON document ({e}):\n{output}"));
     let validator = jsonschema::options()
@@ -219,6 +225,29 @@ fn every_json_output_matches_its_schema() {
             ],
         ),
     ];
+    // The last documents: a workspace without credentials. (A plan without the secrets'
+    // values is checked in absent_secrets.rs: embedded workspaces have placeholder values.)
+    let locked = documents.len();
+    let documents = [
+        &documents[..],
+        &[
+            ("plan", vec!["-e", "locked", "plan", "--format", "json"]),
+            ("drift", vec!["-e", "locked", "drift", "--format", "json"]),
+            (
+                "status",
+                vec![
+                    "-e",
+                    "locked",
+                    "status",
+                    "--format",
+                    "json",
+                    "--timeout",
+                    "2",
+                ],
+            ),
+        ],
+    ]
+    .concat();
     let mut seen = Vec::new();
     for (name, args) in &documents {
         let (stdout, stderr) = d.run(args);
@@ -264,6 +293,16 @@ fn every_json_output_matches_its_schema() {
         seen[9]
     );
     assert_eq!(seen[10]["workspaces"][1]["reachable"], json!(false));
+    for (at, path) in [(0, "/failures/0"), (1, "/failures/0")] {
+        let failure = seen[locked + at].pointer(path).expect(path);
+        assert_eq!(failure["authentication"], json!(true), "{failure}");
+    }
+    let locked_out = &seen[locked + 2]["workspaces"][1];
+    assert_eq!(
+        locked_out["authentication_failed"],
+        json!(true),
+        "{locked_out}"
+    );
     // Every document says its version, as its schema does.
     for ((name, _), document) in documents.iter().zip(&seen) {
         assert_eq!(

@@ -38,11 +38,16 @@ pub fn markdown(plan: &Plan, origins: &Origins) -> String {
     let overrides = Overrides::of(plan);
     let entries = review::entries(plan, &overrides);
     let mut out = head(plan);
+    not_compared(plan, &mut out);
     overrides_section(plan, origins, &entries, &mut out);
     notes(plan, &mut out);
     if entries.is_empty() {
         if plan.failures.is_empty() {
-            out.push_str("No changes: every workspace matches the configuration.\n");
+            out.push_str(if plan.not_compared().next().is_some() {
+                "No changes: every workspace matches the configuration, as far as this run can compare it.\n"
+            } else {
+                "No changes: every workspace matches the configuration.\n"
+            });
         }
         return out;
     }
@@ -102,8 +107,9 @@ fn head(plan: &Plan) -> String {
     for f in &plan.failures {
         let _ = writeln!(
             out,
-            "| {} | ? | **error:** {} | | | | | |",
+            "| {} | ? | **{}:** {} | | | | | |",
             f.workspace,
+            f.label(),
             cell(&f.error)
         );
     }
@@ -133,6 +139,18 @@ fn inline(text: &str) -> String {
     let ticks = "`".repeat(longest + 1);
     let pad = if longest > 0 { " " } else { "" };
     format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// The secrets this run could not compare, before the resources: never cut by the size limit.
+fn not_compared(plan: &Plan, out: &mut String) {
+    if plan.not_compared().next().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "**{}:**\n", super::NOT_COMPARED);
+    for (workspace, s) in plan.not_compared() {
+        let _ = writeln!(out, "- `{workspace}` ? {}", html(&s.describe()));
+    }
+    out.push('\n');
 }
 
 /// A table cell: no `|` or line break may end it early.
@@ -411,7 +429,6 @@ fn change_word(change: Change, n: usize) -> &'static str {
         (Change::Replace, false) => "replaces",
         (Change::Delete, true) => "deletion",
         (Change::Delete, false) => "deletions",
-        (Change::NotCompared, _) => "not compared",
     }
 }
 

@@ -343,7 +343,7 @@ pub fn text(plan: &Plan, origins: &Origins, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  {workspace:width$}  {} {}",
-                style.paint("33", "~"),
+                style.paint("2", "?"),
                 s.describe()
             );
         }

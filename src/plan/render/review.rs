@@ -20,8 +20,6 @@ pub enum Change {
     Update,
     /// Something new is made (an object, a scope, a secret, its first grants).
     Create,
-    /// A secret whose value this run cannot compare (its source is not available).
-    NotCompared,
 }
 
 impl Change {
@@ -40,7 +38,6 @@ impl Change {
             | Action::Terminate { id: None } => Change::Create,
             Action::PutAcl { before: None, .. } => Change::Create,
             Action::PutSecret { reason, .. } if reason == "new" => Change::Create,
-            Action::PutSecret { reason, .. } if secret_not_compared(reason) => Change::NotCompared,
             Action::Update { .. }
             | Action::Start { .. }
             | Action::Terminate { .. }
@@ -57,7 +54,6 @@ impl Change {
             Change::Replace => "-/+",
             Change::Update => "~",
             Change::Create => "+",
-            Change::NotCompared => "?",
         }
     }
 
@@ -77,15 +73,8 @@ impl Change {
             Change::Replace => "35",
             Change::Update => "33",
             Change::Create => "32",
-            Change::NotCompared => "2",
         }
     }
-}
-
-/// Whether a `put secret` reason says the value was not compared (its source is not available
-/// in this run): shown, but not a change anyone reviewed.
-pub fn secret_not_compared(reason: &str) -> bool {
-    matches!(reason, "unchecked" | "not compared")
 }
 
 /// The passive overrides of a plan, found by workspace, resource and field.
@@ -238,7 +227,6 @@ impl Entry<'_> {
             Some(Change::Update) => 2,
             Some(Change::Create) => 3,
             None => 4,
-            Some(Change::NotCompared) => 5,
         };
         (group, change)
     }
@@ -261,14 +249,13 @@ pub fn entries<'a>(plan: &'a Plan, overrides: &Overrides<'a>) -> Vec<Entry<'a>> 
                 .any(|(w, a, _)| !overrides.changed_by(&w.workspace, a).is_empty());
             let only_overrides = changes
                 .iter()
-                .filter(|(_, _, c)| *c != Change::NotCompared)
                 .all(|(w, a, _)| overrides.only_overrides(&w.workspace, a));
             let headline = changes
                 .iter()
                 .map(|(_, _, c)| *c)
                 .filter(|c| *c != Change::Delete)
                 .min()
-                .filter(|c| *c == Change::NotCompared || !only_overrides);
+                .filter(|_| !only_overrides);
             Entry {
                 changed_in_branch: changed.contains(&resource),
                 deletes: changes.iter().any(|(_, _, c)| *c == Change::Delete),
@@ -326,13 +313,12 @@ impl Counts {
     /// The counts of `w`.
     pub fn of(w: &WorkspacePlan) -> Counts {
         let mut per_resource: HashMap<&ResourceId, Vec<&Action>> = HashMap::new();
-        let mut counts = Counts::default();
+        let mut counts = Counts {
+            not_compared: w.not_compared.len(),
+            ..Counts::default()
+        };
         for a in &w.actions {
-            if Change::of(&a.action) == Change::NotCompared {
-                counts.not_compared += 1;
-            } else {
-                per_resource.entry(&a.resource).or_default().push(&a.action);
-            }
+            per_resource.entry(&a.resource).or_default().push(&a.action);
         }
         for actions in per_resource.values() {
             let has = |f: fn(&Action) -> bool| actions.iter().any(|a| f(a));
@@ -384,6 +370,7 @@ pub(super) mod tests {
             live_fingerprint: String::new(),
             notes: Vec::new(),
             config_digests: Default::default(),
+            not_compared: Vec::new(),
         }
     }
 
@@ -519,7 +506,9 @@ pub(super) mod tests {
             reason: "unchecked".into(),
             source: None,
         };
-        assert_eq!(Change::of(&unchecked), Change::NotCompared);
+        // Written from its source without comparing (a saved plan's secret whose source is
+        // readable now): a change. Secrets not compared at all are no action.
+        assert_eq!(Change::of(&unchecked), Change::Update);
         assert_eq!(
             Change::of(&Action::DeleteSecret {
                 scope: "s".into(),
