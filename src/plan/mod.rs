@@ -881,6 +881,25 @@ impl Plan {
 }
 
 #[cfg(test)]
+impl Plan {
+    /// A plan of `workspaces` in environment `test`, `primary` active, from the working tree.
+    pub(crate) fn of_test(workspaces: Vec<WorkspacePlan>) -> Plan {
+        Plan {
+            format_version: crate::plan::PLAN_FORMAT_VERSION,
+            environment: "test".into(),
+            active: "primary".into(),
+            config_commit: "working tree".into(),
+            config_dirty: false,
+            changed_files: None,
+            changed_resources: Vec::new(),
+            workspaces,
+            failures: Vec::new(),
+            origins: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Resources;
@@ -970,18 +989,7 @@ mod tests {
         );
         // A saved plan can tell later whether the scope's configuration changed.
         assert!(plan.config_digests.contains_key("secret_scopes.etl"));
-        let whole = Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            environment: "test".into(),
-            active: "primary".into(),
-            config_commit: "working tree".into(),
-            config_dirty: false,
-            changed_files: None,
-            changed_resources: Vec::new(),
-            workspaces: vec![plan],
-            failures: Vec::new(),
-            origins: Default::default(),
-        };
+        let whole = Plan::of_test(vec![plan]);
         assert!(!whole.has_changes());
         assert_eq!(whole.not_compared().count(), 2);
     }

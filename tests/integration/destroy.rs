@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::harness::{PAIR_ENV, TestRepo, Ws, ok, with_local};
+use super::harness::{PAIR_ENV, ScriptedOperator, TestRepo, Ws, ok, with_local};
 
 const RESOURCES: &str = r#"resources:
   instance_pools:
@@ -144,48 +144,6 @@ fn destroy_deletes_what_tandem_manages_and_nothing_else() {
     assert!(out.contains("create"), "{out}");
 }
 
-/// An operator on a terminal that types `typed` when asked, and remembers what it was told.
-struct Typing {
-    typed: &'static str,
-    told: std::sync::Mutex<Vec<String>>,
-}
-
-impl tandem::engine::apply::Progress for Typing {
-    fn finished(&self, _workspace: &str, _outcome: &tandem::engine::apply::ActionOutcome) {}
-}
-
-impl tandem::engine::Operator for Typing {
-    fn review(&self, plan: &tandem::plan::Plan, _origins: &tandem::plan::render::Origins) {
-        for w in &plan.workspaces {
-            let verbs: Vec<&str> = w.actions.iter().map(|a| a.action.verb()).collect();
-            self.tell(&format!("review {} {}", w.workspace, verbs.join(",")));
-        }
-    }
-
-    fn tell(&self, text: &str) {
-        self.told.lock().expect("told").push(text.to_string());
-    }
-
-    fn can_answer(&self) -> bool {
-        true
-    }
-
-    fn ask<'a>(
-        &'a self,
-        _question: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
-        Box::pin(std::future::ready(true))
-    }
-
-    fn answer<'a>(
-        &'a self,
-        question: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send + 'a>> {
-        self.tell(&format!("asked {}", question.trim()));
-        Box::pin(std::future::ready(self.typed.to_string()))
-    }
-}
-
 #[test]
 fn destroy_goes_ahead_only_when_the_environments_name_is_typed() {
     use tandem::engine::commands::destroy::DestroyError;
@@ -205,15 +163,12 @@ fn destroy_goes_ahead_only_when_the_environments_name_is_typed() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 
     // "yes" is not the environment's name.
-    let yes = Typing {
-        typed: "yes",
-        told: Default::default(),
-    };
+    let yes = ScriptedOperator::typing("yes");
     match rt.block_on(engine::destroy(&options, &yes)) {
         Err(EngineError::Destroy(DestroyError::Cancelled)) => {}
         other => panic!("expected a cancelled destroy: {other:?}"),
     }
-    let told = yes.told.lock().expect("told").clone();
+    let told = yes.seen();
     // Shown first: every deletion, jobs before the clusters and pools they use, scopes last.
     assert!(
         told.contains(&"review primary delete,delete,delete,delete scope".to_string()),
@@ -230,10 +185,7 @@ fn destroy_goes_ahead_only_when_the_environments_name_is_typed() {
     });
     assert!(before.contains(&"cluster Shared".to_string()), "{before:?}");
 
-    let typed = Typing {
-        typed: "test",
-        told: Default::default(),
-    };
+    let typed = ScriptedOperator::typing("test");
     let report = rt
         .block_on(engine::destroy(&options, &typed))
         .expect("destroyed");

@@ -998,3 +998,88 @@ impl TestRepo {
         }
     }
 }
+
+/// An operator on a terminal for engine-level tests: it answers every yes/no question with
+/// `answer`, types `typed` when asked for text, and remembers what it was shown (`review <ws>
+/// <verbs>`), told (`tell …`), asked (`ask …`, `asked …`) and what was applied (`<ws> <verb>
+/// <resource> ok|failed`), in order.
+pub struct ScriptedOperator {
+    answer: bool,
+    typed: String,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl ScriptedOperator {
+    /// Answers every question with `answer` (and types nothing).
+    pub fn answering(answer: bool) -> Self {
+        ScriptedOperator {
+            answer,
+            typed: String::new(),
+            seen: Default::default(),
+        }
+    }
+
+    /// Types `typed` when asked for text (and says yes).
+    pub fn typing(typed: &str) -> Self {
+        ScriptedOperator {
+            typed: typed.to_string(),
+            ..ScriptedOperator::answering(true)
+        }
+    }
+
+    fn note(&self, line: String) {
+        self.seen.lock().expect("seen").push(line);
+    }
+
+    /// What it saw so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+impl tandem::engine::apply::Progress for ScriptedOperator {
+    fn finished(&self, workspace: &str, outcome: &tandem::engine::apply::ActionOutcome) {
+        let mark = if outcome.result.is_ok() {
+            "ok"
+        } else {
+            "failed"
+        };
+        self.note(format!(
+            "{workspace} {} {} {mark}",
+            outcome.verb, outcome.resource
+        ));
+    }
+}
+
+impl tandem::engine::Operator for ScriptedOperator {
+    fn review(&self, plan: &tandem::plan::Plan, _origins: &tandem::plan::render::Origins) {
+        for w in &plan.workspaces {
+            let verbs: Vec<&str> = w.actions.iter().map(|a| a.action.verb()).collect();
+            self.note(format!("review {} {}", w.workspace, verbs.join(",")));
+        }
+    }
+
+    fn tell(&self, text: &str) {
+        self.note(format!("tell {text}"));
+    }
+
+    fn can_answer(&self) -> bool {
+        true
+    }
+
+    fn ask<'a>(
+        &'a self,
+        question: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        self.note(format!("ask {}", question.trim()));
+        Box::pin(std::future::ready(self.answer))
+    }
+
+    fn answer<'a>(
+        &'a self,
+        question: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send + 'a>> {
+        self.note(format!("asked {}", question.trim()));
+        Box::pin(std::future::ready(self.typed.clone()))
+    }
+}

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::harness::{
-    Emulator, Grants, PAIR_ENV, TRIO_ENV, TandemRun, TestRepo, Ws, assert_converged, grants, ok,
-    remote_env, with_local,
+    Emulator, Grants, PAIR_ENV, ScriptedOperator, TRIO_ENV, TandemRun, TestRepo, Ws,
+    assert_converged, grants, ok, remote_env, with_local,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1452,68 +1452,6 @@ fn an_invalid_configuration_stops_a_promotion_before_any_workspace_is_touched() 
 // ---------------------------------------------------------------------------------------------
 // The engine entry, without the command line
 // ---------------------------------------------------------------------------------------------
-
-/// An operator that answers every question the same way and remembers what it was shown,
-/// told and asked, in order.
-struct ScriptedOperator {
-    answer: bool,
-    seen: std::sync::Mutex<Vec<String>>,
-}
-
-impl ScriptedOperator {
-    fn answering(answer: bool) -> Self {
-        ScriptedOperator {
-            answer,
-            seen: Default::default(),
-        }
-    }
-
-    fn note(&self, line: String) {
-        self.seen.lock().expect("seen").push(line);
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().expect("seen").clone()
-    }
-}
-
-impl tandem::engine::apply::Progress for ScriptedOperator {
-    fn finished(&self, workspace: &str, outcome: &tandem::engine::apply::ActionOutcome) {
-        let mark = if outcome.result.is_ok() {
-            "ok"
-        } else {
-            "failed"
-        };
-        self.note(format!(
-            "{workspace} {} {} {mark}",
-            outcome.verb, outcome.resource
-        ));
-    }
-}
-
-impl tandem::engine::Operator for ScriptedOperator {
-    fn review(&self, plan: &tandem::plan::Plan, _origins: &tandem::plan::render::Origins) {
-        for w in &plan.workspaces {
-            self.note(format!("review {} {}", w.workspace, w.actions.len()));
-        }
-    }
-
-    fn tell(&self, text: &str) {
-        self.note(format!("tell {text}"));
-    }
-
-    fn can_answer(&self) -> bool {
-        true
-    }
-
-    fn ask<'a>(
-        &'a self,
-        question: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
-        self.note(format!("ask {}", question.trim()));
-        Box::pin(std::future::ready(self.answer))
-    }
-}
 
 #[test]
 fn promote_is_one_engine_call_that_asks_its_operator() {

@@ -376,18 +376,7 @@ pub(super) mod tests {
 
     /// A plan of `workspaces`.
     pub fn plan(workspaces: Vec<WorkspacePlan>) -> Plan {
-        Plan {
-            format_version: crate::plan::PLAN_FORMAT_VERSION,
-            environment: "test".into(),
-            active: "primary".into(),
-            config_commit: "working tree".into(),
-            config_dirty: false,
-            changed_files: None,
-            changed_resources: Vec::new(),
-            workspaces,
-            failures: Vec::new(),
-            origins: Default::default(),
-        }
+        Plan::of_test(workspaces)
     }
 
     pub fn create() -> Action {

@@ -19,20 +19,16 @@
 # read), GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_EVENT_NAME; optional TANDEM_DIR (the checkout of
 # main, default .), RUNNER_TEMP, PLAN_WORKFLOW (default .github/workflows/plan.yml).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 env_name="${1:?usage: apply.sh ENVIRONMENT}"
-[[ "$env_name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || { echo "::error::invalid environment name: $env_name" >&2; exit 1; }
+require_names "$env_name"
 repo="${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
 sha="${GITHUB_SHA:?set GITHUB_SHA}"
 plan_workflow="${PLAN_WORKFLOW:-.github/workflows/plan.yml}"
 dir="${TANDEM_DIR:-.}"
-# The GitHub token is for gh only: tandem never sees it (a secret source could name it).
-gh_token="${GH_TOKEN:-}"
-unset GH_TOKEN
-gh() { GH_TOKEN="$gh_token" command gh "$@"; }
-# Outside the checkout: an untracked file there would be recorded as a "+dirty" configuration.
-out="${RUNNER_TEMP:-$(mktemp -d)}/tandem-apply"
-mkdir -p "$out"
+out="$(output_dir tandem-apply)"
 log="${out}/apply.txt"
 : > "$log"
 

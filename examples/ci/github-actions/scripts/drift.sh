@@ -9,18 +9,15 @@
 # TANDEM_DIR (the configuration checkout, default .), RUNNER_TEMP, GITHUB_STEP_SUMMARY and
 # GITHUB_SERVER_URL / GITHUB_RUN_ID (to link the run).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 env_name="${1:?usage: drift.sh ENVIRONMENT}"
-[[ "$env_name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || { echo "::error::invalid environment name: $env_name" >&2; exit 1; }
+require_names "$env_name"
 repo="${GITHUB_REPOSITORY:?set GITHUB_REPOSITORY (owner/name)}"
 label="tandem-drift"
-# The GitHub token is for gh only: tandem never sees it (a secret source could name it).
-gh_token="${GH_TOKEN:-}"
-unset GH_TOKEN
-gh() { GH_TOKEN="$gh_token" command gh "$@"; }
 title="tandem: drift in ${env_name}"
-out="${RUNNER_TEMP:-$(mktemp -d)}/tandem-drift"
-mkdir -p "$out"
+out="$(output_dir tandem-drift)"
 run_url="${GITHUB_SERVER_URL:-https://github.com}/${repo}/actions/runs/${GITHUB_RUN_ID:-0}"
 
 # 0: no drift, 1: error, 2: drift. stderr stays in the log; only tandem's Markdown is published.

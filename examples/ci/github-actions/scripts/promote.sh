@@ -10,16 +10,15 @@
 # DRY_RUN=true (show what promote would do; change nothing, push nothing), TANDEM_DIR (the
 # checkout of main, default .; its user.name / user.email make the commit), RUNNER_TEMP.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 env_name="${1:?usage: promote.sh ENVIRONMENT WORKSPACE}"
 workspace="${2:?usage: promote.sh ENVIRONMENT WORKSPACE}"
-for name in "$env_name" "$workspace"; do
-  [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || { echo "::error::invalid name: $name" >&2; exit 1; }
-done
+require_names "$env_name" "$workspace"
 dir="${TANDEM_DIR:-.}"
 # Outside the checkout, which holds only tandem's commit.
-out="${RUNNER_TEMP:-$(mktemp -d)}/tandem-promote"
-mkdir -p "$out"
+out="$(output_dir tandem-promote)"
 
 before="$(git -C "$dir" rev-parse HEAD)"
 args=(-C "$dir" -e "$env_name" promote "$workspace")
