@@ -41,6 +41,11 @@ pub struct FaultRule {
     /// Carry out the request, then answer with the error: the client cannot tell it committed.
     #[serde(default)]
     pub commit: bool,
+    /// Hold matching requests, without an error, until the rules are cleared (at most
+    /// [`HOLD_LIMIT`]), then carry them out: a test keeps a run in the middle of its work for
+    /// exactly as long as it needs, however slow the machine.
+    #[serde(default)]
+    pub hold: bool,
     /// Matching requests seen so far.
     #[serde(default)]
     pub seen: u64,
@@ -53,9 +58,14 @@ fn default_status() -> u16 {
     503
 }
 
+/// The longest a `hold` rule keeps a request.
+pub const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Fault rules and the profile of one workspace.
 pub struct FaultEngine {
     rules: Mutex<Vec<FaultRule>>,
+    /// Bumped by every [`FaultEngine::clear`]: what held requests wait for.
+    cleared: AtomicU64,
     flaky_seed: Option<u64>,
     requests: AtomicU64,
     injected: AtomicU64,
@@ -64,6 +74,7 @@ pub struct FaultEngine {
 /// What to do with one request.
 enum Decision {
     Pass,
+    Hold,
     Fail(ApiError),
     CommitThenFail(ApiError),
 }
@@ -81,6 +92,7 @@ impl FaultEngine {
         };
         Ok(FaultEngine {
             rules: Mutex::new(Vec::new()),
+            cleared: AtomicU64::new(0),
             flaky_seed,
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
@@ -98,6 +110,17 @@ impl FaultEngine {
     /// Removes every rule.
     pub fn clear(&self) {
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.cleared.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Waits until the rules are cleared after `generation`, or [`HOLD_LIMIT`] has passed.
+    async fn held_since(&self, generation: u64) {
+        let until = tokio::time::Instant::now() + HOLD_LIMIT;
+        while self.cleared.load(Ordering::SeqCst) == generation
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// The rules with their counters.
@@ -128,6 +151,9 @@ impl FaultEngine {
                 }
                 rule.fired += 1;
                 self.injected.fetch_add(1, Ordering::Relaxed);
+                if rule.hold {
+                    return Decision::Hold;
+                }
                 let error = rule_error(rule);
                 return if rule.commit {
                     Decision::CommitThenFail(error)
@@ -230,11 +256,17 @@ pub async fn middleware(State(ws): State<AppState>, request: Request, next: Next
     if request.uri().path().starts_with("/__emulator") {
         return next.run(request).await;
     }
+    // Read before deciding: a clear that comes after the decision releases the request.
+    let generation = ws.faults.cleared.load(Ordering::SeqCst);
     let decision = ws
         .faults
         .decide(request.method().as_str(), request.uri().path());
     match decision {
         Decision::Pass => next.run(request).await,
+        Decision::Hold => {
+            ws.faults.held_since(generation).await;
+            next.run(request).await
+        }
         Decision::Fail(error) => error.into_response(),
         Decision::CommitThenFail(error) => {
             let _committed = next.run(request).await;
@@ -257,6 +289,48 @@ mod tests {
         assert!(!glob_match("/exact", "/exactly"));
     }
 
+    #[tokio::test]
+    async fn a_held_request_waits_until_the_rules_are_cleared() {
+        let engine = std::sync::Arc::new(FaultEngine::new(None).expect("engine"));
+        engine.add(FaultRule {
+            method: Some("POST".into()),
+            path: "/api/2.2/jobs/*".into(),
+            status: 503,
+            error_code: None,
+            message: None,
+            retry_after: None,
+            times: None,
+            skip_first: 0,
+            commit: false,
+            hold: true,
+            seen: 0,
+            fired: 0,
+        });
+        assert!(matches!(
+            engine.decide("GET", "/api/2.2/jobs/list"),
+            Decision::Pass
+        ));
+        let generation = engine.cleared.load(Ordering::SeqCst);
+        assert!(matches!(
+            engine.decide("POST", "/api/2.2/jobs/reset"),
+            Decision::Hold
+        ));
+        let waiting = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.held_since(generation).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "released before the rules were cleared"
+        );
+        engine.clear();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("released once cleared")
+            .expect("task");
+    }
+
     #[test]
     fn rules_skip_then_fire_a_number_of_times() {
         let engine = FaultEngine::new(None).expect("engine");
@@ -270,6 +344,7 @@ mod tests {
             times: Some(2),
             skip_first: 1,
             commit: true,
+            hold: false,
             seen: 0,
             fired: 0,
         });
@@ -303,7 +378,7 @@ mod tests {
                             "/api/2.2/jobs/get"
                         },
                     ) {
-                        Decision::Pass => 0,
+                        Decision::Pass | Decision::Hold => 0,
                         Decision::Fail(e) => e.status.as_u16(),
                         Decision::CommitThenFail(_) => 1,
                     }

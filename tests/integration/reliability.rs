@@ -1191,8 +1191,18 @@ fn racing(pair: &mut Pair, first: Op, second: Op) -> Result<Outcome, String> {
     let target = pair.passive();
     let mut command = command_for(pair, first);
     command.extend(["--parallelism", "1"]);
+    // The first run's job writes (after it locked; a refused run never writes) wait until the
+    // second run is over, so the race is the same on a machine of any speed.
+    for workspace in WORKSPACES {
+        pair.add_fault(
+            workspace,
+            &json!({"method": "POST", "path": "/api/2.2/jobs/*", "hold": true}),
+        );
+    }
+    let injected = pair.faults_injected();
     let child = pair.spawn(&command, "alice");
     if !wait_for_lock(pair, "secondary", Duration::from_secs(20)) {
+        pair.clear_faults();
         let out = child.wait_with_output().expect("wait");
         return Err(format!(
             "the first run never locked:\n{}",
@@ -1204,7 +1214,11 @@ fn racing(pair: &mut Pair, first: Op, second: Op) -> Result<Outcome, String> {
         Op::Promote => vec!["promote", target, "--auto-approve"],
     };
     let refused = pair.tandem_as("bob", &second_command);
+    pair.clear_faults();
     let out = child.wait_with_output().expect("wait");
+    if pair.faults_injected() == injected {
+        return Err("the first run wrote no job: nothing held it in its lock".into());
+    }
     if !out.status.success() {
         return Err(format!(
             "the first run failed:\n{}",
