@@ -1172,6 +1172,14 @@ fn reliability_one_workspace_down_for_a_whole_run() {
 // 5. locks: two runs at once, expired locks, a lock that cannot be taken
 // ---------------------------------------------------------------------------------------------
 
+/// The write paths of pools, clusters and jobs: one of them is the first write of any apply
+/// or promote after it has locked (the lock itself is a workspace file).
+const RESOURCE_WRITES: [&str; 3] = [
+    "/api/2.0/instance-pools/*",
+    "/api/2.1/clusters/*",
+    "/api/2.2/jobs/*",
+];
+
 /// Waits until workspace `name` holds a lock; false after `limit`.
 fn wait_for_lock(pair: &Pair, name: &str, limit: Duration) -> bool {
     let started = Instant::now();
@@ -1191,13 +1199,15 @@ fn racing(pair: &mut Pair, first: Op, second: Op) -> Result<Outcome, String> {
     let target = pair.passive();
     let mut command = command_for(pair, first);
     command.extend(["--parallelism", "1"]);
-    // The first run's job writes (after it locked; a refused run never writes) wait until the
-    // second run is over, so the race is the same on a machine of any speed.
+    // The first run's resource writes (after it locked; a refused run never writes) wait until
+    // the second run is over, so the race is the same on a machine of any speed.
     for workspace in WORKSPACES {
-        pair.add_fault(
-            workspace,
-            &json!({"method": "POST", "path": "/api/2.2/jobs/*", "hold": true}),
-        );
+        for path in RESOURCE_WRITES {
+            pair.add_fault(
+                workspace,
+                &json!({"method": "POST", "path": path, "hold": true}),
+            );
+        }
     }
     let injected = pair.faults_injected();
     let child = pair.spawn(&command, "alice");
@@ -1217,7 +1227,7 @@ fn racing(pair: &mut Pair, first: Op, second: Op) -> Result<Outcome, String> {
     pair.clear_faults();
     let out = child.wait_with_output().expect("wait");
     if pair.faults_injected() == injected {
-        return Err("the first run wrote no job: nothing held it in its lock".into());
+        return Err("the first run wrote nothing: nothing held it in its lock".into());
     }
     if !out.status.success() {
         return Err(format!(
