@@ -173,7 +173,7 @@ fn check_acls(node: &Node, problems: &mut Vec<Problem>) {
         let Some(name) = principal.as_str() else {
             continue; // the schema reports it
         };
-        let key = PrincipalKey::of_acl_principal(name);
+        let key = PrincipalKey::of_name(name);
         if let Some(&first) = principals.get(&key) {
             problems.push(listed_twice(name, "acls", principal.span, first));
         } else {

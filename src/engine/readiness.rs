@@ -322,10 +322,7 @@ fn unknown_principals(r: &Resources, dir: &Directory) -> Vec<String> {
         // A bare name: a group may have an `@` in its name too.
         let group = PrincipalKey::Group(acl.principal.clone());
         if !dir.principals.contains(&group) {
-            check(
-                &acl.principal,
-                PrincipalKey::of_acl_principal(&acl.principal),
-            );
+            check(&acl.principal, PrincipalKey::of_name(&acl.principal));
         }
     }
     unknown.into_iter().collect()

@@ -127,9 +127,10 @@ pub enum PrincipalKey {
 }
 
 impl PrincipalKey {
-    /// The key of a secret scope ACL's principal, a bare name: an e-mail address (it has an
-    /// `@`) or a UUID names a user or service principal, anything else a group.
-    pub fn of_acl_principal(name: &str) -> PrincipalKey {
+    /// The key of a bare name whose kind is not given (a secret ACL's principal, a cluster's
+    /// `single_user_name`): an e-mail address (it has an `@`) or a UUID names a user or
+    /// service principal, anything else a group.
+    pub fn of_name(name: &str) -> PrincipalKey {
         if name.contains('@') || is_uuid(name) {
             PrincipalKey::Identity(name.to_lowercase())
         } else {
@@ -593,7 +594,7 @@ mod tests {
 
     #[test]
     fn an_acl_principal_is_a_user_or_service_principal_by_its_shape() {
-        let key = PrincipalKey::of_acl_principal;
+        let key = PrincipalKey::of_name;
         assert_eq!(key("Alice@Example.com"), key("alice@example.com"));
         assert_eq!(
             key("6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F"),

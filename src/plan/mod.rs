@@ -515,10 +515,10 @@ fn plan_scopes(
         let live_acls = live.map(|l| l.acls.clone()).unwrap_or_default();
         // Principals compared as the workspace tells them apart (a stored e-mail is lower-case).
         let live_acl = |principal: &str| {
-            let key = PrincipalKey::of_acl_principal(principal);
+            let key = PrincipalKey::of_name(principal);
             live_acls
                 .iter()
-                .find(|(p, _)| PrincipalKey::of_acl_principal(p) == key)
+                .find(|(p, _)| PrincipalKey::of_name(p) == key)
                 .map(|(_, permission)| permission)
         };
         for SecretAcl {
@@ -543,11 +543,11 @@ fn plan_scopes(
             let mine = input
                 .caller
                 .is_some_and(|c| c.eq_ignore_ascii_case(principal));
-            let key = PrincipalKey::of_acl_principal(principal);
+            let key = PrincipalKey::of_name(principal);
             let configured = scope
                 .acls
                 .iter()
-                .any(|a| PrincipalKey::of_acl_principal(&a.principal) == key);
+                .any(|a| PrincipalKey::of_name(&a.principal) == key);
             if !mine && !configured {
                 actions.push(PlannedAction {
                     resource: resource.clone(),
