@@ -9,6 +9,7 @@ pub mod env;
 pub mod hcl;
 pub mod node;
 pub mod refs;
+pub mod schedule;
 pub mod schema;
 pub mod secret_source;
 mod semantic;

@@ -164,6 +164,22 @@ fn translate(
         }
         ValidationErrorKind::Type { kind } => {
             let expected = type_words(&format!("{kind:?}"));
+            let described = subschema(schema, &path)
+                .and_then(|s| s.get("description"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let expected = if expected == "a list" && described.contains("email addresses") {
+                "a list of e-mail addresses".to_string()
+            } else {
+                expected
+            };
+            // One value where a list belongs: show it as the one-item list it should be.
+            let one_item = match error.instance().as_ref() {
+                Value::String(s) if !sensitive => Some(s.to_string()),
+                Value::Number(n) if !sensitive => Some(n.to_string()),
+                _ => None,
+            }
+            .filter(|_| expected.starts_with("a list"));
             Problem::new(
                 value_span,
                 format!(
@@ -172,7 +188,12 @@ fn translate(
                 ),
                 format!("expected {expected}"),
             )
-            .help(type_help(&expected))
+            .help(match one_item {
+                Some(item) => format!(
+                    "write a list, e.g. `[{item}]`: `[a, b]` or `- item` lines (YAML), `[ ... ]` (HCL)"
+                ),
+                None => type_help(&expected),
+            })
         }
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options

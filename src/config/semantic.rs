@@ -11,9 +11,10 @@ use super::diagnostic::{Problem, did_you_mean};
 use super::env::Environment;
 use super::node::{Key, Node, NodeValue, PathSegment, Span};
 use super::refs::{self, Reference};
+use super::schedule::{self, ScheduleCheck};
 use super::schema;
 use super::secret_source::{Refusal, SourceGuard};
-use crate::model::{Kind, Placement, ResourceId, Resources};
+use crate::model::{Kind, Placement, Principal, PrincipalKey, ResourceId, Resources};
 
 const PRINCIPAL_FIELDS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
 
@@ -67,7 +68,10 @@ pub fn check_resource(
             check_cluster(node, problems);
         }
         Kind::InstancePools => check_permissions(id.kind, node, problems),
-        Kind::SecretScopes => check_secrets(key, node, environment, guard, &mut instance, problems),
+        Kind::SecretScopes => {
+            check_acls(node, problems);
+            check_secrets(key, node, environment, guard, &mut instance, problems)
+        }
     }
     instance
 }
@@ -77,7 +81,7 @@ fn check_permissions(kind: Kind, node: &Node, problems: &mut Vec<Problem>) {
         return;
     };
     let mut owner: Option<Span> = None;
-    let mut principals: BTreeMap<String, Span> = BTreeMap::new();
+    let mut principals: BTreeMap<PrincipalKey, Span> = BTreeMap::new();
     for entry in entries {
         if entry.as_map().is_none() {
             continue; // the schema reports it
@@ -106,19 +110,16 @@ fn check_permissions(kind: Kind, node: &Node, problems: &mut Vec<Problem>) {
         };
         let name = principal.as_str().unwrap_or_default().to_string();
         let level = entry.get("level");
-        if let Some((first, _)) = principals.get_key_value(&name) {
-            let first = principals[first];
-            problems.push(
-                Problem::new(
-                    principal.span,
-                    format!("`{name}` is listed twice in permissions"),
-                    "listed again",
-                )
-                .related(first, "first listed here")
-                .help("give each principal one entry with its highest level"),
-            );
+        let key = match principal_key.name.as_str() {
+            "group_name" => Principal::GroupName(name.clone()),
+            "user_name" => Principal::UserName(name.clone()),
+            _ => Principal::ServicePrincipalName(name.clone()),
+        }
+        .key();
+        if let Some(&first) = principals.get(&key) {
+            problems.push(listed_twice(&name, "permissions", principal.span, first));
         } else {
-            principals.insert(name.clone(), principal.span);
+            principals.insert(key, principal.span);
         }
         if kind == Kind::Jobs && level.and_then(Node::as_str) == Some("IS_OWNER") {
             let level_span = level.map(|l| l.span).unwrap_or(entry.span);
@@ -150,7 +151,66 @@ fn check_permissions(kind: Kind, node: &Node, problems: &mut Vec<Problem>) {
     }
 }
 
+/// A principal given a second entry (user names and application IDs ignore case, as the
+/// workspace does, so `Alice@x` and `alice@x` are one principal).
+fn listed_twice(name: &str, list: &str, again: Span, first: Span) -> Problem {
+    Problem::new(
+        again,
+        format!("`{name}` is listed twice in {list}"),
+        "listed again",
+    )
+    .related(first, "first listed here")
+    .help("give each principal one entry with its highest level (user names and service principal application IDs ignore case; group names do not)")
+}
+
+/// A scope's ACLs name each principal once: the workspace keeps one permission per principal.
+fn check_acls(node: &Node, problems: &mut Vec<Problem>) {
+    let Some(NodeValue::Seq(entries)) = node.get("acls").map(|n| &n.value) else {
+        return;
+    };
+    let mut principals: BTreeMap<PrincipalKey, Span> = BTreeMap::new();
+    for principal in entries.iter().filter_map(|e| e.get("principal")) {
+        let Some(name) = principal.as_str() else {
+            continue; // the schema reports it
+        };
+        let key = PrincipalKey::of_name(name);
+        if let Some(&first) = principals.get(&key) {
+            problems.push(listed_twice(name, "acls", principal.span, first));
+        } else {
+            principals.insert(key, principal.span);
+        }
+    }
+}
+
+/// A schedule's cron expression and time zone, checked as the Jobs API checks them (values
+/// with references are checked once substituted, by the workspace).
+fn check_schedule(node: &Node, problems: &mut Vec<Problem>) {
+    let Some(schedule) = node.get("schedule") else {
+        return;
+    };
+    let checks: [(&str, &str, ScheduleCheck); 2] = [
+        (
+            "quartz_cron_expression",
+            "not Quartz cron",
+            schedule::check_quartz_cron,
+        ),
+        ("timezone_id", "unknown time zone", schedule::check_timezone),
+    ];
+    for (field, label, check) in checks {
+        let Some(value) = schedule.get(field) else {
+            continue;
+        };
+        let Some(text) = value.as_str().filter(|t| !t.contains("${")) else {
+            continue; // the schema reports a value of another type
+        };
+        if let Err(fault) = check(text) {
+            problems.push(Problem::new(value.span, fault.message, label).help(fault.help));
+        }
+    }
+}
+
 fn check_job(node: &Node, problems: &mut Vec<Problem>) {
+    check_schedule(node, problems);
     let scheduling: Vec<(&Key, &Node)> = ["schedule", "continuous", "trigger"]
         .iter()
         .filter_map(|f| node.entry(f))
@@ -314,6 +374,26 @@ fn check_cluster(node: &Node, problems: &mut Vec<Problem>) {
                 "remove node_type_id",
             )
             .help("drop node_type_id (and driver_node_type_id) when instance_pool_id is set"),
+        );
+    }
+    // The driver comes from driver_instance_pool_id, or else from the workers' pool.
+    let driver_pool = node
+        .entry("driver_instance_pool_id")
+        .or_else(|| node.entry("instance_pool_id"));
+    if let (Some((pool, _)), Some((node_type, _))) =
+        (driver_pool, node.entry("driver_node_type_id"))
+    {
+        problems.push(
+            Problem::new(
+                node_type.span,
+                "a driver on an instance pool takes its node type from the pool",
+                "remove driver_node_type_id",
+            )
+            .related(pool.span, "the driver's pool")
+            .help(format!(
+                "drop driver_node_type_id when {} is set",
+                pool.name
+            )),
         );
     }
 }

@@ -11,18 +11,16 @@ use super::state;
 use crate::client::api::scim;
 use crate::client::{ClientError, WorkspaceClient};
 use crate::config::Config;
-use crate::model::{Kind, Principal, Resources, Role};
+use crate::model::{Kind, Principal, PrincipalKey, Resources, Role};
 use crate::plan::{Action, Plan};
 use crate::policy;
 
 pub use crate::plan::report::Check;
 
-/// The principals a workspace knows.
+/// The principals a workspace knows, keyed as it tells them apart ([`PrincipalKey`]).
 #[derive(Debug, Default)]
 struct Directory {
-    users: BTreeSet<String>,
-    groups: BTreeSet<String>,
-    service_principals: BTreeSet<String>,
+    principals: BTreeSet<PrincipalKey>,
 }
 
 async fn directory(client: &WorkspaceClient) -> Result<Directory, ClientError> {
@@ -31,18 +29,25 @@ async fn directory(client: &WorkspaceClient) -> Result<Directory, ClientError> {
         scim::groups(client),
         scim::service_principals(client),
     )?;
-    let names = |v: &Value, field: &str| -> BTreeSet<String> {
+    let names = |v: &Value, field: &str| -> Vec<String> {
         v.get("Resources")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|r| r.get(field)?.as_str().map(str::to_lowercase))
+            .filter_map(|r| r.get(field)?.as_str().map(str::to_string))
             .collect()
     };
+    let users = names(&users, "userName")
+        .into_iter()
+        .map(Principal::UserName);
+    let groups = names(&groups, "displayName")
+        .into_iter()
+        .map(Principal::GroupName);
+    let sps = names(&sps, "applicationId")
+        .into_iter()
+        .map(Principal::ServicePrincipalName);
     Ok(Directory {
-        users: names(&users, "userName"),
-        groups: names(&groups, "displayName"),
-        service_principals: names(&sps, "applicationId"),
+        principals: users.chain(groups).chain(sps).map(|p| p.key()).collect(),
     })
 }
 
@@ -290,26 +295,34 @@ fn lag(root: &Path, here: &str, active: &str) -> String {
     }
 }
 
+/// The configured principals the workspace does not know, each with a hint when a group is
+/// known under another case (group names are case-sensitive).
 fn unknown_principals(r: &Resources, dir: &Directory) -> Vec<String> {
-    let known = |p: &Principal| match p {
-        Principal::UserName(n) => dir.users.contains(&n.to_lowercase()),
-        Principal::GroupName(n) => dir.groups.contains(&n.to_lowercase()),
-        Principal::ServicePrincipalName(n) => dir.service_principals.contains(&n.to_lowercase()),
-    };
     let mut unknown = BTreeSet::new();
+    let mut check = |name: &str, key: PrincipalKey| {
+        if dir.principals.contains(&key) {
+            return;
+        }
+        let other_case = dir.principals.iter().find_map(|known| match (known, &key) {
+            (PrincipalKey::Group(g), PrincipalKey::Group(n)) if g.eq_ignore_ascii_case(n) => {
+                Some(g)
+            }
+            _ => None,
+        });
+        unknown.insert(match other_case {
+            Some(g) => format!("{name} (group names are case-sensitive: the workspace has {g})"),
+            None => name.to_string(),
+        });
+    };
     let grants = Kind::tagged().flat_map(|kind| r.objects(kind).into_iter().flat_map(|o| o.2));
     for g in grants {
-        if !known(&g.principal) {
-            unknown.insert(g.principal.name().to_string());
-        }
+        check(g.principal.name(), g.principal.key());
     }
     for acl in r.secret_scopes.values().flat_map(|s| &s.acls) {
-        let p = acl.principal.to_lowercase();
-        if !(dir.users.contains(&p)
-            || dir.groups.contains(&p)
-            || dir.service_principals.contains(&p))
-        {
-            unknown.insert(acl.principal.clone());
+        // A bare name: a group may have an `@` in its name too.
+        let group = PrincipalKey::Group(acl.principal.clone());
+        if !dir.principals.contains(&group) {
+            check(&acl.principal, PrincipalKey::of_name(&acl.principal));
         }
     }
     unknown.into_iter().collect()

@@ -72,6 +72,21 @@ impl Grant {
         out
     }
 
+    /// Whether two lists give the same principals the same levels, principals compared as the
+    /// workspace tells them apart ([`Principal::key`]): configured `Alice@Example.com` is the
+    /// stored `alice@example.com`.
+    pub fn same(a: &[Grant], b: &[Grant]) -> bool {
+        let keyed = |grants: &[Grant]| {
+            let mut keys: Vec<_> = grants
+                .iter()
+                .map(|g| (g.principal.key(), g.level.clone()))
+                .collect();
+            keys.sort();
+            keys
+        };
+        keyed(a) == keyed(b)
+    }
+
     /// The grant as an entry of the Permissions API's `access_control_list`.
     pub fn acl_entry(&self) -> Value {
         let field = match &self.principal {

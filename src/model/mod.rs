@@ -101,6 +101,52 @@ impl Principal {
             | Principal::ServicePrincipalName(n) => n,
         }
     }
+
+    /// Who this is, as a workspace tells principals apart.
+    pub fn key(&self) -> PrincipalKey {
+        match self {
+            Principal::UserName(n) | Principal::ServicePrincipalName(n) => {
+                PrincipalKey::Identity(n.to_lowercase())
+            }
+            Principal::GroupName(n) => PrincipalKey::Group(n.clone()),
+        }
+    }
+}
+
+/// A principal as a workspace tells principals apart, to compare configured names with stored
+/// ones. A workspace stores user names (e-mails) lower-case whatever case they were written in,
+/// and service principal application IDs (UUIDs) lower-case too; an application ID written as
+/// `user_name` comes back as `service_principal_name`. Group names are case-sensitive: `Admins`
+/// and `admins` can be two groups.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PrincipalKey {
+    /// A user or service principal: the name lower-cased.
+    Identity(String),
+    /// A group: the name as written.
+    Group(String),
+}
+
+impl PrincipalKey {
+    /// The key of a bare name whose kind is not given (a secret ACL's principal, a cluster's
+    /// `single_user_name`): an e-mail address (it has an `@`) or a UUID names a user or
+    /// service principal, anything else a group.
+    pub fn of_name(name: &str) -> PrincipalKey {
+        if name.contains('@') || is_uuid(name) {
+            PrincipalKey::Identity(name.to_lowercase())
+        } else {
+            PrincipalKey::Group(name.to_string())
+        }
+    }
+}
+
+/// Whether `s` is a UUID (`8-4-4-4-12` hexadecimal digits), the form of an application ID.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// One object-permission grant, as written in config (`{group_name: x, level: CAN_VIEW}`).
@@ -529,5 +575,33 @@ mod tests {
             r.with_permissions(),
             BTreeSet::from([id(Kind::Jobs, "listed"), id(Kind::InstancePools, "p")])
         );
+    }
+
+    #[test]
+    fn principals_are_keyed_as_the_workspace_tells_them_apart() {
+        let user = Principal::UserName("Alice@Example.com".into());
+        assert_eq!(
+            user.key(),
+            Principal::UserName("alice@example.com".into()).key()
+        );
+        let app = "6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F";
+        let sp = Principal::ServicePrincipalName(app.into());
+        assert_eq!(sp.key(), Principal::UserName(app.to_lowercase()).key());
+        let group = Principal::GroupName("Data-Eng".into());
+        assert_ne!(group.key(), Principal::GroupName("data-eng".into()).key());
+        assert_eq!(group.key(), Principal::GroupName("Data-Eng".into()).key());
+    }
+
+    #[test]
+    fn an_acl_principal_is_a_user_or_service_principal_by_its_shape() {
+        let key = PrincipalKey::of_name;
+        assert_eq!(key("Alice@Example.com"), key("alice@example.com"));
+        assert_eq!(
+            key("6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F"),
+            PrincipalKey::Identity("6f1c2a9e-1d2b-4c3d-9e8f-0a1b2c3d4e5f".into())
+        );
+        assert_eq!(key("Data-Eng"), PrincipalKey::Group("Data-Eng".into()));
+        assert_ne!(key("Data-Eng"), key("data-eng"));
+        assert_eq!(key("users"), PrincipalKey::Group("users".into()));
     }
 }

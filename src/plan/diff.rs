@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::model::PrincipalKey;
+
 /// One changed field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -100,6 +102,27 @@ fn is_default(field: &str, value: &Value) -> bool {
     }
 }
 
+/// Fields naming a principal inside an object's settings.
+const PRINCIPAL_FIELDS: &[&str] = &["user_name", "service_principal_name", "single_user_name"];
+
+/// Numbers and booleans whose absence does not mean zero or false (`max_concurrent_runs` is 1
+/// when left out, a queue is enabled, a pool's disks are elastic), or whose zero a passive
+/// workspace relies on: a zero or false the config sets is compared with an absent one.
+const ABSENT_IS_NOT_ZERO: &[&str] = &[
+    "max_concurrent_runs",
+    "min_idle_instances",
+    "enabled",
+    "enable_elastic_disk",
+];
+
+/// Whether an absent live value is the zero or false `want` the config sets: a workspace may
+/// leave out a field at its zero value (`timeout_seconds: 0`, `retry_on_timeout: false`).
+fn absent_is(field: &str, want: &Value) -> bool {
+    is_default(field, want)
+        && (!matches!(want, Value::Number(_) | Value::Bool(_))
+            || !ABSENT_IS_NOT_ZERO.contains(&field))
+}
+
 /// The field naming each entry of a keyed list (`tasks` → `task_key`).
 pub fn list_key(field: &str) -> Option<&'static str> {
     match field {
@@ -131,8 +154,7 @@ fn object(
         match live.get(key) {
             Some(have) => value(key, want, have, &path, depth + 1, out),
             None if want.is_null() => {}
-            None if is_default(key, want) && !matches!(want, Value::Number(_) | Value::Bool(_)) => {
-            }
+            None if absent_is(key, want) => {}
             None => out.push(FieldChange {
                 path,
                 before: Value::Null,
@@ -186,6 +208,11 @@ fn value(
             }),
         },
         (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
+        // A workspace stores user names and application IDs lower-case (`run_as`,
+        // `single_user_name`): compared as it tells principals apart.
+        (Value::String(a), Value::String(b))
+            if PRINCIPAL_FIELDS.contains(&field)
+                && PrincipalKey::of_name(a) == PrincipalKey::of_name(b) => {}
         _ if want == have => {}
         _ => out.push(FieldChange {
             path: path.to_string(),
@@ -294,10 +321,27 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_or_false_the_config_sets_is_compared() {
-        let desired = obj(json!({"max_concurrent_runs": 0, "retry_on_timeout": false}));
-        let changes = compare_object(&desired, &obj(json!({})));
-        assert_eq!(changes.len(), 2);
+    fn a_zero_whose_absence_means_otherwise_is_compared() {
+        let desired = obj(
+            json!({"max_concurrent_runs": 0, "min_idle_instances": 0, "queue": {"enabled": false}}),
+        );
+        let paths: Vec<String> = compare_object(&desired, &obj(json!({"queue": {}})))
+            .into_iter()
+            .map(|c| c.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["max_concurrent_runs", "min_idle_instances", "queue.enabled"]
+        );
+    }
+
+    #[test]
+    fn a_zero_or_false_the_workspace_leaves_out_is_no_change() {
+        let desired = obj(json!({"timeout_seconds": 0, "tasks": [{"task_key": "a",
+            "max_retries": 0, "retry_on_timeout": false, "timeout_seconds": 0,
+            "email_notifications": {}, "depends_on": []}]}));
+        let live = obj(json!({"tasks": [{"task_key": "a"}]}));
+        assert_eq!(compare_object(&desired, &live), vec![]);
     }
 
     #[test]
@@ -307,6 +351,24 @@ mod tests {
         let changes = compare_object(&desired, &live);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].path, "tags.old");
+    }
+
+    #[test]
+    fn user_names_in_settings_compare_as_the_workspace_stores_them() {
+        let desired = obj(json!({"run_as": {"user_name": "Alice@Example.com"},
+            "single_user_name": "Bob@Example.com", "name": "Nightly"}));
+        let live = obj(json!({"run_as": {"user_name": "alice@example.com"},
+            "single_user_name": "bob@example.com", "name": "Nightly"}));
+        assert_eq!(compare_object(&desired, &live), vec![]);
+        // Other strings, and group names, keep their case.
+        let live = obj(json!({"run_as": {"user_name": "alice@example.com"},
+            "single_user_name": "bob@example.com", "name": "nightly"}));
+        assert_eq!(compare_object(&desired, &live).len(), 1);
+        let group = |g: &str| obj(json!({"single_user_name": g}));
+        assert_eq!(
+            compare_object(&group("Data-Eng"), &group("data-eng")).len(),
+            1
+        );
     }
 
     #[test]

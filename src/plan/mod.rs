@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::config::refs;
 use crate::kinds::KindSpec;
 use crate::model::live::{Grant, LiveObject, LiveWorkspace};
-use crate::model::{Kind, Permission, ResourceId, Role, SecretAcl};
+use crate::model::{Kind, Permission, PrincipalKey, ResourceId, Role, SecretAcl};
 use crate::policy::{ClusterTarget, Override, WorkspaceDesired};
 pub use diff::FieldChange;
 
@@ -513,12 +513,20 @@ fn plan_scopes(
             }
         }
         let live_acls = live.map(|l| l.acls.clone()).unwrap_or_default();
+        // Principals compared as the workspace tells them apart (a stored e-mail is lower-case).
+        let live_acl = |principal: &str| {
+            let key = PrincipalKey::of_name(principal);
+            live_acls
+                .iter()
+                .find(|(p, _)| PrincipalKey::of_name(p) == key)
+                .map(|(_, permission)| permission)
+        };
         for SecretAcl {
             principal,
             permission,
         } in &scope.acls
         {
-            let before = live_acls.get(principal);
+            let before = live_acl(principal);
             if before != Some(permission) {
                 actions.push(PlannedAction {
                     resource: resource.clone(),
@@ -535,7 +543,12 @@ fn plan_scopes(
             let mine = input
                 .caller
                 .is_some_and(|c| c.eq_ignore_ascii_case(principal));
-            if !mine && !scope.acls.iter().any(|a| &a.principal == principal) {
+            let key = PrincipalKey::of_name(principal);
+            let configured = scope
+                .acls
+                .iter()
+                .any(|a| PrincipalKey::of_name(&a.principal) == key);
+            if !mine && !configured {
                 actions.push(PlannedAction {
                     resource: resource.clone(),
                     action: Action::DeleteAcl {
@@ -620,7 +633,7 @@ fn plan_permissions(
     let mut sorted_before = before.clone();
     sorted_before.sort();
     let before_unread = live.is_some_and(|l| l.grants_unread);
-    if live.is_none() || before_unread || sorted_before != after {
+    if live.is_none() || before_unread || !Grant::same(&sorted_before, &after) {
         actions.push(PlannedAction {
             resource: resource.clone(),
             action: Action::SetPermissions {
@@ -1024,5 +1037,152 @@ mod tests {
                 ("present", "changed")
             ])
         );
+    }
+
+    /// Plans `resources` against `live` with no secrets to compare.
+    fn plan_of(resources: Value, live: &LiveWorkspace) -> WorkspacePlan {
+        let desired = WorkspaceDesired {
+            role: Role::Active,
+            resources: serde_json::from_value(resources).expect("resources"),
+            cluster_targets: BTreeMap::new(),
+            overrides: Vec::new(),
+        };
+        plan_workspace(&PlanInput {
+            workspace: "primary",
+            environment: "test",
+            desired: &desired,
+            live,
+            secrets: &SecretKnowledge::default(),
+            caller: None,
+            live_fingerprint: String::new(),
+        })
+    }
+
+    /// A live pool named `p` (tagged as tandem's key `p`) with `grants` read from the workspace.
+    fn live_pool(grants: Value) -> LiveWorkspace {
+        let mut live = LiveWorkspace::default();
+        let tags = managed_tags("test", "p");
+        live.instance_pools.insert(
+            "p".into(),
+            LiveObject {
+                id: "pool-1".into(),
+                body: json!({"instance_pool_name": "p", "custom_tags": tags})
+                    .as_object()
+                    .cloned()
+                    .expect("object"),
+                state: None,
+                grants: Grant::direct_in(&json!({"access_control_list": grants})),
+                grants_unread: false,
+            },
+        );
+        live
+    }
+
+    fn pool_with(permissions: Value) -> Value {
+        json!({"instance_pools": {"p": {"instance_pool_name": "p", "permissions": permissions}}})
+    }
+
+    fn direct(field: &str, name: &str, level: &str) -> Value {
+        json!({field: name, "all_permissions": [{"permission_level": level, "inherited": false}]})
+    }
+
+    #[test]
+    fn user_names_and_application_ids_are_compared_as_the_workspace_stores_them() {
+        let live = live_pool(json!([
+            direct("user_name", "alice@example.com", "CAN_MANAGE"),
+            direct(
+                "service_principal_name",
+                "6f1c2a9e-1d2b-4c3d-9e8f-0a1b2c3d4e5f",
+                "CAN_ATTACH_TO"
+            ),
+            direct(
+                "service_principal_name",
+                "0a1b2c3d-1d2b-4c3d-9e8f-6f1c2a9e4e5f",
+                "CAN_ATTACH_TO"
+            ),
+        ]));
+        let plan = plan_of(
+            pool_with(json!([
+                {"user_name": "Alice@Example.com", "level": "CAN_MANAGE"},
+                {"service_principal_name": "6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F", "level": "CAN_ATTACH_TO"},
+                // An application ID given as a user name comes back as a service principal.
+                {"user_name": "0a1b2c3d-1d2b-4c3d-9e8f-6f1c2a9e4e5f", "level": "CAN_ATTACH_TO"}
+            ])),
+            &live,
+        );
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    }
+
+    #[test]
+    fn group_names_are_case_sensitive() {
+        let live = live_pool(json!([direct("group_name", "data-eng", "CAN_MANAGE")]));
+        let plan = plan_of(
+            pool_with(json!([{"group_name": "Data-Eng", "level": "CAN_MANAGE"}])),
+            &live,
+        );
+        assert!(
+            matches!(
+                &plan.actions[..],
+                [PlannedAction {
+                    action: Action::SetPermissions { .. },
+                    ..
+                }]
+            ),
+            "{:?}",
+            plan.actions
+        );
+    }
+
+    #[test]
+    fn a_changed_level_of_a_user_in_another_case_is_still_a_change() {
+        let live = live_pool(json!([direct(
+            "user_name",
+            "alice@example.com",
+            "CAN_ATTACH_TO"
+        )]));
+        let plan = plan_of(
+            pool_with(json!([{"user_name": "Alice@Example.com", "level": "CAN_MANAGE"}])),
+            &live,
+        );
+        let Some(Action::SetPermissions { after, .. }) = plan.actions.first().map(|a| &a.action)
+        else {
+            panic!("expected set permissions: {:?}", plan.actions);
+        };
+        // What the configuration says is written; the workspace stores it its way.
+        assert_eq!(after[0].principal.name(), "Alice@Example.com");
+    }
+
+    #[test]
+    fn scope_acls_compare_e_mails_without_case_and_groups_with_it() {
+        let mut live = LiveWorkspace::default();
+        live.secret_scopes.insert(
+            "etl".into(),
+            LiveScope {
+                name: "etl".into(),
+                secrets: BTreeMap::new(),
+                acls: [
+                    ("alice@example.com".to_string(), "READ".to_string()),
+                    ("data-eng".to_string(), "WRITE".to_string()),
+                ]
+                .into(),
+            },
+        );
+        let plan = plan_of(
+            json!({"secret_scopes": {"etl": {"name": "etl", "acls": [
+                {"principal": "Alice@Example.com", "permission": "READ"},
+                {"principal": "Data-Eng", "permission": "WRITE"}
+            ]}}}),
+            &live,
+        );
+        let verbs: Vec<String> = plan
+            .actions
+            .iter()
+            .map(|a| match &a.action {
+                Action::PutAcl { principal, .. } => format!("put {principal}"),
+                Action::DeleteAcl { principal, .. } => format!("delete {principal}"),
+                other => other.verb().to_string(),
+            })
+            .collect();
+        assert_eq!(verbs, ["put Data-Eng", "delete data-eng"]);
     }
 }

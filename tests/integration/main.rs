@@ -13,6 +13,7 @@ mod ci_workflows;
 mod cli;
 mod client;
 mod config_corpus;
+mod converge;
 mod destroy;
 mod drift;
 mod emulator;
