@@ -67,6 +67,9 @@ pub struct EmulatorArgs {
     /// Lifetime of the tokens the token endpoint issues, in seconds (--token tokens never expire).
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub token_ttl: u64,
+    /// The cloud the workspace runs on: its node types, runtimes and zones are that cloud's only.
+    #[arg(long, value_enum, default_value_t = emulator::clusters::Cloud::Azure)]
+    pub cloud: emulator::clusters::Cloud,
 }
 
 impl EmulatorArgs {
@@ -88,6 +91,7 @@ impl EmulatorArgs {
             cluster_start: Duration::from_millis(self.cluster_start_ms),
             oauth: self.oauth_clients.clone(),
             token_ttl: Duration::from_secs(self.token_ttl),
+            cloud: self.cloud,
         }
     }
 }
