@@ -167,4 +167,26 @@ mod tests {
         );
         assert!(warning.contains("for tests"), "{warning}");
     }
+
+    #[test]
+    fn the_cloud_defaults_to_azure_as_embedded_workspaces_do() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: EmulatorArgs,
+        }
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.args.options().cloud);
+        assert_eq!(
+            parse(&["tandem"]).expect("parse"),
+            emulator::clusters::Cloud::Azure
+        );
+        assert_eq!(
+            parse(&["tandem", "--cloud", "gcp"]).expect("parse"),
+            emulator::clusters::Cloud::Gcp
+        );
+        assert!(parse(&["tandem", "--cloud", "oracle"]).is_err());
+        let embedded = emulator::embedded_options(std::path::Path::new("/tmp/x"), "primary");
+        assert_eq!(embedded.cloud, emulator::clusters::Cloud::Azure);
+    }
 }

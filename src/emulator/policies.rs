@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
+use super::clusters;
 use super::ids::mix;
 use super::request::{object, optional_int, query_str_id, required_str, str_field};
 use super::store::{Collection, Db};
@@ -236,7 +237,7 @@ pub fn enforce(
                 _ => None,
             };
             if let Some(value) = value {
-                set_path(spec, path, value.clone());
+                clusters::set_path(spec, path, Some(value.clone()));
             }
         }
         if let Some(reason) = broken(rule, lookup(spec, path)) {
@@ -324,31 +325,9 @@ fn num(n: f64) -> String {
     }
 }
 
-fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
-    let value = map.get(head).filter(|v| !v.is_null())?;
-    if rest.is_empty() {
-        Some(value)
-    } else {
-        lookup(value.as_object()?, rest)
-    }
-}
-
-fn set_path(map: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            map.insert(path.to_string(), value);
-        }
-        Some((head, rest)) => {
-            let child = map.entry(head).or_insert_with(|| json!({}));
-            if !child.is_object() {
-                *child = json!({});
-            }
-            if let Some(child) = child.as_object_mut() {
-                set_path(child, rest, value);
-            }
-        }
-    }
+/// The value at `path`, a null counting as absent.
+fn lookup<'a>(spec: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    clusters::lookup(spec, path).filter(|v| !v.is_null())
 }
 
 #[cfg(test)]

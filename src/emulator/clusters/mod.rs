@@ -19,6 +19,7 @@ use handlers::{
     change_owner, create, delete, edit, get_cluster, list_v20, list_v21, permanent_delete, pin,
     resize, restart, start, unpin, update,
 };
+pub(crate) use rules::{lookup, set_path};
 
 /// The clusters routes.
 pub fn routes() -> Router<AppState> {

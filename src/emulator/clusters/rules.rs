@@ -120,7 +120,8 @@ pub(super) fn masked(
     spec
 }
 
-fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// The value at a dotted `path` (`custom_tags.team`) of a spec.
+pub(crate) fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let (head, rest) = path.split_once('.').unwrap_or((path, ""));
     let value = map.get(head)?;
     if rest.is_empty() {
@@ -130,7 +131,8 @@ fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     }
 }
 
-fn set_path(map: &mut Map<String, Value>, path: &str, value: Option<Value>) {
+/// Sets (or with `None` removes) the value at a dotted `path` of a spec, creating objects on the way.
+pub(crate) fn set_path(map: &mut Map<String, Value>, path: &str, value: Option<Value>) {
     match path.split_once('.') {
         None => {
             match value {
