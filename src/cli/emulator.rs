@@ -67,6 +67,9 @@ pub struct EmulatorArgs {
     /// Lifetime of the tokens the token endpoint issues, in seconds (--token tokens never expire).
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub token_ttl: u64,
+    /// The cloud the workspace runs on: its node types, runtimes and zones are that cloud's only.
+    #[arg(long, value_enum, default_value_t = emulator::clusters::Cloud::Azure)]
+    pub cloud: emulator::clusters::Cloud,
 }
 
 impl EmulatorArgs {
@@ -88,6 +91,7 @@ impl EmulatorArgs {
             cluster_start: Duration::from_millis(self.cluster_start_ms),
             oauth: self.oauth_clients.clone(),
             token_ttl: Duration::from_secs(self.token_ttl),
+            cloud: self.cloud,
         }
     }
 }
@@ -162,5 +166,27 @@ mod tests {
             "{warning}"
         );
         assert!(warning.contains("for tests"), "{warning}");
+    }
+
+    #[test]
+    fn the_cloud_defaults_to_azure_as_embedded_workspaces_do() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: EmulatorArgs,
+        }
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.args.options().cloud);
+        assert_eq!(
+            parse(&["tandem"]).expect("parse"),
+            emulator::clusters::Cloud::Azure
+        );
+        assert_eq!(
+            parse(&["tandem", "--cloud", "gcp"]).expect("parse"),
+            emulator::clusters::Cloud::Gcp
+        );
+        assert!(parse(&["tandem", "--cloud", "oracle"]).is_err());
+        let embedded = emulator::embedded_options(std::path::Path::new("/tmp/x"), "primary");
+        assert_eq!(embedded.cloud, emulator::clusters::Cloud::Azure);
     }
 }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod jwt;
 pub mod oauth;
 pub mod permissions;
+pub mod policies;
 pub mod pools;
 pub mod principals;
 pub mod request;
@@ -73,6 +74,8 @@ pub struct EmulatorOptions {
     pub oauth: Option<PathBuf>,
     /// How long tokens issued by the token endpoint live (`tokens` never expire).
     pub token_ttl: Duration,
+    /// The cloud the workspace runs on: its node types, runtimes and zones.
+    pub cloud: clusters::Cloud,
 }
 
 impl Default for EmulatorOptions {
@@ -89,6 +92,7 @@ impl Default for EmulatorOptions {
             cluster_start: Duration::ZERO,
             oauth: None,
             token_ttl: oauth::DEFAULT_TOKEN_TTL,
+            cloud: clusters::Cloud::default(),
         }
     }
 }
@@ -302,6 +306,7 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::routes())
         .merge(clusters::routes())
         .merge(pools::routes())
+        .merge(policies::routes())
         .merge(secrets::routes())
         .merge(permissions::routes())
         .merge(scim::routes())

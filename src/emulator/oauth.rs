@@ -24,6 +24,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::clusters::Cloud;
 use super::jwt::{self, Claims};
 use super::principals::{Principals, ServicePrincipalEntry};
 use super::request::{self, form_urlencoded_pairs};
@@ -535,7 +536,7 @@ impl OAuth {
     }
 
     /// The host metadata of the workspace at `origin`.
-    pub fn host_metadata(&self, origin: &str) -> Value {
+    pub fn host_metadata(&self, origin: &str, cloud: Cloud) -> Value {
         let account_id = self
             .config
             .account_id
@@ -545,8 +546,7 @@ impl OAuth {
             "oidc_endpoint": format!("{origin}/oidc"),
             "workspace_id": self.config.workspace_id.as_deref().unwrap_or(DEFAULT_WORKSPACE_ID),
             "account_id": account_id,
-            // `--cloud` is to come (issue #16); until then every emulated workspace is on AWS.
-            "cloud": "aws",
+            "cloud": cloud.name(),
             "token_federation_default_oidc_audiences": [account_id],
         })
     }
@@ -664,7 +664,7 @@ pub fn routes(state: AppState) -> axum::Router<AppState> {
 }
 
 async fn databricks_config(State(ws): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    Json(ws.oauth.host_metadata(&origin(&headers)))
+    Json(ws.oauth.host_metadata(&origin(&headers), ws.options.cloud))
 }
 
 async fn authorization_server(headers: HeaderMap) -> Json<Value> {
@@ -954,7 +954,8 @@ mod tests {
     #[test]
     fn host_metadata_and_the_service_principals_of_the_clients() {
         let oauth = oauth(DEFAULT_TOKEN_TTL);
-        let meta = oauth.host_metadata("http://127.0.0.1:8001");
+        let meta = oauth.host_metadata("http://127.0.0.1:8001", Cloud::Gcp);
+        assert_eq!(meta["cloud"], "gcp");
         assert_eq!(meta["oidc_endpoint"], "http://127.0.0.1:8001/oidc");
         assert_eq!(meta["account_id"], "acc-1");
         assert_eq!(

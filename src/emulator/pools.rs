@@ -6,22 +6,22 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::cluster_lifecycle::{pool_usage, progress};
+use super::clusters::{Cloud, check_compute};
 use super::ids::{mix, new_id};
 use super::request::{check_custom_tags, object, optional_int, query_str_id, required_str};
 use super::store::{Collection, Db, PoolRecord};
 use super::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs, permissions};
 
-/// The fields `edit` accepts; anything else needs delete + create.
-const EDITABLE: [&str; 9] = [
-    "instance_pool_id",
+/// The settings `edit` may change; a change to any other needs delete + create.
+const EDITABLE: [&str; 8] = [
     "instance_pool_name",
-    "node_type_id",
     "custom_tags",
     "min_idle_instances",
     "max_capacity",
     "idle_instance_autotermination_minutes",
     "remote_disk_throughput",
     "total_initial_remote_disk_size",
+    "instance_pool_id",
 ];
 
 /// `idle_instance_autotermination_minutes` when the caller leaves it out.
@@ -39,7 +39,12 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Validates a pool's settings; `own_id` is the pool being edited (its own name is no clash).
-fn check_pool(db: &Db, spec: &Map<String, Value>, own_id: Option<&str>) -> ApiResult<()> {
+fn check_pool(
+    cloud: Cloud,
+    db: &Db,
+    spec: &Map<String, Value>,
+    own_id: Option<&str>,
+) -> ApiResult<()> {
     let name = required_str(spec, "instance_pool_name").map_err(|_| name_length_error())?;
     if name.chars().count() > 100 {
         return Err(name_length_error());
@@ -54,15 +59,25 @@ fn check_pool(db: &Db, spec: &Map<String, Value>, own_id: Option<&str>) -> ApiRe
         )));
     }
     required_str(spec, "node_type_id")?;
-    if spec
+    let preloaded = spec
         .get("preloaded_spark_versions")
         .and_then(Value::as_array)
-        .is_some_and(|v| v.len() > 1)
-    {
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if preloaded.len() > 1 {
         return Err(ApiError::invalid(
             "preloaded_spark_versions may contain at most 1 Spark version",
         ));
     }
+    // The node type and the preloaded runtime must be the cloud's, as for a cluster.
+    let mut compute = Map::new();
+    if let Some(node_type) = spec.get("node_type_id") {
+        compute.insert("node_type_id".into(), node_type.clone());
+    }
+    if let Some(version) = preloaded.first() {
+        compute.insert("spark_version".into(), version.clone());
+    }
+    check_compute(cloud, &compute)?;
     check_custom_tags(spec)?;
     check_counts(spec)
 }
@@ -108,30 +123,29 @@ fn fill_defaults(spec: &mut Map<String, Value>) {
 }
 
 /// The spec after an edit: the editable subset replaced wholesale by `body`, the rest kept.
-/// Fields outside the subset, and a changed `node_type_id`, are refused.
+/// A setting outside the subset may be sent (clients send the whole pool back) but not changed:
+/// every changed one is named in the refusal (observed wording, terraform-provider-databricks#623).
 fn edited_spec(
     current: &Map<String, Value>,
     body: &Map<String, Value>,
 ) -> ApiResult<Map<String, Value>> {
-    if let Some(field) = body.keys().find(|k| !EDITABLE.contains(&k.as_str())) {
+    required_str(body, "node_type_id")?;
+    let changed: Vec<&str> = body
+        .iter()
+        .filter(|(k, v)| !EDITABLE.contains(&k.as_str()) && !v.is_null())
+        .filter(|(k, v)| current.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !changed.is_empty() {
         return Err(ApiError::invalid(format!(
-            "Field '{field}' cannot be changed by editing an instance pool; only {} can be edited",
-            EDITABLE[1..].join(", ")
-        )));
-    }
-    let node_type = required_str(body, "node_type_id")?;
-    if current.get("node_type_id").and_then(Value::as_str) != Some(node_type.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "node_type_id cannot be changed on an existing instance pool (it is {}, the request has {node_type})",
-            current
-                .get("node_type_id")
-                .and_then(Value::as_str)
-                .unwrap_or("unset")
+            "Requested instance pool field change is not supported on existing pools: {}. \
+             Please check Databricks documentations to see which fields can be edited.",
+            changed.join(", ")
         )));
     }
     // Replace in place so the settings keep their order on GET.
     let mut spec = current.clone();
-    for key in &EDITABLE[1..] {
+    for key in EDITABLE.iter().filter(|k| **k != "instance_pool_id") {
         match body.get(*key).filter(|v| !v.is_null()) {
             Some(value) => {
                 spec.insert(key.to_string(), value.clone());
@@ -217,7 +231,7 @@ async fn create(
     spec.shift_remove("instance_pool_id");
     let now = ws.now_ms();
     ws.store.write(|db, tx| {
-        check_pool(db, &spec, None)?;
+        check_pool(ws.options.cloud, db, &spec, None)?;
         fill_defaults(&mut spec);
         let seq = db.next_seq(tx);
         let id = new_pool_id(now, seq);
@@ -241,7 +255,7 @@ async fn edit(State(ws): State<AppState>, ApiJson(body): ApiJson<Value>) -> ApiR
     ws.store.write(|db, tx| {
         let current = db.pools.get(&id).ok_or_else(|| does_not_exist(&id))?;
         let spec = edited_spec(&current.spec, &body)?;
-        check_pool(db, &spec, Some(&id))?;
+        check_pool(ws.options.cloud, db, &spec, Some(&id))?;
         if let Some(rec) = db.pools.get_mut(&id) {
             rec.spec = spec;
         }
@@ -297,7 +311,7 @@ mod tests {
     fn stored() -> Map<String, Value> {
         let mut spec = map(json!({
             "instance_pool_name": "etl",
-            "node_type_id": "i3.xlarge",
+            "node_type_id": "Standard_DS3_v2",
             "custom_tags": {"team": "data"},
             "min_idle_instances": 1,
             "enable_elastic_disk": false,
@@ -316,7 +330,7 @@ mod tests {
             json!(false),
             "an explicit value stays"
         );
-        let mut bare = map(json!({"instance_pool_name": "x", "node_type_id": "i3.xlarge"}));
+        let mut bare = map(json!({"instance_pool_name": "x", "node_type_id": "Standard_DS3_v2"}));
         fill_defaults(&mut bare);
         assert_eq!(bare["enable_elastic_disk"], json!(true));
     }
@@ -324,7 +338,7 @@ mod tests {
     #[test]
     fn edit_replaces_only_the_editable_subset() {
         let body = map(json!({
-            "instance_pool_id": "p", "instance_pool_name": "etl2", "node_type_id": "i3.xlarge",
+            "instance_pool_id": "p", "instance_pool_name": "etl2", "node_type_id": "Standard_DS3_v2",
             "max_capacity": 10,
         }));
         let spec = edited_spec(&stored(), &body).unwrap();
@@ -351,20 +365,27 @@ mod tests {
     }
 
     #[test]
-    fn edit_refuses_other_fields_and_node_type_changes() {
-        let base = json!({"instance_pool_id": "p", "instance_pool_name": "etl", "node_type_id": "i3.xlarge"});
+    fn edit_refuses_changes_of_other_fields_only() {
+        let base = json!({"instance_pool_id": "p", "instance_pool_name": "etl", "node_type_id": "Standard_DS3_v2"});
+        // Sent back unchanged, a non-editable setting is no change.
+        let mut body = map(base.clone());
+        body.insert("enable_elastic_disk".into(), json!(false));
+        body.insert("aws_attributes".into(), json!({"availability": "SPOT"}));
+        edited_spec(&stored(), &body).unwrap();
         let mut body = map(base.clone());
         body.insert("enable_elastic_disk".into(), json!(true));
+        body.insert("node_type_id".into(), json!("Standard_DS4_v2"));
+        body.insert(
+            "preloaded_spark_versions".into(),
+            json!(["15.4.x-scala2.12"]),
+        );
         let err = edited_spec(&stored(), &body).unwrap_err();
         assert_eq!(err.error_code, json!("INVALID_PARAMETER_VALUE"));
-        assert!(err.message.contains("'enable_elastic_disk'"));
-        let mut body = map(base.clone());
-        body.insert("node_type_id".into(), json!("m5d.large"));
-        assert!(
-            edited_spec(&stored(), &body)
-                .unwrap_err()
-                .message
-                .contains("node_type_id")
+        assert_eq!(
+            err.message,
+            "Requested instance pool field change is not supported on existing pools: \
+             node_type_id, enable_elastic_disk, preloaded_spark_versions. Please check Databricks \
+             documentations to see which fields can be edited."
         );
         let mut body = map(base);
         body.remove("node_type_id");
@@ -377,19 +398,51 @@ mod tests {
     }
 
     #[test]
+    fn node_types_and_runtimes_are_the_clouds() {
+        let spec = map(json!({"instance_pool_name": "x", "node_type_id": "i3.xlarge"}));
+        let db = Db::default();
+        assert!(
+            check_pool(Cloud::Azure, &db, &spec, None)
+                .unwrap_err()
+                .message
+                .contains("not supported")
+        );
+        check_pool(Cloud::Aws, &db, &spec, None).unwrap();
+        let spec = map(
+            json!({"instance_pool_name": "x", "node_type_id": "i3.xlarge", "preloaded_spark_versions": ["9.9.x-scala2.12"]}),
+        );
+        assert!(
+            check_pool(Cloud::Aws, &db, &spec, None)
+                .unwrap_err()
+                .message
+                .contains("Invalid spark version")
+        );
+    }
+
+    #[test]
     fn validation() {
         let mut db = Db::default();
-        let ok = map(json!({"instance_pool_name": "etl", "node_type_id": "i3.xlarge"}));
-        check_pool(&db, &ok, None).unwrap();
+        let ok = map(json!({"instance_pool_name": "etl", "node_type_id": "Standard_DS3_v2"}));
+        check_pool(Cloud::Azure, &db, &ok, None).unwrap();
         let with = |k: &str, v: Value| {
             let mut s = ok.clone();
             s.insert(k.into(), v);
             s
         };
-        let msg = |s: &Map<String, Value>| check_pool(&Db::default(), s, None).unwrap_err().message;
+        let msg = |s: &Map<String, Value>| {
+            check_pool(Cloud::Azure, &Db::default(), s, None)
+                .unwrap_err()
+                .message
+        };
         assert!(msg(&with("instance_pool_name", json!(""))).contains("between 1-100"));
         assert!(msg(&with("instance_pool_name", json!("x".repeat(101)))).contains("between 1-100"));
-        assert!(msg(&with("preloaded_spark_versions", json!(["a", "b"]))).contains("at most 1"));
+        assert!(
+            msg(&with(
+                "preloaded_spark_versions",
+                json!(["15.4.x-scala2.12", "14.3.x-scala2.12"])
+            ))
+            .contains("at most 1")
+        );
         assert!(msg(&with("min_idle_instances", json!(-1))).contains("non-negative"));
         assert!(
             msg(&with(
@@ -412,12 +465,12 @@ mod tests {
             },
         );
         assert!(
-            check_pool(&db, &ok, None)
+            check_pool(Cloud::Azure, &db, &ok, None)
                 .unwrap_err()
                 .message
                 .contains("already exists")
         );
-        check_pool(&db, &ok, Some("p1")).unwrap();
+        check_pool(Cloud::Azure, &db, &ok, Some("p1")).unwrap();
     }
 
     #[test]

@@ -24,8 +24,9 @@ ANALYSTS = "analysts"
 SERVICE_PRINCIPAL = "6f1c2a9e-1d2b-4c3d-9e8f-0a1b2c3d4e5f"
 
 SPARK_VERSION = "15.4.x-scala2.12"
-NODE_TYPE = "i3.xlarge"
-OTHER_NODE_TYPE = "i3.2xlarge"
+# The suite's emulator runs on Azure (`tandem emulator`'s default cloud): its node types only.
+NODE_TYPE = "Standard_DS3_v2"
+OTHER_NODE_TYPE = "Standard_DS4_v2"
 
 # Cluster waits: the emulator runs with --cluster-start-ms 0, so a cluster settles within a few
 # SDK polls; a real state machine bug must fail the test instead of hanging it.

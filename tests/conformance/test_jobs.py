@@ -64,7 +64,7 @@ def test_get_normalises_settings_like_the_service(w):
 def test_job_clusters_get_backend_defaults(w):
     spec = {
         "spark_version": "15.4.x-scala2.12",
-        "node_type_id": "i3.xlarge",
+        "node_type_id": "Standard_DS3_v2",
         "num_workers": 2,
         "apply_policy_default_values": True,
     }
@@ -91,7 +91,7 @@ def test_job_clusters_get_backend_defaults(w):
         assert "apply_policy_default_values" not in cluster
         # The backend fills in the cloud attributes and the driver node type.
         assert {"aws_attributes", "azure_attributes", "gcp_attributes"} & set(cluster), cluster
-        assert cluster.get("driver_node_type_id") == "i3.xlarge", cluster
+        assert cluster.get("driver_node_type_id") == "Standard_DS3_v2", cluster
         assert "enable_elastic_disk" in cluster, cluster
 
 

@@ -104,7 +104,7 @@ async fn state_survives_a_restart_and_holds_no_secret_value() {
         json!({"scope": "etl", "key": "pw", "string_value": "s3cr3t-value-xyz"}),
     )
     .await;
-    let cluster_id = api.ok("POST", "/api/2.1/clusters/create", json!({"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1})).await["cluster_id"].clone();
+    let cluster_id = api.ok("POST", "/api/2.1/clusters/create", json!({"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 1})).await["cluster_id"].clone();
     first.stop().await;
 
     let text = std::fs::read_to_string(&state).expect("state file");
@@ -312,7 +312,7 @@ async fn the_cluster_state_machine_advances_with_time() {
     })
     .await;
     let api = Api::new(&running);
-    let spec = json!({"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1});
+    let spec = json!({"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 1});
     let id = api
         .ok("POST", "/api/2.1/clusters/create", spec.clone())
         .await["cluster_id"]
@@ -329,7 +329,7 @@ async fn the_cluster_state_machine_advances_with_time() {
         (400, json!("INVALID_STATE")),
         "{body}"
     );
-    let (status, _) = api.post("/api/2.1/clusters/edit", json!({"cluster_id": id, "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 2})).await;
+    let (status, _) = api.post("/api/2.1/clusters/edit", json!({"cluster_id": id, "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 2})).await;
     assert_eq!(status, 400, "edit while PENDING is refused");
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(api.ok("GET", &get, Value::Null).await["state"], "RUNNING");
@@ -644,7 +644,7 @@ async fn oauth_m2m_discovery_and_tokens_over_http() {
         .expect("json");
     assert_eq!(meta["oidc_endpoint"], format!("{}/oidc", running.url));
     assert_eq!(meta["account_id"], "7f1c0c9e-0000-4000-8000-00000000000a");
-    assert_eq!(meta["cloud"], "aws");
+    assert_eq!(meta["cloud"], "azure", "the default cloud");
     let other = http
         .get(format!("{}/.well-known/openid-configuration", running.url))
         .send()

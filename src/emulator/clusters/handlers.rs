@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
+use super::catalog::Cloud;
 use super::listing::{ListQuery, listed, sort_default};
 use super::rules::{check_spec, masked, requested_size};
 use super::views::details;
@@ -75,7 +76,7 @@ pub(super) async fn create(
     let mut spec = object(body)?;
     spec.shift_remove("cluster_id");
     write(&ws, |db, tx, now| {
-        check_spec(db, &spec)?;
+        check_spec(ws.options.cloud, db, &mut spec)?;
         let seq = db.next_seq(tx);
         let id = new_id(now, seq);
         let rec = ClusterRecord {
@@ -101,16 +102,17 @@ pub(super) async fn create(
 
 /// Replaces a cluster's spec (after validating it) under the edit state rules.
 fn replace_spec(
+    cloud: Cloud,
     db: &mut Db,
     tx: &mut Tx,
     id: &str,
-    spec: Map<String, Value>,
+    mut spec: Map<String, Value>,
     now: i64,
 ) -> ApiResult<Json<Value>> {
     if !db.clusters.contains_key(id) {
         return Err(does_not_exist(id));
     }
-    check_spec(db, &spec)?;
+    check_spec(cloud, db, &mut spec)?;
     edit_transition(cluster_mut(db, id)?, spec, now)?;
     tx.touch(Collection::Clusters, id.to_string());
     Ok(Json(json!({})))
@@ -123,7 +125,9 @@ pub(super) async fn edit(
     let mut spec = object(body)?;
     let id = required_str(&spec, "cluster_id")?;
     spec.shift_remove("cluster_id");
-    write(&ws, |db, tx, now| replace_spec(db, tx, &id, spec, now))
+    write(&ws, |db, tx, now| {
+        replace_spec(ws.options.cloud, db, tx, &id, spec, now)
+    })
 }
 
 pub(super) async fn update(
@@ -146,7 +150,7 @@ pub(super) async fn update(
             .spec
             .clone();
         let spec = masked(current, &changes, &mask);
-        replace_spec(db, tx, &id, spec, now)
+        replace_spec(ws.options.cloud, db, tx, &id, spec, now)
     })
 }
 

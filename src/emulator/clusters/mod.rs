@@ -2,6 +2,7 @@
 //! the handlers drive is [`super::cluster_lifecycle`]'s.
 
 mod catalog;
+mod compute;
 mod handlers;
 mod listing;
 mod rules;
@@ -11,11 +12,14 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::emulator::AppState;
+pub use catalog::{Cloud, NodeType};
 use catalog::{list_node_types, list_zones, spark_versions};
+pub use compute::{check_compute, check_job_clusters};
 use handlers::{
     change_owner, create, delete, edit, get_cluster, list_v20, list_v21, permanent_delete, pin,
     resize, restart, start, unpin, update,
 };
+pub(crate) use rules::{lookup, set_path};
 
 /// The clusters routes.
 pub fn routes() -> Router<AppState> {

@@ -2,6 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::catalog::Cloud;
+use super::compute::check_compute;
+use crate::emulator::policies::{self, ClusterType};
 use crate::emulator::request::{check_custom_tags, missing, optional_int, required_str, str_field};
 use crate::emulator::store::Db;
 use crate::emulator::{ApiError, ApiResult};
@@ -46,9 +49,12 @@ fn check_autoscale(autoscale: Option<&Value>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Validates a create/edit spec against the rules the service enforces.
-pub(super) fn check_spec(db: &Db, spec: &Map<String, Value>) -> ApiResult<()> {
+/// Validates a create/edit spec against the rules the service enforces, after filling in what
+/// its policy fixes.
+pub(super) fn check_spec(cloud: Cloud, db: &Db, spec: &mut Map<String, Value>) -> ApiResult<()> {
+    policies::enforce(db, spec, ClusterType::AllPurpose, true)?;
     required_str(spec, "spark_version")?;
+    check_compute(cloud, spec)?;
     check_size(spec)?;
     check_custom_tags(spec)?;
     if let Some(minutes) = optional_int(spec, "autotermination_minutes")?
@@ -114,7 +120,8 @@ pub(super) fn masked(
     spec
 }
 
-fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// The value at a dotted `path` (`custom_tags.team`) of a spec.
+pub(crate) fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let (head, rest) = path.split_once('.').unwrap_or((path, ""));
     let value = map.get(head)?;
     if rest.is_empty() {
@@ -124,7 +131,8 @@ fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     }
 }
 
-fn set_path(map: &mut Map<String, Value>, path: &str, value: Option<Value>) {
+/// Sets (or with `None` removes) the value at a dotted `path` of a spec, creating objects on the way.
+pub(crate) fn set_path(map: &mut Map<String, Value>, path: &str, value: Option<Value>) {
     match path.split_once('.') {
         None => {
             match value {
@@ -152,8 +160,8 @@ mod tests {
     #[test]
     fn spec_validation() {
         let db = Db::default();
-        let ok = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 0});
-        check_spec(&db, &spec(ok.clone())).unwrap();
+        let ok = json!({"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 0});
+        check_spec(Cloud::Azure, &db, &mut spec(ok.clone())).unwrap();
         let bad = |patch: Value| {
             let mut s = spec(ok.clone());
             for (k, v) in patch.as_object().unwrap() {
@@ -163,7 +171,7 @@ mod tests {
                     s.insert(k.clone(), v.clone());
                 }
             }
-            check_spec(&db, &s).unwrap_err().message
+            check_spec(Cloud::Azure, &db, &mut s).unwrap_err().message
         };
         assert!(bad(json!({"spark_version": null})).contains("spark_version"));
         assert!(bad(json!({"node_type_id": null})).contains("node_type_id"));
@@ -176,13 +184,22 @@ mod tests {
                 .contains("greater")
         );
         assert!(bad(json!({"autotermination_minutes": 5})).contains("autotermination"));
-        assert!(bad(json!({"instance_pool_id": "nope"})).contains("does not exist"));
+        assert!(
+            bad(json!({"instance_pool_id": "nope", "node_type_id": null}))
+                .contains("does not exist")
+        );
+        assert!(bad(json!({"instance_pool_id": "nope"})).contains("cannot be supplied"));
+        assert!(bad(json!({"node_type_id": "i3.xlarge"})).contains("not supported"));
+        assert!(
+            bad(json!({"spark_version": "15.4.x-scala2.11"})).contains("Invalid spark version")
+        );
+        assert!(bad(json!({"policy_id": "NOPE"})).contains("cluster policy"));
         let tags: Map<String, Value> = (0..46).map(|i| (format!("k{i}"), json!("v"))).collect();
         assert!(bad(json!({"custom_tags": tags})).contains("45"));
         for minutes in [0, 10, 10_000] {
             let mut s = spec(ok.clone());
             s.insert("autotermination_minutes".into(), json!(minutes));
-            check_spec(&db, &s).unwrap();
+            check_spec(Cloud::Azure, &db, &mut s).unwrap();
         }
     }
 

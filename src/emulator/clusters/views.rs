@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::catalog::NODE_TYPES;
+use super::catalog::Cloud;
 use crate::emulator::cluster_lifecycle::{
     PENDING, RESIZING, RESTARTING, TERMINATED, TERMINATING, is_up, workers,
 };
@@ -124,11 +124,13 @@ fn add_running_info(rec: &ClusterRecord, out: &mut Map<String, Value>) {
     let context = mix(rec.state_since as u64 ^ mix(rec.cluster_id.len() as u64)) >> 2;
     out.insert("spark_context_id".into(), json!(context));
     out.insert("jdbc_port".into(), json!(10000));
-    let node = str_field(out, "node_type_id").and_then(|id| NODE_TYPES.iter().find(|n| n.0 == id));
-    if let Some((_, cores, memory_mb, ..)) = node {
+    // Node type IDs do not repeat across clouds, so the record alone tells the figures.
+    let node = str_field(out, "node_type_id")
+        .and_then(|id| Cloud::ALL.iter().find_map(|cloud| cloud.node_type(id)));
+    if let Some(node) = node {
         let nodes = workers(&rec.spec) + 1;
-        out.insert("cluster_cores".into(), json!(cores * nodes as f64));
-        out.insert("cluster_memory_mb".into(), json!(memory_mb * nodes));
+        out.insert("cluster_cores".into(), json!(node.cores * nodes as f64));
+        out.insert("cluster_memory_mb".into(), json!(node.memory_mb * nodes));
     }
 }
 

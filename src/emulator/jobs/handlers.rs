@@ -32,6 +32,7 @@ pub(super) async fn create<const V: u8>(
     let now = ws.now_ms();
     ws.store.write(|db, tx| {
         check_run_as(db, &caller, &settings)?;
+        crate::emulator::clusters::check_job_clusters(&ws, db, &settings)?;
         let acl = match acl {
             None | Some(Value::Null) => None,
             Some(list) => Some(creation_acl(&caller.user_name, requested_acl(db, &list)?)?),
@@ -148,6 +149,7 @@ pub(super) async fn reset<const V: u8>(
     ws.store.write(|db, tx| {
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         check_run_as(db, &caller, &new)?;
+        crate::emulator::clusters::check_job_clusters(&ws, db, &new)?;
         let job = find_job_mut(db, job_id)?;
         // The service keeps the previous run_as when the new settings leave it out.
         if !new.contains_key("run_as")
@@ -177,6 +179,7 @@ pub(super) async fn update(
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         let merged = apply_update(&find_job(db, job_id)?.settings, new, &remove)?;
         validate_settings(&merged)?;
+        crate::emulator::clusters::check_job_clusters(&ws, db, &merged)?;
         if let Some(new) = new {
             check_run_as(db, &caller, new)?;
         }

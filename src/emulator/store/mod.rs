@@ -75,6 +75,8 @@ pub struct Db {
     pub service_principals: BTreeMap<String, ServicePrincipalRecord>,
     /// Workspace files and directories by absolute path.
     pub files: BTreeMap<String, FileRecord>,
+    /// Cluster policies (as `policies/clusters/get` answers them) by policy ID.
+    pub policies: BTreeMap<String, Value>,
 }
 
 /// One of the [`Db`]'s collections, for journalling changes.
@@ -103,6 +105,8 @@ pub enum Collection {
     ServicePrincipals,
     /// [`Db::files`].
     Files,
+    /// [`Db::policies`].
+    Policies,
 }
 
 /// The records a write touched; journalled when the write ends.
@@ -142,6 +146,7 @@ impl Db {
             Collection::Groups => get(&self.groups, key),
             Collection::ServicePrincipals => get(&self.service_principals, key),
             Collection::Files => get(&self.files, key),
+            Collection::Policies => get(&self.policies, key),
         }
     }
 
@@ -179,6 +184,7 @@ impl Db {
             Collection::Groups => set(&mut self.groups, k, v),
             Collection::ServicePrincipals => set(&mut self.service_principals, k, v),
             Collection::Files => set(&mut self.files, k, v),
+            Collection::Policies => set(&mut self.policies, k, v),
         }
     }
 
