@@ -172,11 +172,7 @@ pub(super) async fn update(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (body, job_id) = job_body(body)?;
-    let new = match body.get("new_settings") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => return Err(ApiError::invalid("new_settings must be an object")),
-    };
+    let new = update_settings(&body)?;
     if let Some(new) = new {
         check_shapes(new)?;
     }
@@ -222,7 +218,16 @@ pub(super) async fn delete(
     })
 }
 
-fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
+/// The `new_settings` of an update body, if any.
+pub(super) fn update_settings(body: &Map<String, Value>) -> ApiResult<Option<&Map<String, Value>>> {
+    match body.get("new_settings") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(ApiError::invalid("new_settings must be an object")),
+    }
+}
+
+pub(super) fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
     match body.get("fields_to_remove") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
-use super::access::{CAN_MANAGE_RUN, CAN_VIEW};
+use super::access::CAN_MANAGE_RUN;
 use super::references::check_cluster_references;
 use super::rules::validate_settings;
-use super::runs::{find_run, idempotency_token, run_json, run_level, task_run_json, task_runs};
+use super::runs::{idempotency_token, run_json, run_level, task_run_json, task_runs, visible_run};
 use super::v20::lift_single_task;
 use crate::emulator::request::{body_id, into_object, query_id};
 use crate::emulator::store::{Collection, RunRecord};
@@ -26,10 +26,6 @@ const SUBMIT_SETTINGS: [&str; 8] = [
     "health",
 ];
 
-fn run_missing(run_id: i64) -> ApiError {
-    ApiError::invalid(format!("Run {run_id} does not exist."))
-}
-
 pub(super) async fn cancel_run(
     State(ws): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -38,12 +34,8 @@ pub(super) async fn cancel_run(
     let body = into_object(body, "request body")?;
     let run_id = body_id(&body, "run_id")?;
     ws.store.read(|db| {
-        let (run, _) = find_run(db, run_id).ok_or_else(|| run_missing(run_id))?;
-        let level = run_level(db, &caller, run);
-        if level < CAN_VIEW {
-            return Err(run_missing(run_id));
-        }
-        if level < CAN_MANAGE_RUN {
+        let (run, _) = visible_run(db, &caller, run_id)?;
+        if run_level(db, &caller, run) < CAN_MANAGE_RUN {
             return Err(ApiError::permission_denied(format!(
                 "User {} does not have Manage Run permissions on run {run_id}.",
                 caller.user_name
@@ -136,10 +128,7 @@ pub(super) async fn get_run_output(
 ) -> ApiResult<Json<Value>> {
     let run_id = query_id(&query, "run_id")?;
     ws.store.read(|db| {
-        let (run, task) = find_run(db, run_id).ok_or_else(|| run_missing(run_id))?;
-        if run_level(db, &caller, run) < CAN_VIEW {
-            return Err(run_missing(run_id));
-        }
+        let (run, task) = visible_run(db, &caller, run_id)?;
         let Some(task) = task else {
             if run.tasks.is_empty() {
                 return Ok(Json(json!({"metadata": run_json(run)})));

@@ -157,11 +157,7 @@ pub(super) async fn get_run(
 ) -> ApiResult<Json<Value>> {
     let run_id = query_id(&query, "run_id")?;
     ws.store.read(|db| {
-        let missing = || ApiError::invalid(format!("Run {run_id} does not exist."));
-        let (run, task) = find_run(db, run_id).ok_or_else(missing)?;
-        if run_level(db, &caller, run) < CAN_VIEW {
-            return Err(missing());
-        }
+        let (run, task) = visible_run(db, &caller, run_id)?;
         Ok(Json(match task {
             Some(task) => task_run_json(run, task),
             None => run_json(run),
@@ -180,6 +176,21 @@ pub(super) fn find_run(db: &Db, run_id: i64) -> Option<(&RunRecord, Option<&Valu
             .find(|t| t.get("run_id").and_then(Value::as_i64) == Some(run_id))
             .map(|task| (run, Some(task)))
     })
+}
+
+/// The run (or task run) `run_id` names, if the caller may see it; else the service's
+/// not-found answer (it does not tell a run the caller cannot see from a missing one).
+pub(super) fn visible_run<'a>(
+    db: &'a Db,
+    caller: &Caller,
+    run_id: i64,
+) -> ApiResult<(&'a RunRecord, Option<&'a Value>)> {
+    let missing = || ApiError::invalid(format!("Run {run_id} does not exist."));
+    let (run, task) = find_run(db, run_id).ok_or_else(missing)?;
+    if run_level(db, caller, run) < CAN_VIEW {
+        return Err(missing());
+    }
+    Ok((run, task))
 }
 
 /// The caller's level on a run: its job's, or manage on a one-time run they submitted.

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use super::access::{Access, CAN_MANAGE, CAN_VIEW, check_access, run_as_user_name};
-use super::handlers::{create, delete, reset};
+use super::handlers::{create, delete, fields_to_remove, reset, update_settings};
 use super::normalize::normalize;
 use super::references::check_cluster_references;
 use super::rules::validate_settings;
@@ -166,25 +166,9 @@ async fn update_v20(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (body, job_id) = job_body(body)?;
-    let new = match body.get("new_settings") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        Some(_) => return Err(ApiError::invalid("new_settings must be an object")),
-    };
+    let new = update_settings(&body)?.cloned().unwrap_or_default();
     check_shapes(&new)?;
-    let remove: Vec<String> = match body.get("fields_to_remove") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "fields_to_remove must be a list of strings",
-            ));
-        }
-    };
+    let remove = fields_to_remove(&body)?;
     ws.store.write(|db, tx| {
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         let current = &find_job(db, job_id)?.settings;
