@@ -9,7 +9,9 @@ use super::access::{
     Access, CAN_MANAGE, CAN_VIEW, check_access, creation_acl, requested_acl, run_as_user_name,
 };
 use super::normalize::{apply_update, normalize};
+use super::references::check_cluster_references;
 use super::rules::{check_run_as, validate_settings};
+use super::shapes::check_shapes;
 use super::views::{JobView, ListView, Window, json_response};
 use super::{find_job, find_job_mut, is_v22, job_body, job_missing};
 use crate::emulator::permissions::{acl_key, drop_acl, init_acl};
@@ -33,6 +35,7 @@ pub(super) async fn create<const V: u8>(
     ws.store.write(|db, tx| {
         check_run_as(db, &caller, &settings)?;
         crate::emulator::clusters::check_job_clusters(&ws, db, &settings)?;
+        check_cluster_references(db, &settings)?;
         let acl = match acl {
             None | Some(Value::Null) => None,
             Some(list) => Some(creation_acl(&caller.user_name, requested_acl(db, &list)?)?),
@@ -103,6 +106,7 @@ pub(super) async fn list_jobs<const V: u8>(
         )));
     }
     let offset = non_negative(query.int("offset")?.unwrap_or(0), "offset")?;
+    check_list_offset(offset)?;
     let cursor = page_cursor(&query, "jobs")?;
     let name = query.get("name").filter(|n| !n.is_empty());
     let window = Window {
@@ -150,6 +154,7 @@ pub(super) async fn reset<const V: u8>(
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         check_run_as(db, &caller, &new)?;
         crate::emulator::clusters::check_job_clusters(&ws, db, &new)?;
+        check_cluster_references(db, &new)?;
         let job = find_job_mut(db, job_id)?;
         // The service keeps the previous run_as when the new settings leave it out.
         if !new.contains_key("run_as")
@@ -169,17 +174,17 @@ pub(super) async fn update(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let (body, job_id) = job_body(body)?;
-    let new = match body.get("new_settings") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => return Err(ApiError::invalid("new_settings must be an object")),
-    };
+    let new = update_settings(&body)?;
+    if let Some(new) = new {
+        check_shapes(new)?;
+    }
     let remove = fields_to_remove(&body)?;
     ws.store.write(|db, tx| {
         check_access(db, &caller, job_id, CAN_MANAGE)?;
         let merged = apply_update(&find_job(db, job_id)?.settings, new, &remove)?;
         validate_settings(&merged)?;
         crate::emulator::clusters::check_job_clusters(&ws, db, &merged)?;
+        check_cluster_references(db, &merged)?;
         if let Some(new) = new {
             check_run_as(db, &caller, new)?;
         }
@@ -216,7 +221,16 @@ pub(super) async fn delete(
     })
 }
 
-fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
+/// The `new_settings` of an update body, if any.
+pub(super) fn update_settings(body: &Map<String, Value>) -> ApiResult<Option<&Map<String, Value>>> {
+    match body.get("new_settings") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(ApiError::invalid("new_settings must be an object")),
+    }
+}
+
+pub(super) fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
     match body.get("fields_to_remove") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -231,6 +245,20 @@ fn fields_to_remove(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
             "fields_to_remove must be a list of strings",
         )),
     }
+}
+
+/// The largest `offset` jobs/list accepts since the parameter was deprecated (June 2023); deeper
+/// pages need `page_token`.
+const MAX_LIST_OFFSET: usize = 1000;
+
+/// Refuses an `offset` beyond [`MAX_LIST_OFFSET`] with the service's message.
+fn check_list_offset(offset: usize) -> ApiResult<()> {
+    if offset > MAX_LIST_OFFSET {
+        return Err(ApiError::invalid(format!(
+            "The supplied offset {offset} has exceeded the value of {MAX_LIST_OFFSET} allowed for this parameter.Please use the page_token parameter to page through the results instead."
+        )));
+    }
+    Ok(())
 }
 
 /// The `name` filter of list: exact, case-insensitive.
@@ -249,6 +277,21 @@ mod tests {
     use super::*;
     use crate::emulator::jobs::obj;
     use serde_json::json;
+
+    #[test]
+    fn list_offsets_beyond_1000_are_refused() {
+        assert!(check_list_offset(0).is_ok());
+        assert!(check_list_offset(1000).is_ok());
+        let error = check_list_offset(1025).expect_err("too deep");
+        assert!(
+            error
+                .message
+                .starts_with("The supplied offset 1025 has exceeded the value of 1000"),
+            "{}",
+            error.message
+        );
+        assert_eq!(error.error_code, json!("INVALID_PARAMETER_VALUE"));
+    }
 
     #[test]
     fn name_filter_is_exact_and_case_insensitive() {

@@ -1,4 +1,4 @@
-//! Jobs API 2.1 and 2.2 (`/api/2.1/jobs/*`, `/api/2.2/jobs/*`) and job runs.
+//! Jobs API 2.0, 2.1 and 2.2 (`/api/2.x/jobs/*`) and job runs.
 //!
 //! Settings are validated, then normalised the way the service echoes them on GET (defaults
 //! filled in, `depends_on` sorted, write-only fields dropped), and stored normalised. Runs do not
@@ -7,8 +7,13 @@
 mod access;
 mod handlers;
 mod normalize;
+mod references;
 mod rules;
+mod run_actions;
 mod runs;
+mod schedule;
+mod shapes;
+mod v20;
 mod views;
 
 use axum::Router;
@@ -19,6 +24,7 @@ use crate::emulator::request::{body_id, into_object};
 use crate::emulator::store::{Db, JobRecord};
 use crate::emulator::{ApiError, ApiResult, AppState};
 use handlers::{create, delete, get_job, list_jobs, reset, update};
+use run_actions::{cancel_run, get_run_output, submit_run};
 use runs::{get_run, list_runs, run_now};
 
 /// The jobs routes.
@@ -26,6 +32,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(versioned::<21>())
         .merge(versioned::<22>())
+        .merge(v20::routes())
 }
 
 /// The routes of one API version (`V` is 21 or 22).
@@ -41,6 +48,9 @@ fn versioned<const V: u8>() -> Router<AppState> {
         .route(&format!("{base}/run-now"), post(run_now))
         .route(&format!("{base}/runs/list"), get(list_runs))
         .route(&format!("{base}/runs/get"), get(get_run))
+        .route(&format!("{base}/runs/cancel"), post(cancel_run))
+        .route(&format!("{base}/runs/submit"), post(submit_run))
+        .route(&format!("{base}/runs/get-output"), get(get_run_output))
 }
 
 /// Whether API version `V` is 2.2 (queued by default, paged arrays, list limit 100).

@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::schedule::check_schedule;
+use super::shapes::check_shapes;
 use crate::emulator::principals::{self, PrincipalKind};
 use crate::emulator::store::Db;
 use crate::emulator::{ApiError, ApiResult, Caller};
@@ -72,6 +74,7 @@ pub(super) fn is_set(s: &Map<String, Value>, key: &str) -> bool {
 
 /// Checks JobSettings against the service's rules (everything that needs no other object).
 pub(super) fn validate_settings(s: &Map<String, Value>) -> ApiResult<()> {
+    check_shapes(s)?;
     validate_scalars(s)?;
     validate_triggers(s)?;
     let clusters = keyed_entries(s, "job_clusters", "job_cluster_key")?;
@@ -178,6 +181,10 @@ fn validate_triggers(s: &Map<String, Value>) -> ApiResult<()> {
                 )));
             }
         }
+        check_schedule(
+            field_str(schedule, "quartz_cron_expression")?.unwrap_or_default(),
+            field_str(schedule, "timezone_id")?.unwrap_or_default(),
+        )?;
     }
     Ok(())
 }
@@ -524,7 +531,7 @@ mod tests {
                 "cycle involving: a, b",
             ),
             (
-                json!({"schedule": {"quartz_cron_expression": "x", "timezone_id": "UTC"}, "continuous": {}}),
+                json!({"schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"}, "continuous": {}}),
                 "Only one of schedule",
             ),
             (

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::access::{Access, CAN_MANAGE_RUN, CAN_VIEW, check_access};
 use super::{find_job, job_body};
 use crate::emulator::request::{Cursor, non_negative, page_cursor, page_desc, query_id};
-use crate::emulator::store::{Collection, RunRecord};
+use crate::emulator::store::{Collection, Db, RunRecord, Tx};
 use crate::emulator::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
 
 pub(super) async fn run_now(
@@ -46,7 +46,17 @@ pub(super) async fn run_now(
             .unwrap_or("Untitled")
             .to_string();
         let job_parameters = resolve_parameters(&job.settings, &given);
+        let job_tasks = if skipped {
+            Vec::new()
+        } else {
+            job.settings
+                .get("tasks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
         let run_id = db.next_run_id(tx);
+        let tasks = task_runs(db, tx, &job_tasks, now);
         let (life_cycle_state, result_state, state_message) = if skipped {
             ("SKIPPED", None, "Skipped because max concurrent runs is 0.")
         } else {
@@ -66,6 +76,8 @@ pub(super) async fn run_now(
                 idempotency_token: token,
                 run_name,
                 job_parameters,
+                tasks,
+                submitted: false,
             },
         );
         tx.touch(Collection::Runs, run_id.to_string());
@@ -110,7 +122,8 @@ pub(super) async fn list_runs(
                 && job_id.is_none_or(|j| run.job_id == j)
                 && from.is_none_or(|f| run.start_time >= f)
                 && to.is_none_or(|t| run.start_time <= t)
-                && access.level(db, run.job_id) >= CAN_VIEW
+                && (access.level(db, run.job_id) >= CAN_VIEW
+                    || (run.submitted && run.creator_user_name == caller.user_name))
         };
         let page = page_desc(&db.runs, cursor.as_ref(), offset, limit as usize, keep);
         let mut body = Map::new();
@@ -144,16 +157,95 @@ pub(super) async fn get_run(
 ) -> ApiResult<Json<Value>> {
     let run_id = query_id(&query, "run_id")?;
     ws.store.read(|db| {
-        let missing = || ApiError::invalid(format!("Run {run_id} does not exist."));
-        let run = db.runs.get(&run_id.to_string()).ok_or_else(missing)?;
-        if Access::of(db, &caller.user_name).level(db, run.job_id) < CAN_VIEW {
-            return Err(missing());
-        }
-        Ok(Json(run_json(run)))
+        let (run, task) = visible_run(db, &caller, run_id)?;
+        Ok(Json(match task {
+            Some(task) => task_run_json(run, task),
+            None => run_json(run),
+        }))
     })
 }
 
-fn idempotency_token(body: &Map<String, Value>) -> ApiResult<Option<String>> {
+/// The run `run_id` names: a run, or a task run with the run it belongs to.
+pub(super) fn find_run(db: &Db, run_id: i64) -> Option<(&RunRecord, Option<&Value>)> {
+    if let Some(run) = db.runs.get(&run_id.to_string()) {
+        return Some((run, None));
+    }
+    db.runs.values().find_map(|run| {
+        run.tasks
+            .iter()
+            .find(|t| t.get("run_id").and_then(Value::as_i64) == Some(run_id))
+            .map(|task| (run, Some(task)))
+    })
+}
+
+/// The run (or task run) `run_id` names, if the caller may see it; else the service's
+/// not-found answer (it does not tell a run the caller cannot see from a missing one).
+pub(super) fn visible_run<'a>(
+    db: &'a Db,
+    caller: &Caller,
+    run_id: i64,
+) -> ApiResult<(&'a RunRecord, Option<&'a Value>)> {
+    let missing = || ApiError::invalid(format!("Run {run_id} does not exist."));
+    let (run, task) = find_run(db, run_id).ok_or_else(missing)?;
+    if run_level(db, caller, run) < CAN_VIEW {
+        return Err(missing());
+    }
+    Ok((run, task))
+}
+
+/// The caller's level on a run: its job's, or manage on a one-time run they submitted.
+pub(super) fn run_level(db: &Db, caller: &Caller, run: &RunRecord) -> u8 {
+    let level = Access::of(db, &caller.user_name).level(db, run.job_id);
+    if run.submitted && run.creator_user_name == caller.user_name {
+        return level.max(CAN_MANAGE_RUN);
+    }
+    level
+}
+
+/// A run of each task: the task's settings with a run ID of its own and the run's end state.
+pub(super) fn task_runs(db: &mut Db, tx: &mut Tx, tasks: &[Value], now: i64) -> Vec<Value> {
+    tasks
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|task| {
+            let mut run = task.clone();
+            run.insert("run_id".into(), json!(db.next_run_id(tx)));
+            run.insert("attempt_number".into(), json!(0));
+            run.insert(
+                "state".into(),
+                json!({"life_cycle_state": "TERMINATED", "result_state": "SUCCESS",
+                       "state_message": "", "user_cancelled_or_timedout": false}),
+            );
+            for key in ["start_time", "end_time"] {
+                run.insert(key.into(), json!(now));
+            }
+            for key in ["setup_duration", "execution_duration", "cleanup_duration"] {
+                run.insert(key.into(), json!(0));
+            }
+            Value::Object(run)
+        })
+        .collect()
+}
+
+/// A task run as `runs/get` shows it when given the task run's ID.
+pub(super) fn task_run_json(run: &RunRecord, task: &Value) -> Value {
+    let mut body = task.clone();
+    body["job_id"] = json!(run.job_id);
+    body["run_name"] = json!(run.run_name);
+    body["creator_user_name"] = json!(run.creator_user_name);
+    body["number_in_job"] = body["run_id"].clone();
+    body["original_attempt_run_id"] = body["run_id"].clone();
+    body["trigger"] = json!("ONE_TIME");
+    body["run_type"] = json!(if run.submitted {
+        "SUBMIT_RUN"
+    } else {
+        "JOB_RUN"
+    });
+    body["run_duration"] = json!(0);
+    body
+}
+
+pub(super) fn idempotency_token(body: &Map<String, Value>) -> ApiResult<Option<String>> {
     match body.get("idempotency_token") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(t)) if t.chars().count() <= 64 => Ok(Some(t.clone())),
@@ -199,7 +291,7 @@ fn resolve_parameters(settings: &Map<String, Value>, given: &Map<String, Value>)
     resolved
 }
 
-fn run_json(run: &RunRecord) -> Value {
+pub(super) fn run_json(run: &RunRecord) -> Value {
     let mut state = json!({
         "life_cycle_state": run.life_cycle_state,
         "state_message": run.state_message,
@@ -228,6 +320,12 @@ fn run_json(run: &RunRecord) -> Value {
     });
     if !run.job_parameters.is_empty() {
         body["job_parameters"] = json!(run.job_parameters);
+    }
+    if !run.tasks.is_empty() {
+        body["tasks"] = json!(run.tasks);
+    }
+    if run.submitted {
+        body["run_type"] = json!("SUBMIT_RUN");
     }
     body
 }

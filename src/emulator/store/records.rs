@@ -50,6 +50,12 @@ pub struct RunRecord {
     /// Resolved job parameters: `[{name, default?, value}]`.
     #[serde(default)]
     pub job_parameters: Vec<Value>,
+    /// The task runs: each task's settings with its own `run_id`, `task_key` and `state`.
+    #[serde(default)]
+    pub tasks: Vec<Value>,
+    /// A one-time run from `runs/submit` (no job; `job_id` is 0).
+    #[serde(default)]
+    pub submitted: bool,
 }
 
 /// A cluster as the workspace stores it.
