@@ -911,7 +911,11 @@ fn classify(
     code: String,
     message: String,
 ) -> ClientError {
-    let not_found = status == StatusCode::NOT_FOUND
+    // A 404 ENDPOINT_NOT_FOUND says the workspace has no such API (a wrong path or method, or a
+    // feature it lacks), not that the object is gone: treating it as "gone" would make tandem
+    // re-create what it cannot see.
+    let no_such_api = code == "ENDPOINT_NOT_FOUND";
+    let not_found = (status == StatusCode::NOT_FOUND && !no_such_api)
         || code == "RESOURCE_DOES_NOT_EXIST"
         || code == "NOT_FOUND"
         || (status == StatusCode::BAD_REQUEST
@@ -973,6 +977,21 @@ mod tests {
             parse_error_body(StatusCode::SERVICE_UNAVAILABLE, b""),
             ("503".into(), "Service Unavailable".into())
         );
+    }
+
+    #[test]
+    fn a_missing_api_is_not_a_missing_object() {
+        let error = classify(
+            "w",
+            &Method::GET,
+            "/api/2.0/repos",
+            StatusCode::NOT_FOUND,
+            "ENDPOINT_NOT_FOUND".into(),
+            "No API found for 'GET /repos'".into(),
+        );
+        assert!(!error.is_not_found());
+        assert_eq!(error.code(), Some("ENDPOINT_NOT_FOUND"));
+        assert!(!error.is_authentication());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::request::str_field;
-use super::store::{ClusterRecord, Collection, Db, Tx};
+use super::store::{ClusterEvent, ClusterRecord, Collection, Db, Tx};
 use super::{ApiError, ApiResult, Workspace};
 
 pub const PENDING: &str = "PENDING";
@@ -52,6 +52,43 @@ fn enter(rec: &mut ClusterRecord, state: &str, at: i64) {
     if state == TERMINATED {
         rec.terminated_time = Some(at);
     }
+    // The event log names the transition (a terminated cluster's last event is TERMINATING,
+    // which carries the reason; the service logs no TERMINATED event).
+    let (kind, details) = match state {
+        PENDING => ("STARTING", Map::new()),
+        RUNNING => (
+            RUNNING,
+            one("current_num_workers", json!(workers(&rec.spec))),
+        ),
+        RESTARTING => (RESTARTING, Map::new()),
+        RESIZING => (
+            RESIZING,
+            one("target_num_workers", json!(workers(&rec.spec))),
+        ),
+        _ => return,
+    };
+    log_event(rec, kind, details, at);
+}
+
+fn one(key: &str, value: Value) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(key.into(), value);
+    map
+}
+
+/// The most events a cluster keeps; older ones are dropped first.
+const MAX_EVENTS: usize = 1000;
+
+/// Appends an event to the cluster's log.
+pub fn log_event(rec: &mut ClusterRecord, kind: &str, details: Map<String, Value>, at: i64) {
+    if rec.events.len() >= MAX_EVENTS {
+        rec.events.remove(0);
+    }
+    rec.events.push(ClusterEvent {
+        timestamp: at,
+        kind: kind.to_string(),
+        details,
+    });
 }
 
 /// `Running` for `RUNNING`, as the service spells states in messages.
@@ -126,11 +163,13 @@ pub fn terminate_transition(rec: &mut ClusterRecord, user: &str, now: i64) {
         return;
     }
     enter(rec, TERMINATING, now);
-    rec.termination_reason = Some(json!({
+    let reason = json!({
         "code": "USER_REQUEST",
         "type": "SUCCESS",
         "parameters": {"username": user},
-    }));
+    });
+    log_event(rec, TERMINATING, one("reason", reason.clone()), now);
+    rec.termination_reason = Some(reason);
 }
 
 /// Applies an edit: a running cluster restarts with the new spec, a terminated one keeps it for
@@ -150,6 +189,7 @@ pub fn edit_transition(
         _ => return Err(unexpected_state(rec)),
     }
     rec.spec = spec;
+    log_event(rec, "EDITED", Map::new(), now);
     Ok(())
 }
 
@@ -209,6 +249,7 @@ pub(crate) mod tests {
             last_restarted_time: None,
             termination_reason: None,
             pinned_by_user_name: None,
+            events: Vec::new(),
         }
     }
 
@@ -293,6 +334,31 @@ pub(crate) mod tests {
         let mut rec = record(TERMINATED, 2);
         terminate_transition(&mut rec, "a@x", 9);
         assert_eq!((rec.state.as_str(), rec.state_since), (TERMINATED, 2));
+    }
+
+    #[test]
+    fn transitions_are_logged_as_events() {
+        let mut rec = record(TERMINATED, 0);
+        start_transition(&mut rec, 1).unwrap();
+        assert!(advance(&mut rec, 10, 5));
+        terminate_transition(&mut rec, "a@x", 20);
+        terminate_transition(&mut rec, "a@x", 21);
+        assert!(advance(&mut rec, 30, 5));
+        let log: Vec<(i64, &str)> = rec
+            .events
+            .iter()
+            .map(|e| (e.timestamp, e.kind.as_str()))
+            .collect();
+        assert_eq!(
+            log,
+            [(1, "STARTING"), (6, "RUNNING"), (20, "TERMINATING")],
+            "a repeated delete logs nothing; TERMINATED is no event type"
+        );
+        assert_eq!(rec.events[1].details["current_num_workers"], json!(2));
+        assert_eq!(
+            rec.events[2].details["reason"]["code"],
+            json!("USER_REQUEST")
+        );
     }
 
     #[test]

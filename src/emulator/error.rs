@@ -75,12 +75,29 @@ impl ApiError {
         }
     }
 
-    /// 501 for routes the emulator does not implement.
-    pub fn not_implemented(method: &str, path: &str) -> Self {
+    /// The 401 a request without a bearer token gets, in the gateway's dialect (numeric
+    /// `error_code`).
+    pub fn no_credentials() -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            error_code: json!(401),
+            message: "Credential was not sent or was of an unsupported type for this API.".into(),
+            retry_after: None,
+        }
+    }
+
+    /// The 404 ENDPOINT_NOT_FOUND a workspace answers for a method and path it has no API for
+    /// (the message names the path without its `/api/<version>` prefix).
+    pub fn endpoint_not_found(method: &str, path: &str) -> Self {
+        let short = path
+            .strip_prefix("/api/")
+            .and_then(|rest| rest.split_once('/'))
+            .map_or(path, |(_, tail)| tail);
+        let short = short.trim_start_matches('/');
         Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NOT_IMPLEMENTED",
-            format!("{method} {path} is not implemented by the tandem workspace emulator"),
+            StatusCode::NOT_FOUND,
+            "ENDPOINT_NOT_FOUND",
+            format!("No API found for '{method} /{short}'"),
         )
     }
 }
@@ -100,3 +117,32 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_not_found_names_the_path_without_the_api_version() {
+        let error = ApiError::endpoint_not_found("GET", "/api/2.0/repos");
+        assert_eq!(error.status, StatusCode::NOT_FOUND);
+        assert_eq!(error.error_code, json!("ENDPOINT_NOT_FOUND"));
+        assert_eq!(error.message, "No API found for 'GET /repos'");
+        assert_eq!(
+            ApiError::endpoint_not_found("POST", "/api/2.1/unknown/thing").message,
+            "No API found for 'POST /unknown/thing'"
+        );
+        assert_eq!(
+            ApiError::endpoint_not_found("GET", "/elsewhere").message,
+            "No API found for 'GET /elsewhere'"
+        );
+    }
+
+    #[test]
+    fn a_missing_credential_is_a_401_with_a_numeric_code() {
+        let error = ApiError::no_credentials();
+        assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error.error_code, json!(401));
+        assert!(error.message.starts_with("Credential was not sent"));
+    }
+}

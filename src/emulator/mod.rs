@@ -312,6 +312,7 @@ pub fn router(state: AppState) -> Router {
         .merge(scim::routes())
         .merge(workspace::routes())
         .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             faults::middleware,
@@ -369,8 +370,10 @@ async fn no_metadata() -> ApiError {
     )
 }
 
+/// A path, or a method on a path, the API does not have: 404 ENDPOINT_NOT_FOUND, as a workspace
+/// answers both (a POST to a GET-only path included).
 async fn unknown_route(request: Request) -> ApiError {
-    ApiError::not_implemented(request.method().as_str(), request.uri().path())
+    ApiError::endpoint_not_found(request.method().as_str(), request.uri().path())
 }
 
 fn is_admin(request: &Request) -> bool {
@@ -437,8 +440,33 @@ async fn rate_limit(State(ws): State<AppState>, request: Request, next: Next) ->
 }
 
 async fn authenticate(State(ws): State<AppState>, mut request: Request, next: Next) -> Response {
+    // No bearer token at all (no header, or another scheme) is a 401; a bearer token the
+    // workspace does not know is the gateway's 403 below.
+    let has_bearer = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
+    if !has_bearer {
+        return ApiError::no_credentials().into_response();
+    }
     match bearer_of(&ws, &request) {
         oauth::Bearer::Caller(user_name) => {
+            // The caller as the workspace names it (a user's e-mail lower case), whatever case
+            // the token's grant spelled it in.
+            let user_name = ws
+                .store
+                .read(|db| {
+                    principals::stored_name(db, principals::PrincipalKind::User, &user_name)
+                        .or_else(|| {
+                            principals::stored_name(
+                                db,
+                                principals::PrincipalKind::ServicePrincipal,
+                                &user_name,
+                            )
+                        })
+                })
+                .unwrap_or(user_name);
             request.extensions_mut().insert(Caller { user_name });
             next.run(request).await
         }

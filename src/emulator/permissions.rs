@@ -225,7 +225,7 @@ impl ObjectKind {
 fn kind_of(object_type: &str, object_id: &str, method: &str) -> ApiResult<ObjectKind> {
     ObjectKind::parse(object_type).ok_or_else(|| {
         let path = format!("/api/2.0/permissions/{object_type}/{object_id}");
-        ApiError::not_implemented(method, &path)
+        ApiError::endpoint_not_found(method, &path)
     })
 }
 
@@ -278,7 +278,8 @@ fn entry_json(db: &Db, entry: &AclEntry) -> Value {
             .map(|u| u.display_name.clone()),
         "service_principal_name" => db
             .service_principals
-            .get(&entry.name)
+            .values()
+            .find(|sp| sp.application_id.eq_ignore_ascii_case(&entry.name))
             .map(|sp| sp.display_name.clone()),
         _ => None,
     };
@@ -343,7 +344,7 @@ fn parse_entry(kind: ObjectKind, entry: &Value) -> ApiResult<AclEntry> {
 
 fn same_principal(a: &AclEntry, b: &AclEntry) -> bool {
     a.principal_type == b.principal_type
-        && if a.principal_type == "user_name" {
+        && if a.principal_type != "group_name" {
             a.name.eq_ignore_ascii_case(&b.name)
         } else {
             a.name == b.name
@@ -413,21 +414,23 @@ fn check_owner(kind: ObjectKind, entries: &[AclEntry]) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_principals(db: &Db, entries: &[AclEntry]) -> ApiResult<()> {
-    for entry in entries {
-        let (label, kind) = match entry.principal_type.as_str() {
-            "user_name" => ("UserName", PrincipalKind::User),
-            "group_name" => ("GroupName", PrincipalKind::Group),
-            _ => ("ServicePrincipalName", PrincipalKind::ServicePrincipal),
-        };
-        if !principals::exists(db, kind, &entry.name) {
-            return Err(ApiError::invalid(format!(
-                "Principal: {label}({}) does not exist",
-                entry.name
-            )));
-        }
-    }
-    Ok(())
+/// Checks every named principal exists and names it as the workspace stores it (a user's
+/// e-mail and a service principal's application ID lower case, a group as spelled).
+fn stored_principals(db: &Db, entries: Vec<AclEntry>) -> ApiResult<Vec<AclEntry>> {
+    entries
+        .into_iter()
+        .map(|mut entry| {
+            let (label, kind) = match entry.principal_type.as_str() {
+                "user_name" => ("UserName", PrincipalKind::User),
+                "group_name" => ("GroupName", PrincipalKind::Group),
+                _ => ("ServicePrincipalName", PrincipalKind::ServicePrincipal),
+            };
+            entry.name = principals::stored_name(db, kind, &entry.name).ok_or_else(|| {
+                ApiError::invalid(format!("Principal: {label}({}) does not exist", entry.name))
+            })?;
+            Ok(entry)
+        })
+        .collect()
 }
 
 async fn get_permissions(
@@ -496,7 +499,7 @@ fn update(
         admit(db, kind, object_id, caller)?;
         let request = last_wins(parse_request(kind, body)?);
         check_request(&request)?;
-        check_principals(db, &request)?;
+        let request = stored_principals(db, request)?;
         let key = acl_key(kind.segment(), object_id);
         let existing = db
             .acls
@@ -535,6 +538,42 @@ mod tests {
 
     fn parse(kind: ObjectKind, body: Value) -> ApiResult<Vec<AclEntry>> {
         parse_request(kind, &body).map(last_wins)
+    }
+
+    #[test]
+    fn principals_are_answered_as_the_workspace_stores_them() {
+        let db = principals::seeded_db(&principals::default_principals());
+        let stored = stored_principals(
+            &db,
+            vec![
+                entry("user_name", "Alice@Example.COM", "CAN_VIEW"),
+                entry(
+                    "service_principal_name",
+                    "6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F",
+                    "CAN_VIEW",
+                ),
+                entry("group_name", "data-eng", "CAN_VIEW"),
+            ],
+        )
+        .expect("all exist");
+        assert_eq!(
+            stored,
+            vec![
+                entry("user_name", "alice@example.com", "CAN_VIEW"),
+                entry(
+                    "service_principal_name",
+                    "6f1c2a9e-1d2b-4c3d-9e8f-0a1b2c3d4e5f",
+                    "CAN_VIEW"
+                ),
+                entry("group_name", "data-eng", "CAN_VIEW"),
+            ]
+        );
+        let error = stored_principals(&db, vec![entry("group_name", "Data-Eng", "CAN_VIEW")])
+            .expect_err("group names are case-sensitive");
+        assert_eq!(
+            error.message,
+            "Principal: GroupName(Data-Eng) does not exist"
+        );
     }
 
     #[test]

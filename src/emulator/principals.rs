@@ -157,6 +157,8 @@ pub fn seeded_db(principals: &Principals) -> Db {
                 display_name.clone().unwrap_or_else(|| user_name.clone()),
             ),
         };
+        // A workspace stores user names lower case, whatever case they were given in.
+        let user_name = user_name.to_lowercase();
         user_ids.insert(user_name.clone(), id.clone());
         db.users.insert(
             id.clone(),
@@ -185,7 +187,7 @@ pub fn seeded_db(principals: &Principals) -> Db {
             group
                 .members
                 .iter()
-                .filter_map(|m| user_ids.get(m).cloned())
+                .filter_map(|m| user_ids.get(&m.to_lowercase()).cloned())
                 .collect()
         };
         db.groups.insert(
@@ -199,11 +201,12 @@ pub fn seeded_db(principals: &Principals) -> Db {
     }
     for (i, sp) in principals.service_principals.iter().enumerate() {
         let id = format!("{}", 9_000_000_000_000_000u64 + i as u64 + 1);
+        let application_id = sp.application_id.to_lowercase();
         db.service_principals.insert(
-            sp.application_id.clone(),
+            application_id.clone(),
             ServicePrincipalRecord {
                 id,
-                application_id: sp.application_id.clone(),
+                application_id,
                 display_name: sp
                     .display_name
                     .clone()
@@ -225,27 +228,44 @@ pub enum PrincipalKind {
     ServicePrincipal,
 }
 
-/// Whether the principal exists in the workspace.
-pub fn exists(db: &Db, kind: PrincipalKind, name: &str) -> bool {
+/// The principal's name as the workspace stores it, if it exists. A user name (e-mail) and a
+/// service principal's application ID (a UUID) match whatever their case and come back as stored
+/// (lower case); a group's display name matches exactly, since group names are case-sensitive
+/// (`Admins` and `admins` may both exist).
+pub fn stored_name(db: &Db, kind: PrincipalKind, name: &str) -> Option<String> {
     match kind {
         PrincipalKind::User => db
             .users
             .values()
-            .any(|u| u.user_name.eq_ignore_ascii_case(name)),
-        PrincipalKind::Group => db.groups.values().any(|g| g.display_name == name),
-        PrincipalKind::ServicePrincipal => db.service_principals.contains_key(name),
+            .find(|u| u.user_name.eq_ignore_ascii_case(name))
+            .map(|u| u.user_name.clone()),
+        PrincipalKind::Group => db
+            .groups
+            .values()
+            .find(|g| g.display_name == name)
+            .map(|g| g.display_name.clone()),
+        PrincipalKind::ServicePrincipal => db
+            .service_principals
+            .values()
+            .find(|sp| sp.application_id.eq_ignore_ascii_case(name))
+            .map(|sp| sp.application_id.clone()),
     }
 }
 
-/// The kind of a secret-ACL principal (a user, group or service principal name), if it exists.
-pub fn find_any(db: &Db, name: &str) -> Option<PrincipalKind> {
+/// Whether the principal exists in the workspace.
+pub fn exists(db: &Db, kind: PrincipalKind, name: &str) -> bool {
+    stored_name(db, kind, name).is_some()
+}
+
+/// A secret-ACL principal (a user, group or service principal name) as stored, if it exists.
+pub fn find_any(db: &Db, name: &str) -> Option<String> {
     [
         PrincipalKind::User,
         PrincipalKind::Group,
         PrincipalKind::ServicePrincipal,
     ]
     .into_iter()
-    .find(|k| exists(db, *k, name))
+    .find_map(|k| stored_name(db, k, name))
 }
 
 /// Whether `user_name` is a workspace admin (member of `admins`).
@@ -260,4 +280,71 @@ pub fn is_admin(db: &Db, user_name: &str) -> bool {
     db.groups
         .values()
         .any(|g| g.display_name == "admins" && g.members.contains(&user.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Db {
+        seeded_db(&Principals {
+            users: vec![UserEntry::Name("Dana.Smith@Example.com".into())],
+            groups: vec![
+                GroupEntry {
+                    name: "Data-Eng".into(),
+                    members: vec!["dana.smith@example.com".into()],
+                },
+                GroupEntry {
+                    name: "data-eng".into(),
+                    members: Vec::new(),
+                },
+            ],
+            service_principals: vec![ServicePrincipalEntry {
+                application_id: "6F1C2A9E-1D2B-4C3D-9E8F-0A1B2C3D4E5F".into(),
+                display_name: None,
+            }],
+        })
+    }
+
+    #[test]
+    fn users_and_service_principals_are_stored_lower_case_and_found_in_any_case() {
+        let db = db();
+        assert_eq!(
+            stored_name(&db, PrincipalKind::User, "DANA.smith@example.COM").as_deref(),
+            Some("dana.smith@example.com")
+        );
+        assert_eq!(
+            stored_name(
+                &db,
+                PrincipalKind::ServicePrincipal,
+                "6f1c2a9e-1D2B-4c3d-9e8f-0a1b2c3d4e5f"
+            )
+            .as_deref(),
+            Some("6f1c2a9e-1d2b-4c3d-9e8f-0a1b2c3d4e5f")
+        );
+        assert_eq!(
+            find_any(&db, "Dana.Smith@example.com").as_deref(),
+            Some("dana.smith@example.com")
+        );
+        let group = db
+            .groups
+            .values()
+            .find(|g| g.display_name == "Data-Eng")
+            .expect("group");
+        assert_eq!(group.members.len(), 1, "members are matched in any case");
+    }
+
+    #[test]
+    fn group_names_are_case_sensitive() {
+        let db = db();
+        assert_eq!(
+            stored_name(&db, PrincipalKind::Group, "Data-Eng").as_deref(),
+            Some("Data-Eng")
+        );
+        assert_eq!(
+            stored_name(&db, PrincipalKind::Group, "data-eng").as_deref(),
+            Some("data-eng")
+        );
+        assert_eq!(stored_name(&db, PrincipalKind::Group, "DATA-ENG"), None);
+    }
 }

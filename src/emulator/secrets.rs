@@ -481,11 +481,9 @@ async fn put_acl(
     })?;
     ws.store.write(|db, tx| {
         let (key, _) = authorize(db, &name, &caller, Level::Manage)?;
-        if principals::find_any(db, &principal).is_none() {
-            return Err(ApiError::invalid(format!(
-                "Principal {principal} does not exist"
-            )));
-        }
+        // Stored as the workspace names the principal (a user's e-mail lower case).
+        let principal = principals::find_any(db, &principal)
+            .ok_or_else(|| ApiError::invalid(format!("Principal {principal} does not exist")))?;
         let scope = scope_mut(db, &key, &name)?;
         // An upsert: a principal holds one permission per scope.
         scope.acls.insert(principal, level.name().to_string());
@@ -509,6 +507,7 @@ async fn get_acl(
     let principal = required(query.get("principal").map(String::from), "principal")?;
     ws.store.read(|db| {
         let (_, scope) = authorize(db, &name, &caller, Level::Manage)?;
+        let principal = principals::find_any(db, &principal).unwrap_or(principal);
         let permission = scope
             .acls
             .get(&principal)
@@ -553,6 +552,7 @@ async fn delete_acl(
     let principal = required(request.principal, "principal")?;
     ws.store.write(|db, tx| {
         let (key, _) = authorize(db, &name, &caller, Level::Manage)?;
+        let principal = principals::find_any(db, &principal).unwrap_or(principal);
         let scope = scope_mut(db, &key, &name)?;
         if scope.acls.remove(&principal).is_none() {
             return Err(missing_acl(&principal, &name));

@@ -375,9 +375,17 @@ fn import_into(db: &mut Db, tx: &mut Tx, request: ImportRequest, now: i64) -> Ap
         },
         None => new_record(db, tx, &path, placement.object_type, now),
     };
+    // A notebook keeps its source without the header line, which export adds back: importing
+    // an export again does not double it.
+    let content = match placement.language.as_deref() {
+        Some(language) if placement.object_type == NOTEBOOK => {
+            without_header(language, &request.content)
+        }
+        _ => &request.content[..],
+    };
     record.object_type = placement.object_type.to_string();
     record.language = placement.language;
-    record.content = Some(BASE64.encode(&request.content));
+    record.content = Some(BASE64.encode(content));
     db.files.insert(path.clone(), record);
     tx.touch(Collection::Files, path);
     Ok(())
@@ -497,7 +505,11 @@ async fn export(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Resp
         }
         other => return Err(ApiError::invalid(format!("Invalid export format: {other}"))),
     }
-    let bytes = content_bytes(&record);
+    let mut bytes = content_bytes(&record);
+    if let Some(header) = notebook_header(&record).filter(|_| format != "RAW") {
+        // A notebook's source begins with its language's header line, as real exports do.
+        bytes = [header.as_bytes(), b"\n", &bytes].concat();
+    }
     if query.bool("direct_download") {
         let headers = [(header::CONTENT_TYPE, "application/octet-stream")];
         return Ok((headers, bytes).into_response());
@@ -507,6 +519,36 @@ async fn export(State(ws): State<AppState>, query: QueryPairs) -> ApiResult<Resp
         map.insert("file_type".into(), json!(file_type));
     }
     Ok(Json(body).into_response())
+}
+
+/// The header line a notebook's source starts with (`# Databricks notebook source` for Python
+/// and R, `-- ...` for SQL, `// ...` for Scala); `None` for a file.
+fn notebook_header(record: &FileRecord) -> Option<&'static str> {
+    if record.object_type != NOTEBOOK {
+        return None;
+    }
+    let language = record.language.as_deref()?;
+    NOTEBOOK_SOURCES
+        .iter()
+        .find(|(_, l, _)| *l == language)
+        .map(|(_, _, header)| *header)
+}
+
+/// `content` without a leading header line of `language`'s notebooks.
+fn without_header<'a>(language: &str, content: &'a [u8]) -> &'a [u8] {
+    let Some((_, _, header)) = NOTEBOOK_SOURCES.iter().find(|(_, l, _)| *l == language) else {
+        return content;
+    };
+    let Some(rest) = content.strip_prefix(header.as_bytes()) else {
+        return content;
+    };
+    match rest {
+        [] => rest,
+        [b'\n', tail @ ..] => tail,
+        [b'\r', b'\n', tail @ ..] => tail,
+        // A first line that only starts like the header is content.
+        _ => content,
+    }
 }
 
 /// A notebook exports as source with its language's extension; plain files carry no type.
@@ -667,6 +709,53 @@ mod tests {
         assert_eq!(
             place("DBC", None, "/a".into(), b"").unwrap_err().status,
             StatusCode::NOT_IMPLEMENTED
+        );
+    }
+
+    #[test]
+    fn notebook_sources_lose_their_header_on_import_and_regain_it_on_export() {
+        let mut db = Db::default();
+        let mut tx = Tx::default();
+        make_dirs(&mut db, &mut tx, "/n", 1).unwrap();
+        for (path, language, source, body) in [
+            (
+                "/n/py",
+                "PYTHON",
+                "# Databricks notebook source\nprint(1)\n",
+                "print(1)\n",
+            ),
+            (
+                "/n/sql",
+                "SQL",
+                "-- Databricks notebook source\r\nSELECT 1",
+                "SELECT 1",
+            ),
+            ("/n/scala", "SCALA", "println(1)", "println(1)"),
+        ] {
+            let mut request = import_req(path, source.as_bytes(), "SOURCE", false);
+            request.language = Some(language.into());
+            import_into(&mut db, &mut tx, request, 2).unwrap();
+            let record = db.files[path].clone();
+            let header = notebook_header(&record).unwrap();
+            let stored = content_bytes(&record);
+            assert!(!stored.starts_with(header.as_bytes()), "{path}");
+            assert_eq!(stored, body.as_bytes(), "{path}: the body is kept");
+        }
+        assert_eq!(
+            notebook_header(&db.files["/n/scala"]),
+            Some("// Databricks notebook source")
+        );
+        assert_eq!(
+            without_header("PYTHON", b"# Databricks notebook sourcery"),
+            b"# Databricks notebook sourcery"
+        );
+        let mut file = import_req("/n/f.py", b"# Databricks notebook source", "RAW", false);
+        file.language = None;
+        import_into(&mut db, &mut tx, file, 3).unwrap();
+        assert_eq!(notebook_header(&db.files["/n/f.py"]), None);
+        assert_eq!(
+            content_bytes(&db.files["/n/f.py"]),
+            b"# Databricks notebook source"
         );
     }
 

@@ -96,8 +96,9 @@ def raw(w: WorkspaceClient, method: str, path: str, query: Optional[dict] = None
 def expect_error(
     classes: Tuple[Type[DatabricksError], ...], fn: Callable, *args: Any, **kwargs: Any
 ) -> DatabricksError:
-    """Calls fn and asserts that the SDK raised one of `classes` (and never the emulator's 501
-    for a route it lacks). Returns the error for further checks."""
+    """Calls fn and asserts that the SDK raised one of `classes`, and not for a route the emulator
+    lacks (a 404 ENDPOINT_NOT_FOUND, which the SDK maps to NotFound too, or a 501). Returns the
+    error for further checks."""
     with pytest.raises(DatabricksError) as info:
         result = fn(*args, **kwargs)
         # Iterators (list calls) only send their request when consumed.
@@ -105,6 +106,7 @@ def expect_error(
             list(result)
     error = info.value
     assert not isinstance(error, SdkNotImplemented), f"endpoint not implemented: {error}"
+    assert error.error_code != "ENDPOINT_NOT_FOUND", f"no such endpoint: {error}"
     assert isinstance(error, classes), (
         f"expected {[c.__name__ for c in classes]}, got {type(error).__name__} "
         f"(error_code={error.error_code!r}): {error}"

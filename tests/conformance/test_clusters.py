@@ -9,6 +9,8 @@ from databricks.sdk.errors import BadRequest, NotFound
 from databricks.sdk.service.compute import (
     ClusterSource,
     DataSecurityMode,
+    EventType,
+    GetEventsOrder,
     ListClustersFilterBy,
     State,
 )
@@ -189,3 +191,33 @@ def test_the_2_0_api_serves_the_same_clusters(w):
     assert body["cluster_id"] == cluster_id
     assert body["cluster_name"] == "shared"
     assert body["state"] == "RUNNING"
+
+
+def test_the_event_log_records_the_life_cycle_and_pages(w):
+    # POST /api/2.1/clusters/events (docs.databricks.com/api/workspace/clusters/events): newest
+    # first by default, filtered by event_types and time, paged by offset/limit with `next_page`
+    # being the request for the next page; the SDK's w.clusters.events() follows next_page
+    # (databricks/sdk/service/compute.py, ClustersAPI.events).
+    cluster_id = _running_cluster(w)
+    w.clusters.delete(cluster_id).result(timeout=WAIT)
+    w.clusters.start(cluster_id).result(timeout=WAIT)
+    events = list(w.clusters.events(cluster_id, order=GetEventsOrder.ASC, limit=2))
+    kinds = [e.type for e in events]
+    assert kinds == [
+        EventType.CREATING,
+        EventType.RUNNING,
+        EventType.TERMINATING,
+        EventType.STARTING,
+        EventType.RUNNING,
+    ]
+    assert all(e.cluster_id == cluster_id for e in events)
+    assert [e.timestamp for e in events] == sorted(e.timestamp for e in events)
+    assert events[2].details.reason.code.value == "USER_REQUEST"
+    newest = next(iter(w.clusters.events(cluster_id)))
+    assert newest.type == EventType.RUNNING
+    only = list(w.clusters.events(cluster_id, event_types=[EventType.TERMINATING]))
+    assert [e.type for e in only] == [EventType.TERMINATING]
+    page = raw(w, "POST", "/api/2.0/clusters/events", body={"cluster_id": cluster_id, "limit": 2})
+    assert page["total_count"] == 5 and len(page["events"]) == 2
+    assert page["next_page"]["offset"] == 2
+    expect_error((BadRequest, NotFound), lambda: list(w.clusters.events("0000-000000-nope")))

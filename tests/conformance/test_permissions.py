@@ -249,3 +249,45 @@ def test_generic_permissions_api_matches_the_typed_one(w):
         ],
     )
     assert OWNER_RULE in str(error)
+
+
+def test_principals_are_answered_as_the_workspace_stores_them(w):
+    # A user is answered by the e-mail the workspace stores, lower-case, whatever case it was
+    # granted in: "The Databricks API normalizes user emails to lowercase (e.g. config has
+    # User@Example.com, API returns user@example.com)" (terraform-provider-databricks PR #5757,
+    # fixing the permanent drift of issue #5183). Service principal application IDs (UUIDs) are
+    # likewise answered lower-case (the same PR lower-cases service_principal_name). Group names
+    # are case-sensitive (terraform-provider-databricks issue #3596, PR #3708): a group named in
+    # another case than its own is another, here missing, group.
+    job_id = str(create_job(w))
+    answer = w.jobs.update_permissions(
+        job_id,
+        access_control_list=_job_acl(
+            ("user_name", ALICE.upper(), "CAN_VIEW"),
+            ("service_principal_name", SERVICE_PRINCIPAL.upper(), "CAN_MANAGE_RUN"),
+            ("group_name", DATA_ENG, "CAN_VIEW"),
+        ),
+    )
+    expected = {ADMIN: "IS_OWNER", ALICE: "CAN_VIEW", SERVICE_PRINCIPAL: "CAN_MANAGE_RUN", DATA_ENG: "CAN_VIEW"}
+    assert _direct(answer) == expected
+    assert _direct(w.jobs.get_permissions(job_id)) == expected
+    # The same user in another case is the same principal: one grant, updated.
+    w.jobs.update_permissions(job_id, access_control_list=_job_acl(("user_name", "Alice@Example.com", "CAN_MANAGE")))
+    assert _direct(w.jobs.get_permissions(job_id))[ALICE] == "CAN_MANAGE"
+    error = expect_error(
+        (BadRequest, NotFound),
+        w.jobs.update_permissions,
+        job_id,
+        access_control_list=_job_acl(("group_name", DATA_ENG.upper(), "CAN_VIEW")),
+    )
+    assert "does not exist" in str(error)
+    cluster_id = create_cluster(w).cluster_id
+    answer = w.clusters.update_permissions(
+        cluster_id,
+        access_control_list=[
+            compute.ClusterAccessControlRequest(
+                user_name="Bob@EXAMPLE.com", permission_level=compute.ClusterPermissionLevel.CAN_RESTART
+            )
+        ],
+    )
+    assert _direct(answer)[BOB] == "CAN_RESTART"

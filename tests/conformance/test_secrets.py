@@ -135,3 +135,16 @@ def test_delete_scope_cascades(w):
     w.secrets.create_scope("app")
     assert list(w.secrets.list_secrets("app")) == []
     assert _acls(w, "app") == {ADMIN: AclPermission.MANAGE}
+
+
+def test_acl_principals_are_stored_as_the_workspace_names_them(w):
+    # Secret ACLs name a user by the e-mail the workspace stores, lower-case (user names are
+    # normalised to lower case: terraform-provider-databricks PR #5757 / #2786); a mixed-case
+    # request reaches the same ACL. Group names keep their case (see test_permissions.py).
+    w.secrets.create_scope("app")
+    w.secrets.put_acl("app", ALICE.upper(), AclPermission.READ)
+    assert _acls(w, "app") == {ADMIN: AclPermission.MANAGE, ALICE: AclPermission.READ}
+    acl = w.secrets.get_acl("app", "Alice@Example.com")
+    assert acl.principal == ALICE and acl.permission == AclPermission.READ
+    w.secrets.delete_acl("app", "ALICE@example.com")
+    assert ALICE not in _acls(w, "app")

@@ -3,7 +3,7 @@
 import base64
 
 from databricks.sdk.errors import BadRequest, ResourceAlreadyExists, ResourceDoesNotExist
-from databricks.sdk.service.workspace import ImportFormat, ObjectType
+from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
 
 from support import ADMIN, expect_error
 
@@ -93,3 +93,27 @@ def test_mkdirs_over_a_file_fails(w):
     w.workspace.mkdirs(BASE)
     _import(w, f"{BASE}/file.json", b"x")
     expect_error((ResourceAlreadyExists, BadRequest), w.workspace.mkdirs, f"{BASE}/file.json")
+
+
+def test_notebook_source_exports_begin_with_the_language_header(w):
+    # A SOURCE export of a notebook starts with its language's header line ("# Databricks notebook
+    # source" for Python and R, "-- ..." for SQL, "// ..." for Scala), as the CLI's notebook
+    # detection reads it (databricks/cli libs/notebook/detect.go); importing such a source again
+    # keeps one header, not two.
+    w.workspace.mkdirs(BASE)
+    for name, language, body in [
+        ("py", Language.PYTHON, "print(1)\n"),
+        ("sql", Language.SQL, "SELECT 1\n"),
+        ("scala", Language.SCALA, "println(1)\n"),
+        ("r", Language.R, "print(1)\n"),
+    ]:
+        header = {"SQL": "--", "SCALA": "//"}.get(language.value, "#") + " Databricks notebook source"
+        path = f"{BASE}/{name}"
+        w.workspace.import_(path, content=_b64(body.encode()), format=ImportFormat.SOURCE, language=language)
+        exported = base64.b64decode(w.workspace.export(path, format=ExportFormat.SOURCE).content).decode()
+        assert exported == f"{header}\n{body}", name
+        w.workspace.import_(
+            path, content=_b64(exported.encode()), format=ImportFormat.SOURCE, language=language, overwrite=True
+        )
+        again = base64.b64decode(w.workspace.export(path, format=ExportFormat.SOURCE).content).decode()
+        assert again == exported, f"{name}: the header is not doubled"

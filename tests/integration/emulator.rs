@@ -219,12 +219,29 @@ async fn auth_and_unknown_routes_answer_like_databricks() {
     let running = start(EmulatorOptions::default()).await;
     let mut api = Api::new(&running);
     let (status, body) = api.get("/api/2.1/unknown/thing").await;
-    assert_eq!(status, 501, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .expect("message")
-            .contains("not implemented")
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"error_code": "ENDPOINT_NOT_FOUND", "message": "No API found for 'GET /unknown/thing'"})
+        )
+    );
+    // A known path with a method it lacks is just as unknown.
+    let (status, body) = api.post("/api/2.0/preview/scim/v2/Me", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["message"],
+        json!("No API found for 'POST /preview/scim/v2/Me'")
+    );
+    let no_token = reqwest::Client::new()
+        .get(format!("{}/api/2.2/jobs/list", running.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(no_token.status().as_u16(), 401);
+    assert_eq!(
+        no_token.json::<Value>().await.expect("json"),
+        json!({"error_code": 401, "message": "Credential was not sent or was of an unsupported type for this API."})
     );
     api.token = "wrong".into();
     let (status, body) = api.get("/api/2.2/jobs/list").await;

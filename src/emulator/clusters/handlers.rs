@@ -10,8 +10,8 @@ use super::listing::{ListQuery, listed, sort_default};
 use super::rules::{check_spec, masked, requested_size};
 use super::views::details;
 use crate::emulator::cluster_lifecycle::{
-    PENDING, TERMINATED, edit_transition, progress, resize_transition, restart_transition,
-    start_transition, terminate_transition, unexpected_state,
+    PENDING, TERMINATED, edit_transition, log_event, progress, resize_transition,
+    restart_transition, start_transition, terminate_transition, unexpected_state,
 };
 use crate::emulator::ids::new_id;
 use crate::emulator::principals::{self, PrincipalKind};
@@ -79,7 +79,7 @@ pub(super) async fn create(
         check_spec(ws.options.cloud, db, &mut spec)?;
         let seq = db.next_seq(tx);
         let id = new_id(now, seq);
-        let rec = ClusterRecord {
+        let mut rec = ClusterRecord {
             cluster_id: id.clone(),
             spec,
             state: PENDING.into(),
@@ -92,7 +92,17 @@ pub(super) async fn create(
             last_restarted_time: None,
             termination_reason: None,
             pinned_by_user_name: None,
+            events: Vec::new(),
         };
+        let size = rec.spec.get("autoscale").map_or_else(
+            || json!({"num_workers": rec.spec.get("num_workers").cloned().unwrap_or(json!(0))}),
+            |autoscale| json!({"autoscale": autoscale}),
+        );
+        let details = json!({"cluster_size": size, "user": caller.user_name})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        log_event(&mut rec, "CREATING", details, now);
         db.clusters.insert(id.clone(), rec);
         tx.touch(Collection::Clusters, id.clone());
         permissions::init_acl(db, tx, "clusters", &id, &caller.user_name);
@@ -224,12 +234,18 @@ fn set_pinned(
     pinned: bool,
 ) -> ApiResult<Json<Value>> {
     let id = body_id(body)?;
-    write(ws, |db, tx, _| {
+    write(ws, |db, tx, now| {
         require_admin(db, caller, "pin or unpin clusters")?;
         let rec = cluster_mut(db, &id)?;
         if rec.pinned != pinned {
             rec.pinned = pinned;
             rec.pinned_by_user_name = pinned.then(|| caller.user_name.clone());
+            let kind = if pinned { "PINNED" } else { "UNPINNED" };
+            let details = json!({"user": caller.user_name})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            log_event(rec, kind, details, now);
             tx.touch(Collection::Clusters, id.clone());
         }
         Ok(Json(json!({})))

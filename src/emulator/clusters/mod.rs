@@ -3,6 +3,7 @@
 
 mod catalog;
 mod compute;
+mod events;
 mod handlers;
 mod listing;
 mod rules;
@@ -43,7 +44,8 @@ pub fn routes() -> Router<AppState> {
             .route(&path("change-owner"), post(change_owner))
             .route(&path("spark-versions"), get(spark_versions))
             .route(&path("list-node-types"), get(list_node_types))
-            .route(&path("list-zones"), get(list_zones));
+            .route(&path("list-zones"), get(list_zones))
+            .route(&path("events"), post(events::events));
     }
     router
 }

@@ -33,8 +33,8 @@ use files::{
     refuse_symlink, take_lock, write_snapshot,
 };
 pub use records::{
-    AclEntry, AclRecord, ClusterRecord, FileRecord, GroupRecord, JobRecord, PoolRecord, RunRecord,
-    ScopeRecord, SecretRecord, ServicePrincipalRecord, UserRecord,
+    AclEntry, AclRecord, ClusterEvent, ClusterRecord, FileRecord, GroupRecord, JobRecord,
+    PoolRecord, RunRecord, ScopeRecord, SecretRecord, ServicePrincipalRecord, UserRecord,
 };
 pub use value_key::{VALUE_KEY_BYTES, ValueKey};
 

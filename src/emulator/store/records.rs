@@ -88,6 +88,22 @@ pub struct ClusterRecord {
     /// Who pinned it.
     #[serde(default)]
     pub pinned_by_user_name: Option<String>,
+    /// Its event log, oldest first (what `clusters/events` pages through).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ClusterEvent>,
+}
+
+/// One entry of a cluster's event log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterEvent {
+    /// When, epoch ms.
+    pub timestamp: i64,
+    /// `CREATING`, `STARTING`, `RUNNING`, `TERMINATING`, `EDITED`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific details (`reason`, `current_num_workers`, `user`, ...).
+    #[serde(default)]
+    pub details: Map<String, Value>,
 }
 
 /// An instance pool as the workspace stores it.
