@@ -8,9 +8,11 @@ use serde_json::{Map, Value, json};
 use super::access::CAN_MANAGE_RUN;
 use super::references::check_cluster_references;
 use super::rules::validate_settings;
-use super::runs::{idempotency_token, run_json, run_level, task_run_json, task_runs, visible_run};
+use super::runs::{
+    idempotency_token, read_visible_run, run_json, run_level, task_run_json, task_runs, visible_run,
+};
 use super::v20::lift_single_task;
-use crate::emulator::request::{body_id, into_object, query_id};
+use crate::emulator::request::{body_id, into_object};
 use crate::emulator::store::{Collection, RunRecord};
 use crate::emulator::{ApiError, ApiJson, ApiResult, AppState, Caller, QueryPairs};
 
@@ -126,9 +128,7 @@ pub(super) async fn get_run_output(
     Extension(caller): Extension<Caller>,
     query: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let run_id = query_id(&query, "run_id")?;
-    ws.store.read(|db| {
-        let (run, task) = visible_run(db, &caller, run_id)?;
+    read_visible_run(&ws, &caller, &query, |run, task| {
         let Some(task) = task else {
             if run.tasks.is_empty() {
                 return Ok(Json(json!({"metadata": run_json(run)})));

@@ -155,9 +155,7 @@ pub(super) async fn get_run(
     Extension(caller): Extension<Caller>,
     query: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let run_id = query_id(&query, "run_id")?;
-    ws.store.read(|db| {
-        let (run, task) = visible_run(db, &caller, run_id)?;
+    read_visible_run(&ws, &caller, &query, |run, task| {
         Ok(Json(match task {
             Some(task) => task_run_json(run, task),
             None => run_json(run),
@@ -175,6 +173,20 @@ pub(super) fn find_run(db: &Db, run_id: i64) -> Option<(&RunRecord, Option<&Valu
             .iter()
             .find(|t| t.get("run_id").and_then(Value::as_i64) == Some(run_id))
             .map(|task| (run, Some(task)))
+    })
+}
+
+/// Runs `f` on the run (and task run) the query's `run_id` names, as `caller` may see it.
+pub(super) fn read_visible_run<T>(
+    ws: &AppState,
+    caller: &Caller,
+    query: &QueryPairs,
+    f: impl FnOnce(&RunRecord, Option<&Value>) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let run_id = query_id(query, "run_id")?;
+    ws.store.read(|db| {
+        let (run, task) = visible_run(db, caller, run_id)?;
+        f(run, task)
     })
 }
 

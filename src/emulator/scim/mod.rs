@@ -7,7 +7,7 @@ mod filter;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
@@ -37,27 +37,155 @@ const SP_ATTRIBUTES: &[&str] = &["id", "applicationId", "displayName", "active",
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/Me"), get(me))
-        .route(&format!("{BASE}/Users"), get(list_users).post(create_user))
+        .merge(resource_routes(Resource::User, post(create_user)))
+        .merge(resource_routes(Resource::Group, post(create_group)))
+        .merge(resource_routes(
+            Resource::ServicePrincipal,
+            post(create_service_principal),
+        ))
+}
+
+/// A collection (list, `create`) and its members (get, delete) at `/{Users,Groups,...}`.
+fn resource_routes(kind: Resource, create: MethodRouter<AppState>) -> Router<AppState> {
+    Router::new()
         .route(
-            &format!("{BASE}/Users/{{id}}"),
-            get(get_user).delete(delete_user),
+            &format!("{BASE}/{}", kind.path()),
+            create.get(move |state, query| list(kind, state, query)),
         )
         .route(
-            &format!("{BASE}/Groups"),
-            get(list_groups).post(create_group),
+            &format!("{BASE}/{}/{{id}}", kind.path()),
+            get(move |state, id| get_one(kind, state, id))
+                .delete(move |state, caller, id| delete_one(kind, state, caller, id)),
         )
-        .route(
-            &format!("{BASE}/Groups/{{id}}"),
-            get(get_group).delete(delete_group),
-        )
-        .route(
-            &format!("{BASE}/ServicePrincipals"),
-            get(list_service_principals).post(create_service_principal),
-        )
-        .route(
-            &format!("{BASE}/ServicePrincipals/{{id}}"),
-            get(get_service_principal).delete(delete_service_principal),
-        )
+}
+
+/// The three SCIM resource types; list, get and delete differ only in which one they touch.
+#[derive(Debug, Clone, Copy)]
+enum Resource {
+    User,
+    Group,
+    ServicePrincipal,
+}
+
+impl Resource {
+    fn path(self) -> &'static str {
+        match self {
+            Resource::User => "Users",
+            Resource::Group => "Groups",
+            Resource::ServicePrincipal => "ServicePrincipals",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Resource::User => "User",
+            Resource::Group => "Group",
+            Resource::ServicePrincipal => "Service principal",
+        }
+    }
+
+    /// The attributes filters may name.
+    fn attributes(self) -> &'static [&'static str] {
+        match self {
+            Resource::User => USER_ATTRIBUTES,
+            Resource::Group => GROUP_ATTRIBUTES,
+            Resource::ServicePrincipal => SP_ATTRIBUTES,
+        }
+    }
+
+    fn all(self, db: &Db) -> Vec<Value> {
+        match self {
+            Resource::User => db.users.values().map(|u| user_json(db, u)).collect(),
+            Resource::Group => db.groups.values().map(|g| group_json(db, g)).collect(),
+            Resource::ServicePrincipal => db.service_principals.values().map(sp_json).collect(),
+        }
+    }
+
+    fn find(self, db: &Db, id: &str) -> Option<Value> {
+        match self {
+            Resource::User => db.users.get(id).map(|u| user_json(db, u)),
+            Resource::Group => db.groups.get(id).map(|g| group_json(db, g)),
+            // Stored by application ID; the SCIM ID is another number.
+            Resource::ServicePrincipal => db
+                .service_principals
+                .values()
+                .find(|sp| sp.id == id)
+                .map(sp_json),
+        }
+    }
+
+    /// Removes resource `id` (and a user's group memberships); built-in groups stay.
+    fn remove(self, db: &mut Db, tx: &mut Tx, id: &str) -> ScimResult<()> {
+        let missing = || ScimError::not_found(self.label(), id);
+        match self {
+            Resource::User => {
+                db.users.remove(id).ok_or_else(missing)?;
+                tx.touch(Collection::Users, id.to_string());
+                for group in db.groups.values_mut() {
+                    if group.members.iter().any(|m| m == id) {
+                        group.members.retain(|m| m != id);
+                        tx.touch(Collection::Groups, group.id.clone());
+                    }
+                }
+            }
+            Resource::Group => {
+                let group = db.groups.get(id).ok_or_else(missing)?;
+                if group.display_name == "admins" || group.display_name == "users" {
+                    return Err(ScimError::invalid_value(format!(
+                        "The built-in group {} cannot be deleted.",
+                        group.display_name
+                    )));
+                }
+                db.groups.remove(id);
+                tx.touch(Collection::Groups, id.to_string());
+            }
+            Resource::ServicePrincipal => {
+                let key = db
+                    .service_principals
+                    .iter()
+                    .find(|(_, sp)| sp.id == id)
+                    .map(|(k, _)| k.clone())
+                    .ok_or_else(missing)?;
+                db.service_principals.remove(&key);
+                tx.touch(Collection::ServicePrincipals, key);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn list(
+    kind: Resource,
+    State(ws): State<AppState>,
+    query: QueryPairs,
+) -> ScimResult<Json<Value>> {
+    let items = ws.store.read(|db| kind.all(db));
+    list_response(items, &query, kind.attributes())
+}
+
+async fn get_one(
+    kind: Resource,
+    State(ws): State<AppState>,
+    Path(id): Path<String>,
+) -> ScimResult<Json<Value>> {
+    ws.store.read(|db| {
+        kind.find(db, &id)
+            .map(Json)
+            .ok_or_else(|| ScimError::not_found(kind.label(), &id))
+    })
+}
+
+async fn delete_one(
+    kind: Resource,
+    State(ws): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ScimResult<StatusCode> {
+    ws.store.write(|db, tx| {
+        require_admin(db, &caller)?;
+        kind.remove(db, tx, &id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 /// A SCIM error response (RFC 7644 §3.12): `status` is a string.
@@ -269,13 +397,6 @@ fn referenced_ids(body: &Value, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn list_users(State(ws): State<AppState>, query: QueryPairs) -> ScimResult<Json<Value>> {
-    let items = ws
-        .store
-        .read(|db| db.users.values().map(|u| user_json(db, u)).collect());
-    list_response(items, &query, USER_ATTRIBUTES)
-}
-
 async fn create_user(
     State(ws): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -328,43 +449,6 @@ fn add_to_users_group(db: &mut Db, tx: &mut Tx, user_id: &str) {
     }
 }
 
-async fn get_user(State(ws): State<AppState>, Path(id): Path<String>) -> ScimResult<Json<Value>> {
-    ws.store.read(|db| {
-        db.users
-            .get(&id)
-            .map(|u| Json(user_json(db, u)))
-            .ok_or_else(|| ScimError::not_found("User", &id))
-    })
-}
-
-async fn delete_user(
-    State(ws): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ScimResult<StatusCode> {
-    ws.store.write(|db, tx| {
-        require_admin(db, &caller)?;
-        if db.users.remove(&id).is_none() {
-            return Err(ScimError::not_found("User", &id));
-        }
-        tx.touch(Collection::Users, id.clone());
-        for group in db.groups.values_mut() {
-            if group.members.contains(&id) {
-                group.members.retain(|m| *m != id);
-                tx.touch(Collection::Groups, group.id.clone());
-            }
-        }
-        Ok(StatusCode::NO_CONTENT)
-    })
-}
-
-async fn list_groups(State(ws): State<AppState>, query: QueryPairs) -> ScimResult<Json<Value>> {
-    let items = ws
-        .store
-        .read(|db| db.groups.values().map(|g| group_json(db, g)).collect());
-    list_response(items, &query, GROUP_ATTRIBUTES)
-}
-
 async fn create_group(
     State(ws): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -396,48 +480,6 @@ async fn create_group(
         tx.touch(Collection::Groups, id);
         Ok((StatusCode::CREATED, Json(answer)))
     })
-}
-
-async fn get_group(State(ws): State<AppState>, Path(id): Path<String>) -> ScimResult<Json<Value>> {
-    ws.store.read(|db| {
-        db.groups
-            .get(&id)
-            .map(|g| Json(group_json(db, g)))
-            .ok_or_else(|| ScimError::not_found("Group", &id))
-    })
-}
-
-async fn delete_group(
-    State(ws): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ScimResult<StatusCode> {
-    ws.store.write(|db, tx| {
-        require_admin(db, &caller)?;
-        match db.groups.get(&id) {
-            None => return Err(ScimError::not_found("Group", &id)),
-            Some(g) if g.display_name == "admins" || g.display_name == "users" => {
-                return Err(ScimError::invalid_value(format!(
-                    "The built-in group {} cannot be deleted.",
-                    g.display_name
-                )));
-            }
-            Some(_) => {}
-        }
-        db.groups.remove(&id);
-        tx.touch(Collection::Groups, id);
-        Ok(StatusCode::NO_CONTENT)
-    })
-}
-
-async fn list_service_principals(
-    State(ws): State<AppState>,
-    query: QueryPairs,
-) -> ScimResult<Json<Value>> {
-    let items = ws
-        .store
-        .read(|db| db.service_principals.values().map(sp_json).collect());
-    list_response(items, &query, SP_ATTRIBUTES)
 }
 
 /// A random-looking (stable per sequence number) version-4-shaped UUID, lower case, as the
@@ -490,40 +532,6 @@ async fn create_service_principal(
     })
 }
 
-async fn get_service_principal(
-    State(ws): State<AppState>,
-    Path(id): Path<String>,
-) -> ScimResult<Json<Value>> {
-    ws.store.read(|db| {
-        db.service_principals
-            .values()
-            .find(|sp| sp.id == id)
-            .map(|sp| Json(sp_json(sp)))
-            .ok_or_else(|| ScimError::not_found("Service principal", &id))
-    })
-}
-
-async fn delete_service_principal(
-    State(ws): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ScimResult<StatusCode> {
-    ws.store.write(|db, tx| {
-        require_admin(db, &caller)?;
-        let Some(key) = db
-            .service_principals
-            .iter()
-            .find(|(_, sp)| sp.id == id)
-            .map(|(k, _)| k.clone())
-        else {
-            return Err(ScimError::not_found("Service principal", &id));
-        };
-        db.service_principals.remove(&key);
-        tx.touch(Collection::ServicePrincipals, key);
-        Ok(StatusCode::NO_CONTENT)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,7 +566,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_scim_shaped_with_a_string_status() {
-        let error = get_user(State(ws()), Path("404404".into()))
+        let error = get_one(Resource::User, State(ws()), Path("404404".into()))
             .await
             .expect_err("missing");
         let (status, body) = body_of(error.into_response()).await;
@@ -567,9 +575,13 @@ mod tests {
             body,
             json!({"schemas": [ERROR_SCHEMA], "detail": "User 404404 not found.", "status": "404"})
         );
-        let error = list_users(State(ws()), query(&[("filter", "userName gt \"a\"")]))
-            .await
-            .expect_err("unsupported operator");
+        let error = list(
+            Resource::User,
+            State(ws()),
+            query(&[("filter", "userName gt \"a\"")]),
+        )
+        .await
+        .expect_err("unsupported operator");
         let (status, body) = body_of(error.into_response()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["status"], json!("400"));
@@ -589,7 +601,8 @@ mod tests {
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(user["userName"], json!("dana.smith@example.com"));
         assert_eq!(user["groups"][0]["display"], json!("users"));
-        let Json(found) = list_users(
+        let Json(found) = list(
+            Resource::User,
             State(ws.clone()),
             query(&[(
                 "filter",
@@ -609,10 +622,10 @@ mod tests {
         assert_eq!(again.status, StatusCode::CONFLICT);
         let id = user["id"].as_str().expect("id").to_string();
         assert_eq!(
-            delete_user(State(ws.clone()), admin(), Path(id.clone())).await,
+            delete_one(Resource::User, State(ws.clone()), admin(), Path(id.clone())).await,
             Ok(StatusCode::NO_CONTENT)
         );
-        assert!(get_user(State(ws), Path(id)).await.is_err());
+        assert!(get_one(Resource::User, State(ws), Path(id)).await.is_err());
     }
 
     #[tokio::test]
