@@ -158,9 +158,11 @@ def test_list_limit_bounds(w):
 
 
 def test_list_limit_bounds_on_2_1(w):
+    # The 2.1 reference allows 1..100, as 2.2 does (docs.databricks.com/api/azure/workspace/
+    # jobs_21/list); 25 was an older cap.
     w.jobs.create(name="one")
-    expect_error((InvalidParameterValue,), raw, w, "GET", "/api/2.1/jobs/list", query={"limit": 26})
-    body = raw(w, "GET", "/api/2.1/jobs/list", query={"limit": 25})
+    expect_error((InvalidParameterValue,), raw, w, "GET", "/api/2.1/jobs/list", query={"limit": 101})
+    body = raw(w, "GET", "/api/2.1/jobs/list", query={"limit": 100})
     assert len(body["jobs"]) == 1
 
 

@@ -98,7 +98,8 @@ pub(super) async fn list_jobs<const V: u8>(
     Extension(caller): Extension<Caller>,
     query: QueryPairs,
 ) -> ApiResult<Response> {
-    let max = if is_v22(V) { 100 } else { 25 };
+    // 2.1 takes up to 100 as 2.2 does (docs.databricks.com/api/azure/workspace/jobs_21/list).
+    let max = 100;
     let limit = query.int("limit")?.unwrap_or(20);
     if !(1..=max).contains(&limit) {
         return Err(ApiError::invalid(format!(
