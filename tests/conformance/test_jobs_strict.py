@@ -116,7 +116,8 @@ def test_a_string_where_a_list_belongs_is_a_bad_request(w):
 # terraform-provider-databricks#2807 shows `GET /api/2.1/jobs/list?limit=25&offset=1025` answered
 # 400 INVALID_PARAMETER_VALUE "The supplied offset 1025 has exceeded the value of 1000 allowed for
 # this parameter.Please use th..." (databrickslabs/overwatch#994: "limited to 1000"). The limit
-# caps are 100 on 2.2 (SDK docstring) and 25 on 2.1 (Jobs API 2.1 OpenAPI spec, `maximum: 25`).
+# cap is 100 on 2.2 (SDK docstring) and on 2.1 (docs.databricks.com/api/azure/workspace/jobs_21/
+# list: "[1 .. 100]"; older 2.1 specs said 25).
 def test_list_offset_is_capped_and_page_tokens_keep_working(w):
     created = {w.jobs.create(name=f"job {i}").job_id for i in range(5)}
     error = expect_error((InvalidParameterValue,), raw, w, "GET", "/api/2.1/jobs/list", query={"limit": 25, "offset": 1025})

@@ -711,13 +711,17 @@ async fn oauth_m2m_discovery_and_tokens_over_http() {
 #[tokio::test]
 async fn an_expired_oauth_token_gets_401_token_is_expired() {
     let dir = tempfile::tempdir().expect("dir");
-    let running = oauth_emulator(dir.path(), Duration::from_millis(200)).await;
+    // Long enough that a loaded machine still uses the token before it expires.
+    let lifetime = Duration::from_secs(2);
+    let running = oauth_emulator(dir.path(), lifetime).await;
+    let asked = std::time::Instant::now();
     let (status, answer) = client_credentials(&running, "s3cret").await;
     assert_eq!(status, 200, "{answer}");
     let mut api = Api::new(&running);
     api.token = answer["access_token"].as_str().expect("token").into();
     api.ok("GET", "/api/2.2/jobs/list", Value::Null).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let expired = asked + lifetime + Duration::from_millis(200);
+    tokio::time::sleep(expired.saturating_duration_since(std::time::Instant::now())).await;
     for path in ["/api/2.2/jobs/list", "/__emulator/stats"] {
         let (status, body, headers) = api.send(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 401, "{path}: {body}");
