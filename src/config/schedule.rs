@@ -2,6 +2,9 @@
 //! the workspace would: `quartz_cron_expression` in Quartz syntax (a five-field unix cron gets
 //! its Quartz form suggested), `timezone_id` a time zone ID the service knows.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use super::diagnostic::did_you_mean;
 
 /// Why a schedule value would be refused: what is wrong and what to write instead.
@@ -321,7 +324,9 @@ fn time_zones() -> impl Iterator<Item = &'static str> {
 /// Checks a `timezone_id`: a time zone ID as Java names them (`UTC`, `Europe/Berlin`); the
 /// help suggests the closest known one.
 pub fn check_timezone(id: &str) -> Result<(), ScheduleFault> {
-    if time_zones().any(|z| z == id) {
+    // Looked up once per schedule of every job: a set, not a scan of the list.
+    static KNOWN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| time_zones().collect());
+    if KNOWN.contains(id) {
         return Ok(());
     }
     let normalised = id.trim().replace(' ', "_");

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::catalog::Cloud;
+use crate::emulator::jobs::tasks_of;
 use crate::emulator::policies::{self, ClusterType};
 use crate::emulator::request::str_field;
 use crate::emulator::store::Db;
@@ -50,25 +51,13 @@ pub fn check_compute(cloud: Cloud, spec: &Map<String, Value>) -> ApiResult<()> {
 /// Checks every `new_cluster` of a job's settings (job clusters, tasks, for-each tasks) as the
 /// Jobs service does at create, reset and update: [`check_compute`] and the policy's rules.
 pub fn check_job_clusters(ws: &Workspace, db: &Db, settings: &Map<String, Value>) -> ApiResult<()> {
-    let mut specs: Vec<&Map<String, Value>> = Vec::new();
-    let items = |key: &str| -> Vec<&Map<String, Value>> {
-        settings
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_object).collect())
-            .unwrap_or_default()
-    };
-    specs.extend(items("job_clusters"));
-    for task in items("tasks") {
-        specs.push(task);
-        if let Some(inner) = task
-            .get("for_each_task")
-            .and_then(|f| f.get("task"))
-            .and_then(Value::as_object)
-        {
-            specs.push(inner);
-        }
-    }
+    let job_clusters = settings
+        .get("job_clusters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object);
+    let specs: Vec<&Map<String, Value>> = job_clusters.chain(tasks_of(settings)).collect();
     for holder in specs {
         if let Some(cluster) = holder.get("new_cluster").and_then(Value::as_object) {
             check_compute(ws.options.cloud, cluster)?;

@@ -53,6 +53,32 @@ fn versioned<const V: u8>() -> Router<AppState> {
         .route(&format!("{base}/runs/get-output"), get(get_run_output))
 }
 
+/// Every task of the settings, each `for_each_task`'s inner task after its own: the places a
+/// task names its compute (`existing_cluster_id`, `new_cluster`).
+pub(crate) fn tasks_of(settings: &Map<String, Value>) -> Vec<&Map<String, Value>> {
+    fn with_inner<'a>(task: &'a Map<String, Value>, out: &mut Vec<&'a Map<String, Value>>) {
+        out.push(task);
+        if let Some(inner) = task
+            .get("for_each_task")
+            .and_then(|f| f.get("task"))
+            .and_then(Value::as_object)
+        {
+            with_inner(inner, out);
+        }
+    }
+    let mut out = Vec::new();
+    for task in settings
+        .get("tasks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+    {
+        with_inner(task, &mut out);
+    }
+    out
+}
+
 /// Whether API version `V` is 2.2 (queued by default, paged arrays, list limit 100).
 pub(super) const fn is_v22(version: u8) -> bool {
     version >= 22

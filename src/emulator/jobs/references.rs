@@ -3,33 +3,17 @@
 
 use serde_json::{Map, Value};
 
+use super::tasks_of;
 use crate::emulator::store::Db;
 use crate::emulator::{ApiError, ApiResult};
 
 /// Every `existing_cluster_id` in the settings: job level (2.0 shape), each task's, and the
 /// inner task of a `for_each_task`.
 fn existing_cluster_ids(settings: &Map<String, Value>) -> Vec<&str> {
-    fn of_task<'a>(task: &'a Value, ids: &mut Vec<&'a str>) {
-        if let Some(id) = task.get("existing_cluster_id").and_then(Value::as_str) {
-            ids.push(id);
-        }
-        if let Some(inner) = task.get("for_each_task").and_then(|f| f.get("task")) {
-            of_task(inner, ids);
-        }
-    }
-    let mut ids = Vec::new();
-    if let Some(id) = settings.get("existing_cluster_id").and_then(Value::as_str) {
-        ids.push(id);
-    }
-    for task in settings
-        .get("tasks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        of_task(task, &mut ids);
-    }
-    ids
+    std::iter::once(settings)
+        .chain(tasks_of(settings))
+        .filter_map(|holder| holder.get("existing_cluster_id").and_then(Value::as_str))
+        .collect()
 }
 
 /// Refuses settings whose `existing_cluster_id` names a cluster the workspace does not have,
